@@ -1,0 +1,25 @@
+import { Pipeline } from "../../pipeline/pipeline.js";
+import type { LocalBuildRequest } from "./request.js";
+import { baseRootfs } from "./steps/base-rootfs.js";
+import { checkHost } from "./steps/check-host.js";
+import { cleanTree } from "./steps/clean-tree.js";
+import { convertImage } from "./steps/convert-image.js";
+import { filesystemImage } from "./steps/filesystem-image.js";
+import { provision } from "./steps/provision.js";
+import { unpackBase } from "./steps/unpack-base.js";
+import { writeManifest } from "./steps/write-manifest.js";
+
+/**
+ * The local builder: a clean Linux disk image from a template, on this machine, with no cloud
+ * account. The tree is built in a chroot and written into a fresh filesystem (seed 004's first
+ * recommendation), so nothing deleted during the build survives into the image.
+ */
+export const localBuilder = Pipeline.start<LocalBuildRequest>()
+  .then(checkHost)
+  .then(baseRootfs)
+  .then(unpackBase)
+  .then(provision)
+  .then(cleanTree)
+  .then(filesystemImage)
+  .then(convertImage)
+  .then(writeManifest);

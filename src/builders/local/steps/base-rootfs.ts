@@ -1,0 +1,100 @@
+import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { resolve } from "node:path";
+import type { Step, StepContext } from "../../../pipeline/step.js";
+import { exec } from "../../../system/exec.js";
+import { sha256File } from "../../../system/sha256.js";
+import { machineMirror } from "../apt-mirror.js";
+import { baseKey, basePaths, readBaseRecord, writeBaseRecord, type BaseInputs } from "../base-cache.js";
+import type { LocalBuildRequest } from "../request.js";
+
+/** The root filesystem a build starts from: a tarball (cached or given) or a directory. */
+export interface BaseRootfs {
+  kind: "tarball" | "directory";
+  path: string;
+  /** Identifies the base's content; recorded in the manifest and part of the image's identity. */
+  key: string;
+  sourceDateEpoch: number;
+  /** What went into it, for the manifest. */
+  inputs: Readonly<Record<string, unknown>>;
+}
+
+export const baseRootfs: Step<LocalBuildRequest, { base: BaseRootfs }> = {
+  name: "base root filesystem",
+  run: async (ctx, request) => {
+    const { base, source_date_epoch: epoch } = request.builder;
+    if (base.tarball !== undefined) {
+      const path = resolve(request.loaded.directory, base.tarball);
+      const info = await stat(path);
+      const digest = await sha256File(path, ctx.signal);
+      return {
+        output: { base: { kind: "tarball", path, key: `sha256:${digest}`, sourceDateEpoch: epoch ?? Math.floor(info.mtimeMs / 1000), inputs: { tarball: path } } },
+        summary: `tarball ${path} (sha256 ${digest.slice(0, 12)}…)`,
+      };
+    }
+    if (base.directory !== undefined) {
+      const path = resolve(request.loaded.directory, base.directory);
+      const info = await stat(path);
+      return {
+        output: { base: { kind: "directory", path, key: `directory:${path}`, sourceDateEpoch: epoch ?? Math.floor(info.mtimeMs / 1000), inputs: { directory: path } } },
+        summary: `directory ${path}`,
+      };
+    }
+    return fromMmdebstrap(ctx, request);
+  },
+};
+
+async function fromMmdebstrap(ctx: StepContext, request: LocalBuildRequest): Promise<{ output: { base: BaseRootfs }; summary: string }> {
+  const config = request.builder.base.mmdebstrap;
+  if (config === undefined) throw new Error("base has no source");
+  const inputs: BaseInputs = {
+    suite: config.suite,
+    variant: config.variant,
+    packages: config.packages,
+    components: config.components,
+    mirror: config.mirror ?? (await machineMirror(config.suite)),
+    architecture: config.architecture ?? (await exec("dpkg", ["--print-architecture"], { what: "dpkg" })).stdout.trim(),
+  };
+  const key = baseKey(inputs, request.builder.source_date_epoch);
+  const paths = basePaths(request.cacheDirectory, key);
+  const cached = await readBaseRecord(paths.record);
+  if (cached !== undefined && (await stat(paths.tarball).catch(() => undefined))?.isFile()) {
+    return {
+      output: { base: { kind: "tarball", path: paths.tarball, key, sourceDateEpoch: cached.sourceDateEpoch, inputs: { ...inputs } } },
+      summary: `cached ${key} (${megabytes(cached.bytes)})`,
+    };
+  }
+
+  const sourceDateEpoch = request.builder.source_date_epoch ?? Math.floor(Date.now() / 1000);
+  await mkdir(resolve(paths.tarball, ".."), { recursive: true });
+  // Written under a temporary name and renamed, so a killed build never leaves a truncated base in the cache.
+  const partial = `${paths.tarball}.partial-${process.pid}`;
+  ctx.cleanup.defer(`remove partial base ${partial}`, () => rm(partial, { force: true }));
+  ctx.report.info(`building ${inputs.suite}/${inputs.variant} from ${inputs.mirror}${inputs.packages.length > 0 ? ` with ${inputs.packages.join(", ")}` : ""}`);
+  await exec("mmdebstrap", [
+    `--variant=${inputs.variant}`,
+    `--architectures=${inputs.architecture}`,
+    `--components=${inputs.components.join(",")}`,
+    ...(inputs.packages.length > 0 ? [`--include=${inputs.packages.join(",")}`] : []),
+    "--mode=root",
+    "--format=tar",
+    inputs.suite, partial, inputs.mirror,
+  ], {
+    what: "building the base root filesystem (mmdebstrap)",
+    signal: ctx.signal,
+    env: { ...process.env, SOURCE_DATE_EPOCH: String(sourceDateEpoch) },
+    onStderrLine: (line) => { if (/^[IWE]: /.test(line)) ctx.report.output("mmdebstrap", line); },
+    hint: `check the suite, packages and mirror (${inputs.mirror}) under builders.*.base.mmdebstrap`,
+    tailLines: 30,
+  });
+  const bytes = (await stat(partial)).size;
+  await rename(partial, paths.tarball);
+  await writeBaseRecord(paths.record, { key, inputs, sourceDateEpoch, createdAt: new Date().toISOString(), bytes });
+  return {
+    output: { base: { kind: "tarball", path: paths.tarball, key, sourceDateEpoch, inputs: { ...inputs } } },
+    summary: `built ${key} (${megabytes(bytes)}), cached in ${request.cacheDirectory}`,
+  };
+}
+
+export function megabytes(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(0)} MB`;
+}

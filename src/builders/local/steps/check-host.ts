@@ -1,0 +1,38 @@
+import { KilnError } from "../../../errors.js";
+import type { Step } from "../../../pipeline/step.js";
+import { requireTools, type HostTool } from "../../../system/host-tools.js";
+import type { LocalBuildRequest } from "../request.js";
+
+const always: HostTool[] = [
+  { command: "unshare", debianPackage: "util-linux", purpose: "isolates provisioners in namespaces" },
+  { command: "chroot", debianPackage: "coreutils", purpose: "runs provisioners inside the tree" },
+  { command: "tar", debianPackage: "tar", purpose: "unpacks the base" },
+  { command: "mke2fs", debianPackage: "e2fsprogs", purpose: "writes the filesystem image" },
+  { command: "debugfs", debianPackage: "e2fsprogs", purpose: "makes image timestamps reproducible" },
+  { command: "dumpe2fs", debianPackage: "e2fsprogs", purpose: "reads the image's inode map" },
+  { command: "e2fsck", debianPackage: "e2fsprogs", purpose: "checks the written filesystem" },
+];
+
+/** Every tool this build will need, checked before anything is created. */
+export function toolsFor(request: LocalBuildRequest): HostTool[] {
+  const tools = [...always];
+  const { base, image } = request.builder;
+  if (base.mmdebstrap !== undefined) tools.push({ command: "mmdebstrap", debianPackage: "mmdebstrap", purpose: "builds the base root filesystem" });
+  if (base.tarball?.endsWith(".zst") === true) tools.push({ command: "zstd", debianPackage: "zstd", purpose: "decompresses the base tarball" });
+  if (base.tarball?.endsWith(".xz") === true) tools.push({ command: "xz", debianPackage: "xz-utils", purpose: "decompresses the base tarball" });
+  if (image.formats.some((f) => f !== "raw")) tools.push({ command: "qemu-img", debianPackage: "qemu-utils", purpose: `converts to ${image.formats.filter((f) => f !== "raw").join(", ")}` });
+  return tools;
+}
+
+export const checkHost: Step<LocalBuildRequest, object> = {
+  name: "check build host",
+  run: async (_ctx, request) => {
+    if (process.getuid?.() !== 0) {
+      throw new KilnError("KILN_NEEDS_ROOT", "the local builder needs root: it chroots, mounts /proc, /sys and /dev in private namespaces, and keeps file owners",
+        { hint: "run it as root (sudo npx kiln build …)" });
+    }
+    const tools = toolsFor(request);
+    await requireTools(tools);
+    return { output: {}, summary: `root, ${tools.length} tools present` };
+  },
+};

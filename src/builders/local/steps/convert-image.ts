@@ -1,0 +1,32 @@
+import { join } from "node:path";
+import { stat } from "node:fs/promises";
+import type { Step } from "../../../pipeline/step.js";
+import { exec } from "../../../system/exec.js";
+import type { ImageFormat, LocalBuilderConfig } from "../../../template/schema.js";
+import type { DiskImage } from "./filesystem-image.js";
+import { megabytes } from "./base-rootfs.js";
+
+export interface Artifact {
+  format: ImageFormat;
+  path: string;
+  bytes: number;
+}
+
+const qemuFormat: Record<Exclude<ImageFormat, "raw">, string> = { qcow2: "qcow2", vmdk: "vmdk", vhdx: "vhdx" };
+
+/** Converts disk.raw into the other formats the template asks for, with qemu-img. */
+export const convertImage: Step<{ builder: LocalBuilderConfig; outputDirectory: string; disk: DiskImage }, { artifacts: Artifact[] }> = {
+  name: "convert image",
+  run: async (ctx, { builder, outputDirectory, disk }) => {
+    const artifacts: Artifact[] = [{ format: "raw", path: disk.path, bytes: (await stat(disk.path)).size }];
+    for (const format of new Set(builder.image.formats)) {
+      if (format === "raw") continue;
+      const path = join(outputDirectory, `disk.${format}`);
+      await exec("qemu-img", ["convert", "-f", "raw", "-O", qemuFormat[format], disk.path, path], { what: `converting to ${format} (qemu-img)`, signal: ctx.signal });
+      const { size } = await stat(path);
+      artifacts.push({ format, path, bytes: size });
+      ctx.report.info(`${path} (${megabytes(size)})`);
+    }
+    return { output: { artifacts }, summary: artifacts.map((a) => a.format).join(", ") };
+  },
+};

@@ -1,0 +1,55 @@
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { writeExt4Image } from "../../../image/ext4-image.js";
+import { imageBytes } from "../../../image/size.js";
+import { clampTimesAndMeasure } from "../../../image/tree-times.js";
+import type { Step } from "../../../pipeline/step.js";
+import { sha256Text } from "../../../system/sha256.js";
+import type { LocalBuildRequest } from "../request.js";
+import type { BaseRootfs } from "./base-rootfs.js";
+import { megabytes } from "./base-rootfs.js";
+import type { WorkTree } from "./unpack-base.js";
+
+export interface DiskImage {
+  path: string;
+  bytes: number;
+  filesystemUuid: string;
+  sourceDateEpoch: number;
+}
+
+/** Writes the cleaned tree as a fresh ext4 filesystem into `disk.raw` in a new output directory. */
+export const filesystemImage: Step<LocalBuildRequest & { base: BaseRootfs; tree: WorkTree }, { disk: DiskImage }> = {
+  name: "write filesystem image",
+  run: async (ctx, request) => {
+    const { base, tree, builder, outputDirectory } = request;
+    const epoch = builder.source_date_epoch ?? base.sourceDateEpoch;
+    const usage = await clampTimesAndMeasure(tree.root.root, epoch);
+    const bytes = imageBytes(builder.image.size, usage);
+    const uuid = inputsUuid(request);
+
+    // A directory of its own, created new: the artifact is never written over an older file.
+    await mkdir(join(outputDirectory, ".."), { recursive: true });
+    await mkdir(outputDirectory);
+    ctx.cleanup.deferOnFailure(`remove unfinished output ${outputDirectory}`, () => rm(outputDirectory, { recursive: true, force: true }));
+
+    const path = join(outputDirectory, "disk.raw");
+    await writeExt4Image({
+      root: tree.root.root, file: path, bytes, label: builder.image.label, uuid, epoch,
+      minimumInodes: Math.ceil(usage.entries * 1.25) + 1024, signal: ctx.signal,
+    });
+    return {
+      output: { disk: { path, bytes, filesystemUuid: uuid, sourceDateEpoch: epoch } },
+      summary: `${path} (${megabytes(bytes)} ext4, ${megabytes(usage.bytes)} used, uuid ${uuid})`,
+    };
+  },
+};
+
+/** A UUID that is the same for the same base and template, so identical inputs give identical bytes. */
+function inputsUuid({ base, builder, loaded }: LocalBuildRequest & { base: BaseRootfs }): string {
+  const { name, provisioners, clean } = loaded.template;
+  const hex = sha256Text(JSON.stringify({ base: base.key, name, builder, provisioners, clean })).slice(0, 32).split("");
+  hex[12] = "5";
+  hex[16] = ((parseInt(hex[16] ?? "0", 16) & 0x3) | 0x8).toString(16);
+  const h = hex.join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}

@@ -1,0 +1,44 @@
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { ChrootCommunicator } from "../../../communicator/chroot-communicator.js";
+import { KilnError } from "../../../errors.js";
+import type { Step } from "../../../pipeline/step.js";
+import { exec } from "../../../system/exec.js";
+import { mountsUnder } from "../../../system/mounts.js";
+import type { LocalBuildRequest } from "../request.js";
+import type { BaseRootfs } from "./base-rootfs.js";
+
+export interface WorkTree {
+  /** The build's own directory; removed by its undo unless `--on-error abort` keeps it. */
+  workDirectory: string;
+  /** The root filesystem tree being built, inside the work directory. */
+  root: ChrootCommunicator;
+}
+
+/** Unpacks the base into a fresh work directory; every build starts from a clean copy. */
+export const unpackBase: Step<LocalBuildRequest & { base: BaseRootfs }, { tree: WorkTree }> = {
+  name: "unpack base",
+  run: async (ctx, { base, workParent, buildId }) => {
+    await mkdir(workParent, { recursive: true });
+    const workDirectory = join(workParent, buildId);
+    await mkdir(workDirectory, { mode: 0o700 });
+    ctx.cleanup.defer(`remove work directory ${workDirectory}`, async () => {
+      // Provisioner mounts live in private namespaces; this guards against ever deleting through one.
+      const mounted = await mountsUnder(workDirectory);
+      if (mounted.length > 0) {
+        throw new KilnError("KILN_STILL_MOUNTED", `not removing ${workDirectory}: ${mounted.join(", ")} still mounted`, { hint: `umount -R ${mounted[0]}, then rm -rf ${workDirectory}` });
+      }
+      await rm(workDirectory, { recursive: true, force: true });
+    });
+    const root = join(workDirectory, "root");
+    await mkdir(root, { mode: 0o755 });
+    if (base.kind === "directory") {
+      await exec("cp", ["-a", "--", `${base.path}/.`, root], { what: "copying the base directory", signal: ctx.signal });
+    } else {
+      await exec("tar", ["--extract", "--numeric-owner", "--same-permissions", "--xattrs", "--xattrs-include=*", "--acls", "-f", base.path, "-C", root], {
+        what: "unpacking the base", signal: ctx.signal, hint: "the base tarball may be damaged: remove it from the cache to rebuild it",
+      });
+    }
+    return { output: { tree: { workDirectory, root: new ChrootCommunicator(root) } }, summary: `into ${root}` };
+  },
+};

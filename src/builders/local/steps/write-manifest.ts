@@ -1,0 +1,44 @@
+import { writeFile } from "node:fs/promises";
+import { join, relative } from "node:path";
+import type { Step } from "../../../pipeline/step.js";
+import { sha256File } from "../../../system/sha256.js";
+import { installedPackages } from "../installed-packages.js";
+import type { LocalBuildRequest } from "../request.js";
+import type { BaseRootfs } from "./base-rootfs.js";
+import type { Artifact } from "./convert-image.js";
+import type { DiskImage } from "./filesystem-image.js";
+import type { WorkTree } from "./unpack-base.js";
+
+type ManifestInput = LocalBuildRequest & { base: BaseRootfs; tree: WorkTree; disk: DiskImage; artifacts: Artifact[]; cleaned: string[] };
+
+/** `manifest.json` beside the artifacts: what went in, what came out, and their checksums. */
+export const writeManifest: Step<ManifestInput, { manifestPath: string }> = {
+  name: "write manifest",
+  run: async (ctx, input) => {
+    const { loaded, builder, outputDirectory, base, tree, disk, artifacts } = input;
+    const packages = await installedPackages(tree.root.root);
+    const files = [];
+    for (const artifact of artifacts) {
+      files.push({ ...artifact, path: relative(outputDirectory, artifact.path), sha256: await sha256File(artifact.path, ctx.signal) });
+    }
+    const manifest = {
+      kiln: { version: input.kilnVersion },
+      build: { id: input.buildId, startedAt: loaded.startedAt.toISOString(), finishedAt: new Date().toISOString(), seconds: ctx.report.elapsed() },
+      template: { file: loaded.file, name: loaded.template.name },
+      builder: { type: builder.type, ...(builder.name === undefined ? {} : { name: builder.name }) },
+      inputs: {
+        base: { key: base.key, ...base.inputs },
+        sourceDateEpoch: disk.sourceDateEpoch,
+        filesystemUuid: disk.filesystemUuid,
+        provisioners: loaded.template.provisioners.map((p) => p.type),
+        packages: packages.map((p) => `${p.name}=${p.version}`),
+      },
+      clean: input.cleaned,
+      artifacts: files,
+    };
+    const manifestPath = join(outputDirectory, "manifest.json");
+    await writeFile(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+    const raw = files.find((f) => f.format === "raw");
+    return { output: { manifestPath }, summary: `${manifestPath}${raw === undefined ? "" : ` (disk.raw sha256 ${raw.sha256})`}` };
+  },
+};

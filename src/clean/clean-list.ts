@@ -1,0 +1,59 @@
+/**
+ * What must not ship in a shared image (seed 004): every user's shell and REPL histories, every
+ * authorized_keys, SSH host keys (generated per instance at first boot), the machine id, the
+ * build host's resolv.conf and hostname, apt lists and caches, logs, /tmp and /var/tmp, and
+ * cloud-init's per-instance state. The same list runs in a chroot or over SSH.
+ */
+export const historyFiles = [
+  ".bash_history", ".zsh_history", ".sh_history", ".ash_history", ".history", ".python_history",
+  ".mysql_history", ".psql_history", ".sqlite_history", ".node_repl_history", ".irb_history",
+  ".rediscli_history", ".lesshst", ".viminfo", ".local/share/fish/fish_history",
+  ".config/fish/fish_history", ".local/share/powershell/PSReadLine/ConsoleHost_history.txt",
+] as const;
+
+export const authorizedKeyNames = ["authorized_keys", "authorized_keys2", "administrators_authorized_keys"] as const;
+
+/** Paths (globs allowed) removed outright. */
+export const removedPaths = [
+  "/etc/ssh/ssh_host_*",
+  "/var/lib/dbus/machine-id",
+  "/etc/resolv.conf",
+  "/etc/hostname",
+  "/var/cache/apt/*.bin",
+  "/var/lib/cloud/instances",
+  "/var/lib/cloud/instance",
+  "/var/lib/cloud/data",
+  "/usr/sbin/policy-rc.d",
+] as const;
+
+/** Directories emptied (kept, since packages expect them). */
+export const emptiedDirectories = ["/tmp", "/var/tmp"] as const;
+
+/** Directories whose regular files are removed (subdirectories kept). */
+export const filesRemovedUnder = ["/var/log", "/var/lib/apt/lists", "/var/cache/apt/archives"] as const;
+
+/**
+ * A POSIX sh script that removes the clean list plus `extraPaths`, printing one
+ * `removed PATH` / `emptied PATH` line for each thing it touched.
+ */
+export function cleanScript(extraPaths: readonly string[]): string {
+  const quote = (p: string): string => `'${p.replaceAll("'", "'\\''")}'`;
+  // Globs must stay unquoted to expand; anything else is quoted.
+  const word = (p: string): string => (/[*?[]/.test(p) ? p.split("/").map((part) => (/[*?[]/.test(part) ? part : quote(part))).join("/") : quote(p));
+  const lines = [
+    "set -u",
+    'remove() { for p in "$@"; do if [ -e "$p" ] || [ -L "$p" ]; then rm -rf -- "$p" && echo "removed $p"; fi; done; }',
+    'homes="/root $(for d in /home/*; do [ -d "$d" ] && printf "%s " "$d"; done)"',
+    "for h in $homes; do",
+    ...historyFiles.map((f) => `  remove "$h"/${quote(f)}`),
+    "done",
+    `find / -xdev \\( ${authorizedKeyNames.map((n) => `-name ${n}`).join(" -o ")} \\) \\( -type f -o -type l \\) -print | while IFS= read -r p; do remove "$p"; done`,
+    `remove ${removedPaths.map(word).join(" ")}`,
+    'if [ -s /etc/machine-id ]; then : > /etc/machine-id && echo "emptied /etc/machine-id"; fi',
+    `for d in ${emptiedDirectories.join(" ")}; do [ -d "$d" ] && find "$d" -mindepth 1 -maxdepth 1 | while IFS= read -r p; do remove "$p"; done; done`,
+    `for d in ${filesRemovedUnder.join(" ")}; do [ -d "$d" ] && find "$d" \\( -type f -o -type l \\) ! -name lock | while IFS= read -r p; do remove "$p"; done; done`,
+    ...(extraPaths.length === 0 ? [] : [`remove ${extraPaths.map(word).join(" ")}`]),
+    "exit 0",
+  ];
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,55 @@
+import { randomBytes } from "node:crypto";
+import { join, resolve } from "node:path";
+import { Option, type Command } from "commander";
+import { defaultCacheDirectory } from "../../builders/local/base-cache.js";
+import { localBuilder } from "../../builders/local/local-builder.js";
+import { UsageError } from "../../errors.js";
+import { runBuild, type OnError } from "../../pipeline/run-build.js";
+import { kilnVersion } from "../../version.js";
+import { listenForInterrupts } from "../interrupts.js";
+import type { CliIo } from "../io.js";
+import { loadFromCli, registerSecrets, reporterFor, withTemplateOptions, type TemplateOptions } from "../shared-options.js";
+
+interface BuildOptions extends TemplateOptions {
+  onError: OnError;
+  cleanupTimeout: string;
+  cacheDir?: string;
+  workDir?: string;
+  outputDir?: string;
+}
+
+export function buildCommand(program: Command, io: CliIo): void {
+  withTemplateOptions(program.command("build").argument("<template>", "template file (YAML or JSON)"))
+    .description("build the images a template describes")
+    .addOption(new Option("--on-error <mode>", "on failure: cleanup (undo everything) or abort (keep the work directory to debug)").choices(["cleanup", "abort"]).default("cleanup"))
+    .option("--cleanup-timeout <seconds>", "deadline of each cleanup action", "120")
+    .option("--cache-dir <dir>", "where base root filesystems are cached (default: $KILN_CACHE_DIR or ~/.cache/kiln)")
+    .option("--work-dir <dir>", "where work directories are created (default: $KILN_WORK_DIR or /var/tmp/kiln)")
+    .option("--output-dir <dir>", "where artifact directories are created (default: the template's output.directory)")
+    .action(async (file: string, options: BuildOptions) => {
+      const cleanupSeconds = Number(options.cleanupTimeout);
+      if (!Number.isFinite(cleanupSeconds) || cleanupSeconds <= 0) throw new UsageError(`--cleanup-timeout ${options.cleanupTimeout} is not a positive number of seconds`);
+      const loaded = await loadFromCli(file, options);
+      const report = reporterFor(options, io.out);
+      registerSecrets(report, loaded);
+      const interrupts = listenForInterrupts(report);
+      try {
+        const { builders, name } = loaded.template;
+        const stamp = loaded.startedAt.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
+        const outputParent = resolve(options.outputDir ?? loaded.template.output.directory);
+        for (const [i, builder] of builders.entries()) {
+          const label = builders.length === 1 ? name : `${name}-${builder.name ?? String(i + 1)}`;
+          const buildId = `${label}-${stamp}-${randomBytes(3).toString("hex")}`;
+          const state = await runBuild(localBuilder, {
+            loaded, builder, buildId, kilnVersion,
+            cacheDirectory: resolve(options.cacheDir ?? defaultCacheDirectory()),
+            workParent: resolve(options.workDir ?? process.env.KILN_WORK_DIR ?? join(process.env.TMPDIR ?? "/var/tmp", "kiln")),
+            outputDirectory: join(outputParent, `${label}-${stamp}`),
+          }, { report, signal: interrupts.build, cleanupSignal: interrupts.cleanup, onError: options.onError, cleanupTimeoutMs: cleanupSeconds * 1000 });
+          report.info(`built ${state.artifacts.map((a) => a.path).join(", ")} in ${report.elapsed().toFixed(1)}s`);
+        }
+      } finally {
+        interrupts.dispose();
+      }
+    });
+}

@@ -1,0 +1,62 @@
+import { Command, CommanderError } from "commander";
+import { ConfigError, KilnError } from "../errors.js";
+import { BuildError } from "../pipeline/run-build.js";
+import { Redactor } from "../report/redact.js";
+import { kilnVersion } from "../version.js";
+import { buildCommand } from "./commands/build.js";
+import { inspectCommand } from "./commands/inspect.js";
+import { schemaCommand } from "./commands/schema.js";
+import { validateCommand } from "./commands/validate.js";
+import { processIo, type CliIo } from "./io.js";
+
+export function createProgram(io: CliIo): Command {
+  const program = new Command("kiln")
+    .description("bake machine images that are safe to share")
+    .version(kilnVersion)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .showHelpAfterError("(run kiln help for usage)");
+  buildCommand(program, io);
+  validateCommand(program, io);
+  inspectCommand(program, io);
+  schemaCommand(program, io);
+  return program;
+}
+
+/** Runs the CLI and returns its exit code; known errors become one message, never a stack trace. */
+export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  try {
+    await createProgram(io).parseAsync([...argv], { from: "user" });
+    return 0;
+  } catch (error) {
+    return reportError(error, io);
+  }
+}
+
+function reportError(error: unknown, io: CliIo): number {
+  const redactor = new Redactor();
+  const say = (line: string): void => io.err(redactor.redact(line));
+  if (error instanceof CommanderError) {
+    // Commander already printed its message; help and version exit 0.
+    return error.exitCode === 0 ? 0 : 2;
+  }
+  if (error instanceof ConfigError) {
+    say(`error: ${error.message}`);
+    return error.exitCode;
+  }
+  if (error instanceof KilnError) {
+    say(`error: ${error.message}${error.hint === undefined ? "" : `\n  (${error.hint})`}`);
+    if (error instanceof BuildError) {
+      for (const failure of error.cleanupFailures) {
+        say(`cleanup also failed: ${failure.description}: ${failure.error instanceof Error ? failure.error.message : String(failure.error)}`);
+      }
+      for (const left of error.leftBehind) say(`left behind: ${left}`);
+      if (error.cleanupFailures.length > 0) say("remove what cleanup could not before building again");
+      const inner = error.original;
+      if (!(inner instanceof KilnError)) say(inner instanceof Error && inner.stack !== undefined ? `internal error:\n${inner.stack}` : `internal error: ${String(inner)}`);
+    }
+    return error.exitCode;
+  }
+  say(`internal error (please report it): ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+  return 70;
+}

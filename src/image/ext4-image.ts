@@ -1,0 +1,67 @@
+import { open, writeFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { KilnError } from "../errors.js";
+import { exec } from "../system/exec.js";
+import { usedInodes } from "./inode-map.js";
+
+export interface Ext4ImageOptions {
+  /** The tree to write; it becomes the filesystem's root directory. */
+  root: string;
+  /** Must not exist yet: the image is always written into a file created new for it. */
+  file: string;
+  bytes: number;
+  label: string;
+  /** Filesystem UUID and directory hash seed, derived from the build's inputs. */
+  uuid: string;
+  /** Every timestamp the filesystem holds is this, or an earlier file time from the tree. */
+  epoch: number;
+  minimumInodes: number;
+  signal: AbortSignal;
+}
+
+/**
+ * Writes a fresh ext4 filesystem from a directory tree (`mke2fs -d`) into a new file. No block
+ * of it ever held anything else, so nothing deleted during the build can be in it. The result
+ * is byte-for-byte reproducible: fixed UUID and hash seed, `E2FSPROGS_FAKE_TIME` for the
+ * superblock, and a debugfs pass that sets the access, change and creation times mke2fs copies
+ * from the build host (which differ on every run) to `epoch`.
+ */
+export async function writeExt4Image(options: Ext4ImageOptions): Promise<void> {
+  const handle = await open(options.file, "wx", 0o644);
+  try {
+    await handle.truncate(options.bytes);
+  } finally {
+    await handle.close();
+  }
+  const env = { ...process.env, E2FSPROGS_FAKE_TIME: String(options.epoch) };
+  const bytesPerInode = 16384;
+  const inodes = Math.max(options.minimumInodes, Math.floor(options.bytes / bytesPerInode));
+  await exec("mke2fs", [
+    "-q", "-F", "-t", "ext4", "-b", "4096", "-N", String(inodes), "-L", options.label, "-U", options.uuid,
+    "-E", `hash_seed=${options.uuid},root_owner=0:0`, "-d", options.root, options.file,
+  ], {
+    what: "writing the filesystem (mke2fs)", signal: options.signal, env,
+    hint: "if it ran out of space, set image.size larger",
+  });
+  await setInodeTimes(options.file, options.epoch, options.signal, env);
+  await exec("e2fsck", ["-f", "-n", options.file], { what: "checking the written filesystem (e2fsck)", signal: options.signal, env });
+}
+
+async function setInodeTimes(file: string, epoch: number, signal: AbortSignal, env: NodeJS.ProcessEnv): Promise<void> {
+  const { stdout } = await exec("dumpe2fs", [file], { what: "reading the inode map (dumpe2fs)", signal, env });
+  // Inodes 1-10 other than the root directory are reserved (journal, resize) and keep mke2fs's own fake time.
+  const inodes = usedInodes(stdout).filter((n) => n === 2 || n > 10);
+  if (inodes.length === 0) throw new KilnError("KILN_IMAGE_EMPTY", `${file} has no inodes in use`);
+  const commands = inodes.flatMap((n) => ["atime", "ctime", "crtime"].map((field) => `set_inode_field <${n}> ${field} @${epoch}`));
+  const script = join(tmpdir(), `kiln-debugfs-${randomBytes(6).toString("hex")}`);
+  await writeFile(script, `${commands.join("\n")}\n`);
+  try {
+    const { stdout: out, stderrTail } = await exec("debugfs", ["-w", "-f", script, file], { what: "setting reproducible inode times (debugfs)", signal, env });
+    const complaint = [...out.split("\n"), ...stderrTail].find((line) => /error|invalid|couldn't|not found/i.test(line));
+    if (complaint !== undefined) throw new KilnError("KILN_DEBUGFS", `debugfs could not set inode times on ${file}: ${complaint}`);
+  } finally {
+    await rm(script, { force: true });
+  }
+}

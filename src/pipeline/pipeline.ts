@@ -1,0 +1,38 @@
+import { CancelledError } from "../errors.js";
+import type { Step, StepContext } from "./step.js";
+
+// Steps of different types live in one list; `then` below keeps the chain type-safe.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyStep = Step<any, any>;
+
+/**
+ * An ordered list of typed steps. `then` appends a step whose input the steps before it
+ * produce, so the state passed along is a typed record, not a bag of casts.
+ */
+export class Pipeline<Initial extends object, State extends object> {
+  private constructor(private readonly steps: readonly AnyStep[]) {}
+
+  static start<Initial extends object>(): Pipeline<Initial, Initial> {
+    return new Pipeline<Initial, Initial>([]);
+  }
+
+  then<Out extends object>(step: Step<State, Out>): Pipeline<Initial, State & Out> {
+    return new Pipeline<Initial, State & Out>([...this.steps, step]);
+  }
+
+  get stepNames(): string[] {
+    return this.steps.map((s) => s.name);
+  }
+
+  async run(ctx: StepContext, initial: Initial): Promise<State> {
+    let state: object = initial;
+    for (const [i, step] of this.steps.entries()) {
+      if (ctx.signal.aborted) throw new CancelledError();
+      ctx.report.stepStarted(i + 1, this.steps.length, step.name);
+      const result = await step.run(ctx, state);
+      ctx.report.stepFinished(step.name, result.summary);
+      state = { ...state, ...result.output };
+    }
+    return state as State;
+  }
+}

@@ -1,0 +1,16 @@
+import { resolve } from "node:path";
+import type { FileProvisionerConfig } from "../template/schema.js";
+import type { ProvisionerRun } from "./provisioner.js";
+
+/** Copies a file or directory into the target, with an optional mode and owner. */
+export async function runFileProvisioner(config: FileProvisionerConfig, run: ProvisionerRun): Promise<void> {
+  const source = resolve(run.templateDirectory, config.source);
+  await run.communicator.upload(source, config.destination, {
+    what: run.label,
+    signal: run.ctx.signal,
+    ...(config.mode === undefined ? {} : { mode: config.mode }),
+    ...(config.owner === undefined ? {} : { owner: config.owner }),
+  });
+  const details = [config.mode, config.owner].filter((d) => d !== undefined).join(", ");
+  run.ctx.report.info(`${run.label}: copied ${config.source} to ${config.destination}${details === "" ? "" : ` (${details})`}`);
+}

@@ -1,0 +1,28 @@
+/**
+ * The one function every string leaving kiln passes through. It removes private key blocks,
+ * well-known credential shapes, `password=`-style assignments, and any value registered as
+ * secret (sensitive variables, credentials the build was given).
+ */
+const secretShapes: readonly RegExp[] = [
+  /-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|$)/g,
+  /\b(?:AKIA|ASIA)[A-Z0-9]{16}\b/g,
+  /\bgh[pousr]_[A-Za-z0-9]{36,}\b/g,
+  /\bxox[abprs]-[A-Za-z0-9-]{10,}/g,
+];
+const secretAssignment = /\b(aws_secret_access_key|aws_session_token|password|passwd|secret|token)(\s*[=:]\s*)("[^"]*"|'[^']*'|\S+)/gi;
+
+export class Redactor {
+  private readonly secrets = new Set<string>();
+
+  /** Values shorter than 4 characters would blank out ordinary words, so they are not registered. */
+  addSecret(value: string): void {
+    if (value.length >= 4) this.secrets.add(value);
+  }
+
+  redact(text: string): string {
+    let out = text;
+    for (const secret of this.secrets) out = out.split(secret).join("[redacted]");
+    for (const shape of secretShapes) out = out.replace(shape, "[redacted]");
+    return out.replace(secretAssignment, (_all, key: string, sep: string) => `${key}${sep}[redacted]`);
+  }
+}

@@ -1,0 +1,80 @@
+import { stat } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import { ConfigError, type ConfigProblem } from "../errors.js";
+import { interpolate } from "./interpolate.js";
+import { template as templateSchema, type Template } from "./schema.js";
+import { schemaProblems } from "./schema-problems.js";
+import { SourceDocument } from "./source-document.js";
+import { resolveVariables, type ResolvedVariable, type VariableInputs } from "./variables.js";
+
+export interface LoadOptions extends VariableInputs {
+  /** The build's clock, so every `${{ timestamp }}` and the output directory agree. */
+  now?: Date;
+}
+
+/** A template that passed validation, with everything a build needs to know about it. */
+export interface LoadedTemplate {
+  file: string;
+  /** Relative paths in the template (sources, scripts, bases) are relative to this. */
+  directory: string;
+  template: Template;
+  variables: ReadonlyMap<string, ResolvedVariable>;
+  startedAt: Date;
+}
+
+/**
+ * Reads, resolves and validates a template. Every problem is collected and thrown at once as
+ * a ConfigError, ordered by position.
+ */
+export async function loadTemplate(file: string, options: LoadOptions): Promise<LoadedTemplate> {
+  const source = await SourceDocument.read(file);
+  const problems: ConfigProblem[] = [];
+  const startedAt = options.now ?? new Date();
+  const variables = await resolveVariables(source, options, problems);
+  interpolate(source, { variables, env: options.env, timestamp: Math.floor(startedAt.getTime() / 1000) }, problems);
+  const input: unknown = source.document.toJS();
+  const parsed = templateSchema.safeParse(input);
+  if (!parsed.success) problems.push(...schemaProblems(source, input, parsed.error.issues));
+  const directory = dirname(resolve(file));
+  if (parsed.success) problems.push(...(await missingFiles(source, parsed.data, directory)));
+  if (problems.length > 0) {
+    throw new ConfigError(dedupe(problems).sort((a, b) => a.line - b.line || a.column - b.column));
+  }
+  return { file, directory, template: (parsed as { data: Template }).data, variables, startedAt };
+}
+
+/** Files the template names must exist before anything is built. */
+async function missingFiles(source: SourceDocument, template: Template, directory: string): Promise<ConfigProblem[]> {
+  const wanted: { path: (string | number)[]; file: string; kind: "file" | "directory" | "any" }[] = [];
+  template.builders.forEach((b, i) => {
+    if (b.base.tarball !== undefined) wanted.push({ path: ["builders", i, "base", "tarball"], file: b.base.tarball, kind: "file" });
+    if (b.base.directory !== undefined) wanted.push({ path: ["builders", i, "base", "directory"], file: b.base.directory, kind: "directory" });
+  });
+  template.provisioners.forEach((p, i) => {
+    if (p.type === "file") wanted.push({ path: ["provisioners", i, "source"], file: p.source, kind: "any" });
+    if (p.type === "shell" && p.script !== undefined) wanted.push({ path: ["provisioners", i, "script"], file: p.script, kind: "file" });
+  });
+  const problems: ConfigProblem[] = [];
+  for (const w of wanted) {
+    const full = resolve(directory, w.file);
+    const found = await stat(full).catch(() => undefined);
+    if (found === undefined) {
+      problems.push(source.problemAt(w.path, `${full} does not exist`, "paths are relative to the template's directory"));
+    } else if (w.kind === "file" && !found.isFile()) {
+      problems.push(source.problemAt(w.path, `${full} is not a file`));
+    } else if (w.kind === "directory" && !found.isDirectory()) {
+      problems.push(source.problemAt(w.path, `${full} is not a directory`));
+    }
+  }
+  return problems;
+}
+
+function dedupe(problems: ConfigProblem[]): ConfigProblem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const key = `${p.line}:${p.column}:${p.path}:${p.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

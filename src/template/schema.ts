@@ -1,0 +1,153 @@
+import { z } from "zod";
+import { didYouMean } from "./did-you-mean.js";
+
+/**
+ * The kiln template, version 1. The same schema validates templates and emits the JSON
+ * Schema editors use (`kiln schema`). Objects are strict: an unknown key is an error with a
+ * suggestion, because a misspelled option silently ignored is how images ship unhardened.
+ */
+
+/** Marks an unknown-keys message so the problem formatter can split it per key. */
+export const unknownKeysTag = "kiln:unknown-keys:";
+
+function section<Shape extends z.ZodRawShape>(shape: Shape) {
+  const known = Object.keys(shape);
+  return z.strictObject(shape, {
+    error: (issue) => {
+      if (issue.code !== "unrecognized_keys") return undefined;
+      const perKey = issue.keys.map((key) => ({ key, suggestion: didYouMean(key, known) ?? null, known }));
+      return unknownKeysTag + JSON.stringify(perKey);
+    },
+  });
+}
+
+const sizePattern = /^\d+(\.\d+)?\s*([KMGT])(i?B)?$/i;
+
+export const imageFormat = z.enum(["raw", "qcow2", "vmdk", "vhdx"]);
+
+const mmdebstrapBase = section({
+  suite: z.string().min(1).describe("Debian or Ubuntu suite, e.g. bookworm"),
+  variant: z.enum(["extract", "custom", "essential", "apt", "required", "minbase", "buildd", "important", "debootstrap", "standard"]).default("minbase")
+    .describe("mmdebstrap variant"),
+  packages: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]*(=[^\s]+)?$/, "must be a Debian package name")).default([])
+    .describe("extra packages to install into the base"),
+  mirror: z.string().regex(/^(https?|file):\/\//, "must be an http(s):// or file:// URL").optional()
+    .describe("mirror URL; default: the machine's apt sources for this suite"),
+  components: z.array(z.string().min(1)).default(["main"]),
+  architecture: z.string().min(1).optional().describe("dpkg architecture; default: the machine's"),
+});
+
+const base = section({
+  mmdebstrap: mmdebstrapBase.optional().describe("build a base root filesystem with mmdebstrap (cached by its inputs)"),
+  tarball: z.string().min(1).optional().describe("a root filesystem tarball (tar, tar.gz, tar.zst, tar.xz)"),
+  directory: z.string().min(1).optional().describe("a root filesystem directory, copied"),
+}).superRefine((value, ctx) => {
+  const given = (["mmdebstrap", "tarball", "directory"] as const).filter((k) => value[k] !== undefined);
+  if (given.length !== 1) {
+    ctx.addIssue({
+      code: "custom",
+      message: given.length === 0 ? "needs a base root filesystem" : `gives ${given.join(" and ")}; only one base is allowed`,
+      params: { hint: "set exactly one of mmdebstrap, tarball or directory" },
+    });
+  }
+});
+
+const image = section({
+  size: z.union([
+    z.literal("auto"),
+    z.string().regex(sizePattern, "must be a size like 2G, 512M or 1.5GiB, or auto"),
+    z.number().int().positive(),
+  ]).default("auto").describe("filesystem size: auto (content plus headroom), a size like 2G, or bytes"),
+  formats: z.array(imageFormat).min(1).default(["raw"]).describe("disk formats to write; raw is always written"),
+  label: z.string().min(1).max(16).default("root").describe("filesystem label"),
+});
+
+const localBuilder = section({
+  type: z.literal("local"),
+  name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i, "must be letters, digits, . _ -").optional(),
+  base,
+  image: image.default({ size: "auto", formats: ["raw"], label: "root" }),
+  source_date_epoch: z.number().int().nonnegative().optional()
+    .describe("file times are clamped to this (default: when the base was built)"),
+});
+
+const builderTypes = ["local"] as const;
+export const builder = z.discriminatedUnion("type", [localBuilder], {
+  error: (issue) => (issue.code === "invalid_union" ? unknownTypeMessage("builder", builderTypes, issue.input) : undefined),
+});
+
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name");
+
+const shellProvisioner = section({
+  type: z.literal("shell"),
+  inline: z.array(z.string()).min(1).optional().describe("commands, run in order by /bin/sh -e"),
+  script: z.string().min(1).optional().describe("a script file to copy in and run"),
+  env: z.record(envName, z.string()).default({}).describe("environment variables for the commands"),
+}).superRefine((value, ctx) => {
+  if ((value.inline === undefined) === (value.script === undefined)) {
+    ctx.addIssue({ code: "custom", message: "needs inline or script, not both", params: { hint: "give a list of commands as inline, or a file as script" } });
+  }
+});
+
+const fileProvisioner = section({
+  type: z.literal("file"),
+  source: z.string().min(1).describe("file or directory on this machine (relative to the template)"),
+  destination: z.string().regex(/^\//, "must be an absolute path inside the image").describe("where it goes in the image"),
+  mode: z.string().regex(/^0?[0-7]{3,4}$/, "must be an octal mode in quotes, like \"0644\"").optional(),
+  owner: z.string().regex(/^[a-z_][a-z0-9_-]*(:[a-z_][a-z0-9_-]*)?$|^\d+(:\d+)?$/, "must be user or user:group").optional(),
+});
+
+const provisionerTypes = ["shell", "file"] as const;
+export const provisioner = z.discriminatedUnion("type", [shellProvisioner, fileProvisioner], {
+  error: (issue) => (issue.code === "invalid_union" ? unknownTypeMessage("provisioner", provisionerTypes, issue.input) : undefined),
+});
+
+const variable = z.union([
+  z.string(), z.number(), z.boolean(),
+  section({
+    default: z.union([z.string(), z.number(), z.boolean()]).optional(),
+    description: z.string().optional(),
+    sensitive: z.boolean().default(false).describe("never printed or logged"),
+  }),
+]);
+
+const clean = section({
+  enabled: z.boolean().default(true).describe("remove histories, keys, logs, caches before imaging"),
+  paths: z.array(z.string().regex(/^\//, "must be an absolute path inside the image")).default([])
+    .describe("more paths (globs allowed) to remove"),
+});
+
+export const template = section({
+  $schema: z.string().optional(),
+  name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i, "must be letters, digits, . _ - (it names the output directory)"),
+  description: z.string().optional(),
+  variables: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be a name like my_var"), variable).default({}),
+  builders: z.array(builder).min(1, "needs at least one builder"),
+  provisioners: z.array(provisioner).default([]),
+  clean: clean.default({ enabled: true, paths: [] }),
+  output: section({ directory: z.string().min(1).default("output") }).default({ directory: "output" }),
+});
+
+export type Template = z.output<typeof template>;
+export type BuilderConfig = z.output<typeof builder>;
+export type LocalBuilderConfig = z.output<typeof localBuilder>;
+export type ProvisionerConfig = z.output<typeof provisioner>;
+export type ShellProvisionerConfig = z.output<typeof shellProvisioner>;
+export type FileProvisionerConfig = z.output<typeof fileProvisioner>;
+export type ImageFormat = z.output<typeof imageFormat>;
+export type CleanConfig = z.output<typeof clean>;
+
+function unknownTypeMessage(kind: string, types: readonly string[], input: unknown): string {
+  const given = typeof input === "object" && input !== null ? (input as { type?: unknown }).type : undefined;
+  if (given === undefined) return `needs a type (one of: ${types.join(", ")})`;
+  const guess = typeof given === "string" ? didYouMean(given, types) : undefined;
+  return `unknown ${kind} type ${JSON.stringify(given)}${guess === undefined ? "" : `; did you mean "${guess}"?`} (one of: ${types.join(", ")})`;
+}
+
+/** The JSON Schema of the template, for editors (`kiln schema > kiln.schema.json`). */
+export function templateJsonSchema(): object {
+  return {
+    ...z.toJSONSchema(template, { io: "input", unrepresentable: "any" }),
+    title: "kiln template",
+  };
+}

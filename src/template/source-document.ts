@@ -1,0 +1,81 @@
+import { readFile } from "node:fs/promises";
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from "yaml";
+import { ConfigError, KilnError, type ConfigProblem } from "../errors.js";
+
+export type TemplatePath = readonly (string | number)[];
+
+/**
+ * A template file parsed with positions kept, so that any problem found later (a schema
+ * violation, an unknown variable) can name its line and column.
+ */
+export class SourceDocument {
+  private constructor(
+    readonly file: string,
+    readonly document: Document.Parsed,
+    private readonly lines: LineCounter,
+  ) {}
+
+  /** Parses YAML or JSON (JSON is read by the same YAML 1.2 parser, with positions). */
+  static parse(file: string, text: string): SourceDocument {
+    const lines = new LineCounter();
+    const document = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+    const source = new SourceDocument(file, document, lines);
+    const problems = document.errors.map((e) => source.problemAtOffset(e.pos[0], "", firstLine(e.message), "fix the YAML/JSON syntax"));
+    if (problems.length > 0) throw new ConfigError(problems);
+    if (!isMap(document.contents)) {
+      throw new ConfigError([source.problemAtOffset(0, "", "a template must be a mapping of keys (name, builders, provisioners, …)")]);
+    }
+    return source;
+  }
+
+  static async read(file: string): Promise<SourceDocument> {
+    let text: string;
+    try {
+      text = await readFile(file, "utf8");
+    } catch (error) {
+      const reason = (error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (error as Error).message;
+      throw new KilnError("KILN_TEMPLATE_UNREADABLE", `cannot read template ${file}: ${reason}`, { exitCode: 2, hint: "pass the path of a .yaml or .json template" });
+    }
+    return SourceDocument.parse(file, text);
+  }
+
+  /** A problem located at the deepest node of `path` that exists in the file. */
+  problemAt(path: TemplatePath, message: string, hint?: string): ConfigProblem {
+    return this.problemAtOffset(this.offsetOf(path), path.join("."), message, hint);
+  }
+
+  /** A problem located at the key itself (for unknown keys). */
+  problemAtKey(path: TemplatePath, key: string, message: string, hint?: string): ConfigProblem {
+    const parent = this.nodeAt(path);
+    const pair = isMap(parent) ? (parent.items as Pair[]).find((p) => isScalar(p.key) && p.key.value === key) : undefined;
+    const offset = pair !== undefined && isScalar(pair.key) && pair.key.range ? pair.key.range[0] : this.offsetOf(path);
+    return this.problemAtOffset(offset, [...path, key].join("."), message, hint);
+  }
+
+  private problemAtOffset(offset: number, path: string, message: string, hint?: string): ConfigProblem {
+    const { line, col } = this.lines.linePos(offset);
+    return { file: this.file, line, column: col, path, message, ...(hint === undefined ? {} : { hint }) };
+  }
+
+  private nodeAt(path: TemplatePath): Node | undefined {
+    let node: unknown = this.document.contents;
+    for (const segment of path) {
+      if (isMap(node)) node = node.get(segment, true);
+      else if (isSeq(node) && typeof segment === "number") node = node.get(segment, true);
+      else return undefined;
+    }
+    return node as Node | undefined;
+  }
+
+  private offsetOf(path: TemplatePath): number {
+    for (let depth = path.length; depth >= 0; depth--) {
+      const node = this.nodeAt(path.slice(0, depth));
+      if (node?.range) return node.range[0];
+    }
+    return 0;
+  }
+}
+
+function firstLine(text: string): string {
+  return (text.split("\n")[0] ?? text).replace(/ at line \d+, column \d+:?$/, "");
+}
