@@ -26,7 +26,7 @@ export const removedPaths = [
   "/usr/sbin/policy-rc.d",
 ] as const;
 
-/** Directories emptied (kept, since packages expect them). */
+/** Directories emptied (kept, since packages expect them); kiln's own running script removes itself. */
 export const emptiedDirectories = ["/tmp", "/var/tmp"] as const;
 
 /** Directories whose regular files are removed (subdirectories kept). */
@@ -50,7 +50,7 @@ export function cleanScript(extraPaths: readonly string[]): string {
     `find / -xdev \\( ${authorizedKeyNames.map((n) => `-name ${n}`).join(" -o ")} \\) \\( -type f -o -type l \\) -print | while IFS= read -r p; do remove "$p"; done`,
     `remove ${removedPaths.map(word).join(" ")}`,
     'if [ -s /etc/machine-id ]; then : > /etc/machine-id && echo "emptied /etc/machine-id"; fi',
-    `for d in ${emptiedDirectories.join(" ")}; do [ -d "$d" ] && find "$d" -mindepth 1 -maxdepth 1 | while IFS= read -r p; do remove "$p"; done; done`,
+    `for d in ${emptiedDirectories.join(" ")}; do [ -d "$d" ] && find "$d" -mindepth 1 -maxdepth 1 ! -name 'kiln-script-*' | while IFS= read -r p; do remove "$p"; done; done`,
     `for d in ${filesRemovedUnder.join(" ")}; do [ -d "$d" ] && find "$d" \\( -type f -o -type l \\) ! -name lock | while IFS= read -r p; do remove "$p"; done; done`,
     ...(extraPaths.length === 0 ? [] : [`remove ${extraPaths.map(word).join(" ")}`]),
     "exit 0",

@@ -68,7 +68,7 @@ async function fromMmdebstrap(ctx: StepContext, request: LocalBuildRequest): Pro
   await mkdir(resolve(paths.tarball, ".."), { recursive: true });
   // Written under a temporary name and renamed, so a killed build never leaves a truncated base in the cache.
   const partial = `${paths.tarball}.partial-${process.pid}`;
-  ctx.cleanup.defer(`remove partial base ${partial}`, () => rm(partial, { force: true }));
+  const discardPartial = ctx.cleanup.defer(`remove partial base ${partial}`, () => rm(partial, { force: true }));
   ctx.report.info(`building ${inputs.suite}/${inputs.variant} from ${inputs.mirror}${inputs.packages.length > 0 ? ` with ${inputs.packages.join(", ")}` : ""}`);
   await exec("mmdebstrap", [
     `--variant=${inputs.variant}`,
@@ -88,6 +88,7 @@ async function fromMmdebstrap(ctx: StepContext, request: LocalBuildRequest): Pro
   });
   const bytes = (await stat(partial)).size;
   await rename(partial, paths.tarball);
+  await discardPartial(ctx.signal);
   await writeBaseRecord(paths.record, { key, inputs, sourceDateEpoch, createdAt: new Date().toISOString(), bytes });
   return {
     output: { base: { kind: "tarball", path: paths.tarball, key, sourceDateEpoch, inputs: { ...inputs } } },
