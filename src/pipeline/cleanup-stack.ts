@@ -86,15 +86,20 @@ export class CleanupStack {
 }
 
 async function runWithDeadline(undo: Undo, outer: AbortSignal, timeoutMs: number): Promise<void> {
-  const signal = AbortSignal.any([outer, AbortSignal.timeout(timeoutMs)]);
+  // A timer of our own rather than AbortSignal.timeout, whose unref'd timer would let the
+  // process exit in the middle of a hung undo.
+  const deadline = new AbortController();
+  const signal = AbortSignal.any([outer, deadline.signal]);
   let onAbort: (() => void) | undefined;
   const aborted = new Promise<never>((_, reject) => {
     onAbort = () => reject(new Error(outer.aborted ? "cleanup was interrupted" : `did not finish within ${timeoutMs / 1000}s`));
     signal.addEventListener("abort", onAbort, { once: true });
   });
+  const timer = setTimeout(() => deadline.abort(), timeoutMs);
   try {
     await Promise.race([undo(signal), aborted]);
   } finally {
+    clearTimeout(timer);
     if (onAbort !== undefined) signal.removeEventListener("abort", onAbort);
   }
 }

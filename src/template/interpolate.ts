@@ -8,6 +8,8 @@ import type { ResolvedVariable, VariableValue } from "./variables.js";
 /** What `${{ … }}` expressions can see. Evaluated once per build, so a timestamp is the same everywhere. */
 export interface ExpressionScope {
   variables: ReadonlyMap<string, ResolvedVariable>;
+  /** Declared variables, including those without a value (already reported, so not again). */
+  declared: ReadonlySet<string>;
   env: NodeJS.ProcessEnv;
   /** Unix seconds, like Packer's `timestamp`. */
   timestamp: number;
@@ -60,7 +62,8 @@ function lookup(expr: string, scope: ExpressionScope, uuid: string): Lookup {
     const name = dotted[2];
     const variable = scope.variables.get(name);
     if (variable !== undefined) return { ok: true, value: variable.value };
-    const guess = didYouMean(name, scope.variables.keys());
+    if (scope.declared.has(name)) return { ok: true, value: "" };
+    const guess = didYouMean(name, scope.declared);
     return { ok: false, message: `unknown variable "${name}"${guess === undefined ? "" : ` (did you mean "${guess}"?)`}`, hint: "declare it under variables:" };
   }
   if (dotted?.[1] === "env" && dotted[2] !== undefined) {

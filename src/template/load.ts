@@ -30,11 +30,13 @@ export async function loadTemplate(file: string, options: LoadOptions): Promise<
   const source = await SourceDocument.read(file);
   const problems: ConfigProblem[] = [];
   const startedAt = options.now ?? new Date();
-  const variables = await resolveVariables(source, options, problems);
-  interpolate(source, { variables, env: options.env, timestamp: Math.floor(startedAt.getTime() / 1000) }, problems);
+  const { declared, resolved: variables } = await resolveVariables(source, options, problems);
+  interpolate(source, { variables, declared, env: options.env, timestamp: Math.floor(startedAt.getTime() / 1000) }, problems);
+  // A value whose expression failed is not checked again: one problem per mistake.
+  const failedPaths = new Set(problems.map((p) => p.path));
   const input: unknown = source.document.toJS();
   const parsed = templateSchema.safeParse(input);
-  if (!parsed.success) problems.push(...schemaProblems(source, input, parsed.error.issues));
+  if (!parsed.success) problems.push(...schemaProblems(source, input, parsed.error.issues).filter((p) => !failedPaths.has(p.path)));
   const directory = dirname(resolve(file));
   if (parsed.success) problems.push(...(await missingFiles(source, parsed.data, directory)));
   if (problems.length > 0) {

@@ -31,7 +31,7 @@ interface Declaration {
  * `--var` (the last wins). Setting an undeclared variable or leaving one without a value is
  * a problem located at the template's `variables` section.
  */
-export async function resolveVariables(source: SourceDocument, inputs: VariableInputs, problems: ConfigProblem[]): Promise<Map<string, ResolvedVariable>> {
+export async function resolveVariables(source: SourceDocument, inputs: VariableInputs, problems: ConfigProblem[]): Promise<{ declared: Set<string>; resolved: Map<string, ResolvedVariable> }> {
   const declared = declarations(source);
   const resolved = new Map<string, ResolvedVariable>();
   for (const [name, d] of declared) {
@@ -41,7 +41,7 @@ export async function resolveVariables(source: SourceDocument, inputs: VariableI
     const d = declared.get(name);
     if (d === undefined) {
       const guess = didYouMean(name, declared.keys());
-      problems.push(source.problemAt(["variables"], `${origin} sets undeclared variable "${name}"${guess === undefined ? "" : ` (did you mean "${guess}"?)`}`,
+      problems.push(source.problemAtKey([], "variables", `${origin} sets undeclared variable "${name}"${guess === undefined ? "" : ` (did you mean "${guess}"?)`}`,
         `declare it under variables:, or drop it from ${origin}`));
       return;
     }
@@ -64,7 +64,7 @@ export async function resolveVariables(source: SourceDocument, inputs: VariableI
         `give it a default, pass --var ${name}=…, or set KILN_VAR_${name}`));
     }
   }
-  return resolved;
+  return { declared: new Set(declared.keys()), resolved };
 }
 
 function declarations(source: SourceDocument): Map<string, Declaration> {

@@ -1,0 +1,73 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { RecordingReporter } from "../../test/helpers/recording-reporter.js";
+import { KilnError } from "../errors.js";
+import { Pipeline } from "./pipeline.js";
+import { BuildError, runBuild, type RunBuildOptions } from "./run-build.js";
+import type { Step } from "./step.js";
+
+function options(overrides: Partial<RunBuildOptions> = {}): RunBuildOptions {
+  return { report: new RecordingReporter(), signal: new AbortController().signal, cleanupSignal: new AbortController().signal, onError: "cleanup", cleanupTimeoutMs: 1000, ...overrides };
+}
+
+const undone: string[] = [];
+const createVolume: Step<{ size: number }, { volumeId: string }> = {
+  name: "create volume",
+  run: async (ctx, { size }) => {
+    const volumeId = `vol-${size}`;
+    ctx.cleanup.defer(`delete volume ${volumeId}`, async () => { undone.push(volumeId); });
+    return { output: { volumeId }, summary: volumeId };
+  },
+};
+const failingSnapshot: Step<{ volumeId: string }, { snapshotId: string }> = {
+  name: "snapshot",
+  run: async (ctx) => {
+    ctx.cleanup.defer("delete the thing that breaks", async () => { throw new Error("undo broke"); });
+    throw new KilnError("KILN_TEST", "snapshot failed", { hint: "try again" });
+  },
+};
+
+describe("runBuild", () => {
+  it("passes each step's products to the next and reports progress", async () => {
+    const report = new RecordingReporter();
+    const readVolume: Step<{ volumeId: string }, { described: string }> = { name: "describe", run: async (_c, { volumeId }) => ({ output: { described: `${volumeId}!` } }) };
+    const state = await runBuild(Pipeline.start<{ size: number }>().then(createVolume).then(readVolume), { size: 8 }, options({ report }));
+    assert.equal(state.described, "vol-8!");
+    assert.match(report.lines[0] ?? "", /^==> \[\d+\.\ds\] 1\/2 create volume$/);
+    assert.ok(report.lines.includes(report.lines.find((l) => /create volume: vol-8/.test(l)) ?? "missing"));
+  });
+
+  it("reports a failing undo beside the original error, not over it", async () => {
+    undone.length = 0;
+    const pipeline = Pipeline.start<{ size: number }>().then(createVolume).then(failingSnapshot);
+    const error = await runBuild(pipeline, { size: 1 }, options()).then(() => undefined, (e: unknown) => e);
+    assert.ok(error instanceof BuildError);
+    assert.equal(error.message, "snapshot failed");
+    assert.equal(error.hint, "try again");
+    assert.deepEqual(error.cleanupFailures.map((f) => f.description), ["delete the thing that breaks"]);
+    assert.deepEqual(undone, ["vol-1"], "the other undo still ran");
+  });
+
+  it("keeps everything with --on-error abort and lists it", async () => {
+    undone.length = 0;
+    const pipeline = Pipeline.start<{ size: number }>().then(createVolume).then(failingSnapshot);
+    const error = await runBuild(pipeline, { size: 2 }, options({ onError: "abort" })).then(() => undefined, (e: unknown) => e);
+    assert.ok(error instanceof BuildError);
+    assert.deepEqual(error.leftBehind, ["delete the thing that breaks", "delete volume vol-2"]);
+    assert.deepEqual(undone, []);
+  });
+
+  it("turns a cancelled build into exit code 130 and still cleans up", async () => {
+    undone.length = 0;
+    const cancel = new AbortController();
+    const waitForCancel: Step<object, object> = {
+      name: "wait",
+      run: async () => { cancel.abort(); throw new Error("interrupted system call"); },
+    };
+    const pipeline = Pipeline.start<{ size: number }>().then(createVolume).then(waitForCancel);
+    const error = await runBuild(pipeline, { size: 3 }, options({ signal: cancel.signal, onError: "abort" })).then(() => undefined, (e: unknown) => e);
+    assert.ok(error instanceof BuildError);
+    assert.equal(error.exitCode, 130);
+    assert.deepEqual(undone, ["vol-3"], "a cancelled build is cleaned up even with --on-error abort");
+  });
+});

@@ -1,0 +1,24 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { Redactor } from "./redact.js";
+
+describe("Redactor", () => {
+  const redactor = new Redactor();
+  redactor.addSecret("hunter2-very-secret");
+
+  it("removes private key blocks, access keys, tokens and registered secrets", () => {
+    const key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----";
+    const text = `key: ${key} id AKIAIOSFODNN7EXAMPLE gh ghp_${"a".repeat(36)} pw hunter2-very-secret`;
+    const out = redactor.redact(text);
+    assert.equal(out, "key: [redacted] id [redacted] gh [redacted] pw [redacted]");
+  });
+
+  it("keeps the name of an assigned secret and hides its value", () => {
+    assert.equal(redactor.redact("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG"), "aws_secret_access_key = [redacted]");
+    assert.equal(redactor.redact('password: "correct horse"'), "password: [redacted]");
+  });
+
+  it("leaves ordinary text alone", () => {
+    assert.equal(redactor.redact("==> [1.0s] 3/8 provision"), "==> [1.0s] 3/8 provision");
+  });
+});

@@ -1,0 +1,180 @@
+import assert from "node:assert/strict";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { tempDirectory } from "../../test/helpers/temp.js";
+import { ConfigError, formatProblem } from "../errors.js";
+import { loadTemplate, type LoadOptions } from "./load.js";
+
+const noInputs: LoadOptions = { vars: [], varFiles: [], env: {} };
+
+async function templateFile(text: string, name = "kiln.yaml"): Promise<string> {
+  const dir = await tempDirectory();
+  const file = join(dir, name);
+  await writeFile(file, text);
+  return file;
+}
+
+/** The problems a template has, formatted as the CLI prints them, without the directory. */
+async function problems(text: string, options: LoadOptions = noInputs): Promise<string[]> {
+  const file = await templateFile(text);
+  try {
+    await loadTemplate(file, options);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`);
+    assert.equal(error.exitCode, 2);
+    return error.problems.map((p) => formatProblem(p).replace(`${file}:`, ""));
+  }
+  assert.fail("the template was accepted");
+}
+
+const valid = `name: demo
+builders:
+  - type: local
+    base:
+      mmdebstrap:
+        suite: bookworm
+provisioners:
+  - type: shell
+    inline: [echo hello]
+`;
+
+describe("loadTemplate", () => {
+  it("accepts a valid template and fills in defaults", async () => {
+    const loaded = await loadTemplate(await templateFile(valid), noInputs);
+    const builder = loaded.template.builders[0];
+    assert.equal(builder?.base.mmdebstrap?.variant, "minbase");
+    assert.deepEqual(builder?.image, { size: "auto", formats: ["raw"], label: "root" });
+    assert.equal(loaded.template.clean.enabled, true);
+    assert.equal(loaded.template.output.directory, "output");
+  });
+
+  it("reads JSON templates with positions", async () => {
+    const json = JSON.stringify({ name: "demo", builders: [{ type: "local", base: { mmdebstrap: { suite: 12 } } }] }, null, 2);
+    const file = await templateFile(json, "kiln.json");
+    await assert.rejects(loadTemplate(file, noInputs), (error: ConfigError) => {
+      assert.equal(error.problems.length, 1);
+      assert.match(formatProblem(error.problems[0]!), /kiln\.json:8:20 builders\.0\.base\.mmdebstrap\.suite: must be a string, not number 12/);
+      return true;
+    });
+  });
+
+  it("reports a missing field at its parent with what to add", async () => {
+    assert.deepEqual(await problems("builders:\n  - type: local\n    base: {directory: /}\n"), [
+      "1:1 name: is required (add name: of type string)",
+    ]);
+  });
+
+  it("reports a wrong type with the value it got", async () => {
+    const out = await problems(valid.replace("inline: [echo hello]", "inline: echo hello"));
+    assert.deepEqual(out, ["9:13 provisioners.0.inline: must be a list, not string \"echo hello\""]);
+  });
+
+  it("suggests the key an unknown key was meant to be", async () => {
+    const out = await problems(valid.replace("        suite: bookworm", "        suite: bookworm\n        pakages: [vim]"));
+    assert.deepEqual(out, ["7:9 builders.0.base.mmdebstrap.pakages: unknown key (did you mean \"packages\"?)"]);
+  });
+
+  it("lists the known keys when nothing is close", async () => {
+    const out = await problems(`${valid}zzzzzz: 1\n`);
+    assert.equal(out.length, 1);
+    assert.match(out[0]!, /^10:1 zzzzzz: unknown key \(known keys here: .*builders.*provisioners/);
+  });
+
+  it("names an unknown provisioner type and the closest one", async () => {
+    const out = await problems(valid.replace("type: shell", "type: shel"));
+    assert.deepEqual(out, ["8:11 provisioners.0.type: unknown provisioner type \"shel\"; did you mean \"shell\"? (one of: shell, file)"]);
+  });
+
+  it("reports every problem at once, in file order", async () => {
+    const text = `name: "bad name!"
+builders:
+  - type: local
+    base: {}
+    image: {formats: [raw, iso]}
+provisioners:
+  - type: file
+    source: missing.txt
+    destination: relative/path
+    mode: 644
+`;
+    const out = await problems(text);
+    assert.deepEqual(out, [
+      "1:7 name: must be letters, digits, . _ - (it names the output directory)",
+      "4:11 builders.0.base: needs a base root filesystem (set exactly one of mmdebstrap, tarball or directory)",
+      "5:28 builders.0.image.formats.1: must be one of \"raw\", \"qcow2\", \"vmdk\", \"vhdx\", not string \"iso\"",
+      "9:18 provisioners.0.destination: must be an absolute path inside the image",
+      "10:11 provisioners.0.mode: must be a string, not number 644",
+    ]);
+  });
+
+  it("points at a YAML syntax error", async () => {
+    const out = await problems("name: demo\nbuilders: [\n  - type: local\n");
+    assert.equal(out.length >= 1, true);
+    assert.match(out[0]!, /^\d+:\d+ .*\(fix the YAML\/JSON syntax\)$/);
+  });
+
+  it("checks that files the template names exist", async () => {
+    const out = await problems(valid.replace("inline: [echo hello]", "script: scripts/setup.sh"));
+    assert.equal(out.length, 1);
+    assert.match(out[0]!, /^9:13 provisioners\.0\.script: .*scripts\/setup\.sh does not exist \(paths are relative to the template's directory\)$/);
+  });
+});
+
+describe("variables and functions", () => {
+  const withVars = `name: demo
+variables:
+  suite: bullseye
+  size: 1073741824
+  token: {sensitive: true}
+builders:
+  - type: local
+    base:
+      mmdebstrap:
+        suite: \${{ var.suite }}
+    image:
+      size: \${{ var.size }}
+provisioners:
+  - type: shell
+    env: {TOKEN: "\${{ var.token }}", HOME_DIR: "\${{ env.KILN_TEST_HOME }}", STAMP: "t-\${{ timestamp }}", ID: "\${{ uuid }}"}
+    inline: ['echo "\${SHELL_VAR}" $\${{ literal }}']
+`;
+
+  it("resolves defaults, environment, var files and --var in that order", async () => {
+    const file = await templateFile(withVars);
+    const varFile = join(file, "..", "vars.yaml");
+    await writeFile(varFile, "suite: trixie\ntoken: from-file\n");
+    const loaded = await loadTemplate(file, {
+      vars: ["suite=bookworm"],
+      varFiles: [varFile],
+      env: { KILN_VAR_suite: "buster", KILN_VAR_token: "from-env", KILN_TEST_HOME: "/home/x" },
+      now: new Date("2026-01-02T03:04:05Z"),
+    });
+    const builder = loaded.template.builders[0]!;
+    assert.equal(builder.base.mmdebstrap?.suite, "bookworm");
+    assert.equal(loaded.variables.get("suite")?.source, "command line");
+    assert.equal(loaded.variables.get("token")?.value, "from-file");
+    assert.equal(loaded.variables.get("token")?.sensitive, true);
+    assert.equal(builder.image.size, 1073741824, "a value that is one expression keeps the variable's type");
+    const shell = loaded.template.provisioners[0];
+    assert.ok(shell?.type === "shell");
+    assert.equal(shell.env.HOME_DIR, "/home/x");
+    assert.equal(shell.env.STAMP, "t-1767323045");
+    assert.match(shell.env.ID ?? "", /^[0-9a-f-]{36}$/);
+    assert.deepEqual(shell.inline, ['echo "${SHELL_VAR}" ${{ literal }}'], "shell ${VAR} and escaped $${{ stay as they are");
+  });
+
+  it("reports unknown variables, functions, unset environment and missing values together", async () => {
+    const text = withVars
+      .replace("${{ var.suite }}", "${{ var.suit }}")
+      .replace("t-${{ timestamp }}", "${{ timestmp }}");
+    const out = await problems(text, { vars: ["sute=x"], varFiles: [], env: {} });
+    assert.deepEqual(out, [
+      "2:1 variables: --var sets undeclared variable \"sute\" (did you mean \"suite\"?) (declare it under variables:, or drop it from --var)",
+      "5:10 variables.token: variable \"token\" has no value (give it a default, pass --var token=…, or set KILN_VAR_token)",
+      "10:16 builders.0.base.mmdebstrap.suite: unknown variable \"suit\" (did you mean \"suite\"?) (declare it under variables:)",
+      "15:48 provisioners.0.env.HOME_DIR: environment variable KILN_TEST_HOME is not set (set KILN_TEST_HOME, or use a variable with a default)",
+      "15:84 provisioners.0.env.STAMP: unknown function \"timestmp\" in ${{ timestmp }} (did you mean \"timestamp\"?) (one of: var.NAME, env.NAME, timestamp, uuid)",
+    ]);
+  });
+});
