@@ -1,0 +1,27 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+/** The repository root, from dist/test/helpers/. */
+export const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
+export const kilnBin = `${repoRoot}bin/kiln.js`;
+
+export interface KilnRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Starts the real CLI as its own process. */
+export function startKiln(args: readonly string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; done: Promise<KilnRun>; stdout: () => string } {
+  const child = spawn(process.execPath, [kilnBin, ...args], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.setEncoding("utf8").on("data", (d: string) => { stdout += d; });
+  child.stderr?.setEncoding("utf8").on("data", (d: string) => { stderr += d; });
+  const done = new Promise<KilnRun>((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
+  return { child, done, stdout: () => stdout };
+}
+
+export function runKiln(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<KilnRun> {
+  return startKiln(args, env).done;
+}

@@ -1,0 +1,175 @@
+import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { sha256File } from "../src/system/sha256.js";
+import { mountsUnder } from "../src/system/mounts.js";
+import { findBytes } from "./helpers/bytes.js";
+import { catInImage, listInImage, statInImage } from "./helpers/debugfs.js";
+import { repoRoot, runKiln, startKiln } from "./helpers/kiln-process.js";
+
+/** Shared by every run of the suite on this machine, so the real mmdebstrap base is built once. */
+const cacheDir = process.env.KILN_TEST_CACHE_DIR ?? "/var/tmp/kiln-test-cache";
+const fixture = join(repoRoot, "test/fixtures/local/base.yaml");
+const secret = "KILN-E2E-SECRET-5d1c9b";
+
+interface Dirs { work: string; output: string }
+
+const scratch = mkdtempSync(join(tmpdir(), "kiln-e2e-"));
+after(() => rm(scratch, { recursive: true, force: true }));
+let runs = 0;
+
+async function dirs(): Promise<Dirs> {
+  const top = join(scratch, String(++runs));
+  await mkdir(top);
+  return { work: join(top, "work"), output: join(top, "output") };
+}
+
+function buildArgs(template: string, d: Dirs, ...extra: string[]): string[] {
+  return ["build", template, "--cache-dir", cacheDir, "--work-dir", d.work, "--output-dir", d.output, ...extra];
+}
+
+async function only(dir: string): Promise<string> {
+  const entries = await readdir(dir);
+  assert.equal(entries.length, 1, `expected one entry in ${dir}: ${entries.join(", ")}`);
+  return join(dir, entries[0] ?? "");
+}
+
+async function assertNothingLeft(d: Dirs): Promise<void> {
+  assert.deepEqual(await readdir(d.work).catch(() => []), [], "work directory removed");
+  assert.deepEqual(await mountsUnder(d.work), [], "no mounts left");
+}
+
+/** A template beside the fixture (so its relative paths resolve) with other provisioners. */
+async function variant(name: string, provisioners: string): Promise<string> {
+  const text = (await readFile(fixture, "utf8")).replace(/^provisioners:[\s\S]*$/m, `provisioners:\n${provisioners}`);
+  const file = join(repoRoot, "test/fixtures/local", `.${name}.generated.yaml`);
+  await writeFile(file, text);
+  return file;
+}
+
+describe("kiln build with the local builder (real mmdebstrap, chroot, mke2fs)", { timeout: 15 * 60_000 }, () => {
+  let first: { d: Dirs; out: string; stdout: string };
+
+  before(async () => {
+    const d = await dirs();
+    const run = await runKiln(buildArgs(fixture, d));
+    assert.equal(run.code, 0, `build failed:\n${run.stdout}\n${run.stderr}`);
+    first = { d, out: await only(d.output), stdout: run.stdout };
+  });
+
+  it("prints one progress line per step with elapsed time", () => {
+    const steps = first.stdout.split("\n").filter((l) => /^==> \[\d+\.\ds\] \d\/8 /.test(l));
+    assert.deepEqual(steps.map((l) => l.replace(/^==> \[[\d.]+s\] /, "")), [
+      "1/8 check build host", "2/8 base root filesystem", "3/8 unpack base", "4/8 provision",
+      "5/8 clean", "6/8 write filesystem image", "7/8 convert image", "8/8 write manifest",
+    ]);
+  });
+
+  it("puts provisioned files in the image with their owner and mode", () => {
+    const disk = join(first.out, "disk.raw");
+    const conf = statInImage(disk, "/etc/app/app.conf");
+    assert.equal(conf?.mode, 0o640);
+    assert.equal(conf?.uid, 1000, "owned by admin, the first user");
+    assert.equal(conf?.gid, 1000);
+    assert.equal(catInImage(disk, "/etc/app/app.conf"), "listen = 8080\n");
+    assert.equal(catInImage(disk, "/opt/tree/sub/two.txt"), "two\n");
+    assert.equal(statInImage(disk, "/opt/tree/one.txt")?.uid, 0);
+  });
+
+  it("leaves no key, history, host key, temp file or build-host file in the image", () => {
+    const disk = join(first.out, "disk.raw");
+    for (const path of ["/root/.ssh/authorized_keys", "/home/admin/.ssh/authorized_keys", "/root/.bash_history",
+      "/home/admin/.psql_history", "/etc/hostname", "/etc/resolv.conf", "/usr/sbin/policy-rc.d", "/var/tmp/leftover"]) {
+      assert.equal(statInImage(disk, path), undefined, `${path} must not be in the image`);
+    }
+    assert.deepEqual(listInImage(disk, "/etc/ssh").filter((n) => n.startsWith("ssh_host_")), []);
+    assert.deepEqual(listInImage(disk, "/var/tmp"), []);
+    assert.deepEqual(listInImage(disk, "/tmp"), []);
+    assert.ok(listInImage(disk, "/etc/ssh").includes("sshd_config"), "openssh-server is installed");
+    assert.match(first.stdout, /removed \/etc\/ssh\/ssh_host_ed25519_key/);
+    assert.match(first.stdout, /removed \/root\/\.ssh\/authorized_keys/);
+  });
+
+  it("leaves no byte of a secret that was written and deleted during provisioning", async () => {
+    for (const artifact of ["disk.raw", "disk.qcow2"]) {
+      assert.deepEqual(await findBytes(join(first.out, artifact), secret), [], `${artifact} holds no trace of the secret`);
+    }
+  });
+
+  it("never prints a sensitive variable", () => {
+    assert.ok(!first.stdout.includes(secret));
+    assert.match(first.stdout, /provisioning with \[redacted\]/);
+  });
+
+  it("writes a manifest whose checksums match the artifacts", async () => {
+    const manifest = JSON.parse(await readFile(join(first.out, "manifest.json"), "utf8")) as {
+      artifacts: { format: string; path: string; sha256: string; bytes: number }[];
+      inputs: { base: { key: string; suite: string }; packages: string[] };
+      kiln: { version: string };
+    };
+    assert.deepEqual(manifest.artifacts.map((a) => a.format), ["raw", "qcow2"]);
+    for (const artifact of manifest.artifacts) assert.equal(await sha256File(join(first.out, artifact.path)), artifact.sha256);
+    assert.equal(manifest.inputs.base.suite, "bookworm");
+    assert.ok(manifest.inputs.packages.some((p) => p.startsWith("openssh-server=")));
+    assert.equal(manifest.kiln.version, "0.1.0");
+  });
+
+  it("removes its work directory and leaves no mount", async () => {
+    await assertNothingLeft(first.d);
+  });
+
+  it("gives a byte-identical disk image when built again from the cached base", async () => {
+    const d = await dirs();
+    const run = await runKiln(buildArgs(fixture, d));
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /base root filesystem: cached /);
+    const again = await only(d.output);
+    assert.equal(await sha256File(join(again, "disk.raw")), await sha256File(join(first.out, "disk.raw")));
+  });
+
+  it("fails on a failing provisioner with its exit code and stderr, and undoes everything", async () => {
+    const template = await variant("failing", "  - type: shell\n    inline: [echo working, 'echo something broke >&2', 'exit 3']\n");
+    const d = await dirs();
+    const run = await runKiln(buildArgs(template, d));
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /^error: provisioner 1 \(shell\) failed: .* exited with code 3\n {2}last lines of stderr:\n {4}something broke/m);
+    assert.doesNotMatch(run.stderr, /\n\s+at /, "no stack trace");
+    await assertNothingLeft(d);
+    assert.deepEqual(await readdir(d.output).catch(() => []), [], "no output directory");
+  });
+
+  it("keeps the work directory with --on-error abort and says where it is", async () => {
+    const template = await variant("abort", "  - type: shell\n    inline: ['exit 4']\n");
+    const d = await dirs();
+    const run = await runKiln(buildArgs(template, d, "--on-error", "abort"));
+    assert.equal(run.code, 1);
+    const kept = await only(d.work);
+    assert.match(run.stderr, new RegExp(`left behind: remove work directory ${kept}`));
+    assert.deepEqual(await mountsUnder(d.work), []);
+  });
+
+  it("cleans up after Ctrl-C during provisioning: no mount, no work directory, no process", async () => {
+    const marker = "3600.4242";
+    const template = await variant("interrupt", `  - type: shell\n    inline: ['echo ready-for-signal', 'sleep ${marker}']\n`);
+    const d = await dirs();
+    const kiln = startKiln(buildArgs(template, d));
+    const deadline = Date.now() + 120_000;
+    while (!kiln.stdout().includes("ready-for-signal")) {
+      assert.ok(Date.now() < deadline, `never reached provisioning:\n${kiln.stdout()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    kiln.child.kill("SIGINT");
+    const run = await kiln.done;
+    assert.equal(run.code, 130, run.stderr);
+    assert.match(run.stderr, /error: build cancelled/);
+    await assertNothingLeft(d);
+    const procs = await readdir("/proc");
+    for (const pid of procs.filter((p) => /^\d+$/.test(p))) {
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+      assert.ok(!cmdline.includes(marker), `process ${pid} (${cmdline.replaceAll("\0", " ")}) is still running`);
+    }
+  });
+});
