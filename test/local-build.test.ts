@@ -135,7 +135,7 @@ describe("kiln build with the local builder (real mmdebstrap, chroot, mke2fs)", 
     const d = await dirs();
     const run = await runKiln(buildArgs(template, d));
     assert.equal(run.code, 1);
-    assert.match(run.stderr, /^error: provisioner 1 \(shell\) failed: .* exited with code 3\n {2}last lines of stderr:\n {4}something broke/m);
+    assert.match(run.stderr, /^error: provisioner 1 \(shell\) failed: its script exited with code 3\n {2}last lines of stderr:\n {4}something broke/m);
     assert.doesNotMatch(run.stderr, /\n\s+at /, "no stack trace");
     await assertNothingLeft(d);
     assert.deepEqual(await readdir(d.output).catch(() => []), [], "no output directory");

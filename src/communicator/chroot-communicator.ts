@@ -54,6 +54,7 @@ export class ChrootCommunicator implements Communicator {
       const [file, ...args] = this.commandLine([name]);
       await exec(file as string, args, {
         what: options.what,
+        display: "its script",
         signal: options.signal,
         env: { ...baseEnv, ...options.env },
         ...(options.onStdoutLine === undefined ? {} : { onStdoutLine: options.onStdoutLine }),
@@ -86,13 +87,13 @@ export class ChrootCommunicator implements Communicator {
       ...(options.owner === undefined ? {} : { KILN_OWNER: options.owner }),
     };
     if (!isDirectory) {
-      await exec(file as string, args, { what: options.what, signal: options.signal, env, stdin: createReadStream(localPath) });
+      await exec(file as string, args, { what: options.what, display: `copying ${localPath} to ${targetPath}`, signal: options.signal, env, stdin: createReadStream(localPath) });
       return;
     }
     const tar = spawn("tar", ["-c", "-C", localPath, "."], { stdio: ["ignore", "pipe", "inherit"] });
     const tarDone = new Promise<number | null>((resolve) => tar.on("close", resolve));
     try {
-      await exec(file as string, args, { what: options.what, signal: options.signal, env, stdin: tar.stdout });
+      await exec(file as string, args, { what: options.what, display: `copying ${localPath} to ${targetPath}`, signal: options.signal, env, stdin: tar.stdout });
     } finally {
       tar.kill();
     }

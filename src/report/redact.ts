@@ -9,7 +9,7 @@ const secretShapes: readonly RegExp[] = [
   /\bgh[pousr]_[A-Za-z0-9]{36,}\b/g,
   /\bxox[abprs]-[A-Za-z0-9-]{10,}/g,
 ];
-const secretAssignment = /\b(aws_secret_access_key|aws_session_token|password|passwd|secret|token)(\s*[=:]\s*)("[^"]*"|'[^']*'|\S+)/gi;
+const secretAssignment = /\b(aws_secret_access_key|aws_session_token|password|passwd|secret|token)([ \t]*[=:][ \t]*)("[^"\n]*"|'[^'\n]*'|[^\s"']\S*)/gi;
 
 export class Redactor {
   private readonly secrets = new Set<string>();

@@ -19,6 +19,8 @@ export interface ExecOptions {
   /** How many trailing stderr lines a failure reports. */
   tailLines?: number;
   hint?: string;
+  /** How the command is named in a failure, instead of its full argv (e.g. "the script"). */
+  display?: string;
 }
 
 export interface ExecResult {
@@ -92,7 +94,7 @@ export function exec(file: string, args: readonly string[], options: ExecOptions
         if (killTimer !== undefined) clearTimeout(killTimer);
         if (signal?.aborted) return reject(new CancelledError());
         if (code === 0) return resolve({ stdout, stderrTail });
-        reject(new CommandError(options.what, [file, ...args].map(quoteForDisplay).join(" "), code, exitSignal, stderrTail, options.hint));
+        reject(new CommandError(options.what, options.display ?? [file, ...args].map(quoteForDisplay).join(" "), code, exitSignal, stderrTail, options.hint));
       });
     });
   });

@@ -20,13 +20,15 @@ const expression = /\$(\$?)\{\{\s*(.*?)\s*\}\}/g;
 const functions = ["var.NAME", "env.NAME", "timestamp", "uuid"];
 
 /**
+ * Returns the dotted paths whose expressions failed, so they are not reported again.
  * Replaces `${{ var.x }}`, `${{ env.X }}`, `${{ timestamp }}` and `${{ uuid }}` in every string
  * value of the template (not in `variables`, whose defaults are plain values). `$${{` is a
  * literal `${{`. The syntax stays clear of the shell's `${VAR}` in inline commands. A value
  * that is exactly one `${{ var.x }}` keeps the variable's type.
  */
-export function interpolate(source: SourceDocument, scope: ExpressionScope, problems: ConfigProblem[]): void {
+export function interpolate(source: SourceDocument, scope: ExpressionScope, problems: ConfigProblem[]): Set<string> {
   const uuid = scope.uuid ?? randomUUID();
+  const failed = new Set<string>();
   visit(source.document, {
     Pair(_, pair) {
       if (isScalar(pair.key) && pair.key.value === "variables") return visit.SKIP;
@@ -38,11 +40,13 @@ export function interpolate(source: SourceDocument, scope: ExpressionScope, prob
       node.value = evaluate(node as Scalar<string>, (expr) => {
         const value = lookup(expr, scope, uuid);
         if (value.ok) return value.value;
-        problems.push(source.problemAt(at, value.message, value.hint));
+        failed.add(at.join("."));
+        if (value.message !== undefined) problems.push(source.problemAt(at, value.message, value.hint));
         return "";
       });
     },
   });
+  return failed;
 }
 
 function evaluate(node: Scalar<string>, lookupExpr: (expr: string) => VariableValue): VariableValue {
@@ -52,7 +56,7 @@ function evaluate(node: Scalar<string>, lookupExpr: (expr: string) => VariableVa
   return text.replace(expression, (_all, escaped: string, expr: string) => (escaped === "$" ? `\${{ ${expr} }}` : String(lookupExpr(expr))));
 }
 
-type Lookup = { ok: true; value: VariableValue } | { ok: false; message: string; hint?: string };
+type Lookup = { ok: true; value: VariableValue } | { ok: false; message?: string; hint?: string };
 
 function lookup(expr: string, scope: ExpressionScope, uuid: string): Lookup {
   if (expr === "timestamp") return { ok: true, value: String(scope.timestamp) };
@@ -62,7 +66,8 @@ function lookup(expr: string, scope: ExpressionScope, uuid: string): Lookup {
     const name = dotted[2];
     const variable = scope.variables.get(name);
     if (variable !== undefined) return { ok: true, value: variable.value };
-    if (scope.declared.has(name)) return { ok: true, value: "" };
+    // Declared without a value: that problem is reported at the declaration, once.
+    if (scope.declared.has(name)) return { ok: false };
     const guess = didYouMean(name, scope.declared);
     return { ok: false, message: `unknown variable "${name}"${guess === undefined ? "" : ` (did you mean "${guess}"?)`}`, hint: "declare it under variables:" };
   }

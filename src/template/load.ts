@@ -31,9 +31,9 @@ export async function loadTemplate(file: string, options: LoadOptions): Promise<
   const problems: ConfigProblem[] = [];
   const startedAt = options.now ?? new Date();
   const { declared, resolved: variables } = await resolveVariables(source, options, problems);
-  interpolate(source, { variables, declared, env: options.env, timestamp: Math.floor(startedAt.getTime() / 1000) }, problems);
-  // A value whose expression failed is not checked again: one problem per mistake.
-  const failedPaths = new Set(problems.map((p) => p.path));
+  const failedPaths = interpolate(source, { variables, declared, env: options.env, timestamp: Math.floor(startedAt.getTime() / 1000) }, problems);
+  // A value whose expression failed, or a variable already reported, is not checked again: one problem per mistake.
+  for (const p of problems) failedPaths.add(p.path);
   const input: unknown = source.document.toJS();
   const parsed = templateSchema.safeParse(input);
   if (!parsed.success) problems.push(...schemaProblems(source, input, parsed.error.issues).filter((p) => !failedPaths.has(p.path)));

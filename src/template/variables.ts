@@ -24,6 +24,8 @@ export interface ResolvedVariable {
 interface Declaration {
   default?: VariableValue;
   sensitive: boolean;
+  /** Not a value or a {default, description, sensitive} mapping; the schema reports it. */
+  invalid?: boolean;
 }
 
 /**
@@ -58,8 +60,8 @@ export async function resolveVariables(source: SourceDocument, inputs: VariableI
     if (eq <= 0) throw new KilnError("KILN_USAGE", `--var ${JSON.stringify(assignment)} is not name=value`, { exitCode: 2, hint: "write it like --var suite=bookworm" });
     set(assignment.slice(0, eq), assignment.slice(eq + 1), "command line", "--var");
   }
-  for (const name of declared.keys()) {
-    if (!resolved.has(name)) {
+  for (const [name, d] of declared) {
+    if (!resolved.has(name) && d.invalid !== true) {
       problems.push(source.problemAt(["variables", name], `variable "${name}" has no value`,
         `give it a default, pass --var ${name}=…, or set KILN_VAR_${name}`));
     }
@@ -83,7 +85,7 @@ function declarations(source: SourceDocument): Map<string, Declaration> {
       if (typeof d === "string" || typeof d === "number" || typeof d === "boolean") declaration.default = d;
       out.set(name, declaration);
     } else {
-      out.set(name, { sensitive: false });
+      out.set(name, { sensitive: false, invalid: true });
     }
   }
   return out;
