@@ -4,6 +4,7 @@ import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { basePaths } from "../src/builders/local/base-cache.js";
 import { sha256File } from "../src/system/sha256.js";
 import { mountsUnder } from "../src/system/mounts.js";
 import { findBytes } from "./helpers/bytes.js";
@@ -77,6 +78,7 @@ describe("kiln build with the local builder (real mmdebstrap, chroot, mke2fs)", 
     assert.equal(catInImage(disk, "/etc/app/app.conf"), "listen = 8080\n");
     assert.equal(catInImage(disk, "/opt/tree/sub/two.txt"), "two\n");
     assert.equal(statInImage(disk, "/opt/tree/one.txt")?.uid, 0);
+    assert.equal(catInImage(disk, "/opt/app/setup.txt"), "configured by kiln-e2e\n", "script provisioner ran with its env");
   });
 
   it("leaves no key, history, host key, temp file or build-host file in the image", () => {
@@ -128,6 +130,24 @@ describe("kiln build with the local builder (real mmdebstrap, chroot, mke2fs)", 
     assert.match(run.stdout, /base root filesystem: cached /);
     const again = await only(d.output);
     assert.equal(await sha256File(join(again, "disk.raw")), await sha256File(join(first.out, "disk.raw")));
+  });
+
+  it("builds from a given rootfs tarball, keyed by its sha256", async () => {
+    const manifest = JSON.parse(await readFile(join(first.out, "manifest.json"), "utf8")) as { inputs: { base: { key: string } } };
+    const tarball = basePaths(cacheDir, manifest.inputs.base.key).tarball;
+    const template = join(repoRoot, "test/fixtures/local", ".tarball.generated.yaml");
+    await writeFile(template, `name: from-tarball\nbuilders:\n  - type: local\n    base: {tarball: ${JSON.stringify(tarball)}}\nprovisioners:\n  - type: shell\n    inline: ['echo from-tarball > /etc/origin']\n`);
+    const d = await dirs();
+    const run = await runKiln(buildArgs(template, d, "--json"));
+    assert.equal(run.code, 0, run.stderr);
+    const events = run.stdout.trim().split("\n").map((line) => JSON.parse(line) as { event: string; name?: string; summary?: string });
+    assert.equal(events.filter((e) => e.event === "step").length, 8, "one JSON step event per step");
+    assert.match(events.find((e) => e.event === "step-done" && e.name === "base root filesystem")?.summary ?? "", /^tarball .* \(sha256 [0-9a-f]{12}…\)$/);
+    const out = await only(d.output);
+    assert.equal(catInImage(join(out, "disk.raw"), "/etc/origin"), "from-tarball\n");
+    const built = JSON.parse(await readFile(join(out, "manifest.json"), "utf8")) as { inputs: { base: { key: string } } };
+    assert.equal(built.inputs.base.key, `sha256:${await sha256File(tarball)}`);
+    await assertNothingLeft(d);
   });
 
   it("fails on a failing provisioner with its exit code and stderr, and undoes everything", async () => {

@@ -1,4 +1,4 @@
-import { CancelledError } from "../errors.js";
+import { CancelledError, KilnError } from "../errors.js";
 import type { Step, StepContext } from "./step.js";
 
 // Steps of different types live in one list; `then` below keeps the chain type-safe.
@@ -29,10 +29,29 @@ export class Pipeline<Initial extends object, State extends object> {
     for (const [i, step] of this.steps.entries()) {
       if (ctx.signal.aborted) throw new CancelledError();
       ctx.report.stepStarted(i + 1, this.steps.length, step.name);
-      const result = await step.run(ctx, state);
+      const result = await step.run(ctx, state).catch((error: unknown) => {
+        throw systemErrorIn(step.name, error);
+      });
       ctx.report.stepFinished(step.name, result.summary);
       state = { ...state, ...result.output };
     }
     return state as State;
   }
+}
+
+/**
+ * A failed system call (no space, no permission, a file in the way) is a clear error naming
+ * the step, not an internal one with a stack trace.
+ */
+function systemErrorIn(stepName: string, error: unknown): unknown {
+  const errno = error as NodeJS.ErrnoException;
+  if (error instanceof KilnError || !(error instanceof Error) || typeof errno.code !== "string" || errno.syscall === undefined) return error;
+  const hints: Record<string, string> = {
+    ENOSPC: "free some disk space, or point --work-dir / --output-dir elsewhere",
+    EACCES: "check the permissions of that path",
+    EEXIST: "remove it, or choose another path",
+    ENOENT: "check that the path exists",
+  };
+  const hint = hints[errno.code];
+  return new KilnError(`KILN_${errno.code}`, `${stepName}: ${error.message}`, { cause: error, ...(hint === undefined ? {} : { hint }) });
 }

@@ -71,3 +71,17 @@ describe("runBuild", () => {
     assert.deepEqual(undone, ["vol-3"], "a cancelled build is cleaned up even with --on-error abort");
   });
 });
+
+describe("system errors in a step", () => {
+  it("become one clear error naming the step, with a hint", async () => {
+    const full: Step<object, object> = {
+      name: "write filesystem image",
+      run: async () => { throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC", syscall: "write" }); },
+    };
+    const error = await runBuild(Pipeline.start<object>().then(full), {}, options()).then(() => undefined, (e: unknown) => e);
+    assert.ok(error instanceof BuildError);
+    assert.equal(error.code, "KILN_ENOSPC");
+    assert.equal(error.message, "write filesystem image: ENOSPC: no space left on device, write");
+    assert.match(error.hint ?? "", /free some disk space/);
+  });
+});
