@@ -63,6 +63,14 @@ export class CancelledError extends KilnError {
   }
 }
 
+/** A child kiln process already reported its outcome; this one only exits with its code. */
+export class ExitStatus extends KilnError {
+  constructor(exitCode: number) {
+    super("KILN_EXIT_STATUS", "", { exitCode });
+    this.name = "ExitStatus";
+  }
+}
+
 export function isAbortError(error: unknown): boolean {
   return error instanceof Error && (error.name === "AbortError" || error instanceof CancelledError);
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
-import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -148,6 +149,37 @@ describe("kiln build with the local builder (real mmdebstrap, chroot, mke2fs)", 
     const built = JSON.parse(await readFile(join(out, "manifest.json"), "utf8")) as { inputs: { base: { key: string } } };
     assert.equal(built.inputs.base.key, `sha256:${await sha256File(tarball)}`);
     await assertNothingLeft(d);
+  });
+
+  it("builds without root, in a user namespace mapped to the user's subordinate ids", async (t) => {
+    const user = "kiln-rootless-test";
+    if (spawnSync("id", [user]).status !== 0) {
+      const made = spawnSync("useradd", ["--create-home", "--shell", "/bin/sh", user], { encoding: "utf8" });
+      assert.equal(made.status, 0, made.stderr);
+    }
+    if (spawnSync("runuser", ["-u", user, "--", "test", "-r", join(repoRoot, "bin/kiln.js")]).status !== 0) {
+      t.skip(`${user} cannot read ${repoRoot}`);
+      return;
+    }
+    const d = await dirs();
+    await chmod(scratch, 0o755);
+    await chown(join(d.output, ".."), Number(spawnSync("id", ["-u", user], { encoding: "utf8" }).stdout), 0);
+    const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn("runuser", ["-u", user, "--", process.execPath, join(repoRoot, "bin/kiln.js"), ...buildArgs(fixture, d)], { cwd: "/", stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (b: Buffer) => { stdout += b.toString(); });
+      child.stderr.on("data", (b: Buffer) => { stderr += b.toString(); });
+      child.on("close", (code) => resolve({ code, stdout, stderr }));
+    });
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    assert.match(run.stdout, /check build host: rootless \(user namespace\)/);
+    const disk = join(await only(d.output), "disk.raw");
+    assert.deepEqual(statInImage(disk, "/etc/app/app.conf"), { type: "regular", mode: 0o640, uid: 1000, gid: 1000, size: 14 });
+    assert.deepEqual(statInImage(disk, "/usr/bin/passwd"), { type: "regular", mode: 0o4755, uid: 0, gid: 0, size: statInImage(disk, "/usr/bin/passwd")?.size ?? -1 });
+    assert.equal(statInImage(disk, "/root/.ssh/authorized_keys"), undefined);
+    assert.deepEqual(await findBytes(disk, secret), []);
+    assert.deepEqual(await readdir(join("/var/tmp", `kiln-${user}`)), [], "work directory removed");
   });
 
   it("fails on a failing provisioner with its exit code and stderr, and undoes everything", async () => {

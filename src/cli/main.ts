@@ -1,5 +1,5 @@
 import { Command, CommanderError } from "commander";
-import { ConfigError, KilnError } from "../errors.js";
+import { ConfigError, ExitStatus, KilnError } from "../errors.js";
 import { BuildError } from "../pipeline/run-build.js";
 import { Redactor } from "../report/redact.js";
 import { kilnVersion } from "../version.js";
@@ -40,6 +40,7 @@ function reportError(error: unknown, io: CliIo): number {
     // Commander already printed its message; help and version exit 0.
     return error.exitCode === 0 ? 0 : 2;
   }
+  if (error instanceof ExitStatus) return error.exitCode;
   if (error instanceof ConfigError) {
     say(`error: ${error.message}`);
     return error.exitCode;

@@ -1,8 +1,8 @@
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, rm, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { stat } from "node:fs/promises";
+import { basename } from "node:path";
+import type { Readable } from "node:stream";
 import { CommandError } from "../system/command-error.js";
 import { exec } from "../system/exec.js";
 import type { Communicator, RunScriptOptions, UploadOptions } from "./communicator.js";
@@ -16,21 +16,47 @@ const baseEnv = {
 };
 
 /**
- * Sets up /proc, /sys and /dev inside the tree, then chroots. It runs as PID 1 of new mount,
- * PID, UTS and IPC namespaces, so the mounts exist only while the command runs and the kernel
- * removes them (and kills any daemon the command left behind) when it exits, even if kiln is
- * killed: no mount can leak onto the build host.
+ * Prepares the tree and chroots. It runs as PID 1 of new mount, PID, UTS and IPC namespaces,
+ * so the mounts exist only while the command runs and the kernel removes them (and kills any
+ * daemon the command left behind) when it exits, even if kiln is killed: no mount can leak
+ * onto the build host. /dev is a fresh tmpfs with only the harmless devices (no host disks),
+ * /proc/sys is read-only (no host sysctl changes). In a user namespace (rootless builds)
+ * sysfs cannot be mounted afresh, so the host's is bound instead.
  */
-const enterScript = [
-  'root=$1; shift',
-  'mkdir -p "$root/proc" "$root/sys" "$root/dev"',
-  'mount -t proc proc "$root/proc"',
-  'mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$root/sys"',
-  'mount --rbind /dev "$root/dev"',
-  'mount --make-rslave "$root/dev"',
-  'hostname kiln-build',
-  'exec chroot "$root" "$@"',
-].join(" && ");
+const enterScript = `set -e
+root=$1; shift
+mkdir -p "$root/proc" "$root/sys" "$root/dev"
+mount -t proc proc "$root/proc"
+mount --bind "$root/proc/sys" "$root/proc/sys"
+mount -o remount,bind,ro "$root/proc/sys"
+mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$root/sys" 2>/dev/null || { mount --rbind /sys "$root/sys"; mount --make-rslave "$root/sys"; }
+mount -t tmpfs -o mode=755,nosuid,size=16m tmpfs "$root/dev"
+for d in null zero full random urandom tty; do : > "$root/dev/$d"; mount --bind "/dev/$d" "$root/dev/$d"; done
+mkdir "$root/dev/pts" "$root/dev/shm"
+mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts "$root/dev/pts"
+ln -s pts/ptmx "$root/dev/ptmx"
+mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$root/dev/shm"
+ln -s /proc/self/fd "$root/dev/fd"
+hostname kiln-build
+exec chroot "$root" "$@"`;
+
+/**
+ * Runs inside the chroot: stores the script from stdin in the image's /tmp (so every path is
+ * resolved inside the image, never on the host), sets the provisioner's variables (passed as
+ * KILN_ENV_<name> so they never steer the host-side tools), and runs it.
+ */
+const runnerScript = `set -e
+[ -d /tmp ] || { mkdir -p /tmp; chmod 1777 /tmp; }
+script=$(mktemp /tmp/kiln-script-XXXXXXXX)
+cat > "$script"
+chmod 700 "$script"
+for name in $KILN_ENV_NAMES; do eval "export $name=\\"\\$KILN_ENV_$name\\""; unset "KILN_ENV_$name"; done
+unset KILN_ENV_NAMES
+set +e
+"$script"
+status=$?
+rm -f "$script"
+exit $status`;
 
 /** Runs commands inside a root filesystem tree on this machine. */
 export class ChrootCommunicator implements Communicator {
@@ -45,59 +71,61 @@ export class ChrootCommunicator implements Communicator {
   }
 
   async runScript(script: string, options: RunScriptOptions): Promise<void> {
-    const name = `/tmp/kiln-script-${randomBytes(6).toString("hex")}`;
-    const hostPath = join(this.root, name);
-    await mkdir(join(this.root, "tmp"), { recursive: true, mode: 0o1777 });
     const body = script.startsWith("#!") ? script : `#!${options.interpreter ?? "/bin/sh -e"}\n${script}`;
-    await writeFile(hostPath, body, { mode: 0o700 });
-    try {
-      const [file, ...args] = this.commandLine([name]);
-      await exec(file as string, args, {
-        what: options.what,
-        display: "its script",
-        signal: options.signal,
-        env: { ...baseEnv, ...options.env },
-        ...(options.onStdoutLine === undefined ? {} : { onStdoutLine: options.onStdoutLine }),
-        ...(options.onStderrLine === undefined ? {} : { onStderrLine: options.onStderrLine }),
-      });
-    } finally {
-      await rm(hostPath, { force: true });
-    }
+    const userEnv = options.env ?? {};
+    const env: NodeJS.ProcessEnv = { ...baseEnv, KILN_ENV_NAMES: Object.keys(userEnv).join(" ") };
+    for (const [name, value] of Object.entries(userEnv)) env[`KILN_ENV_${name}`] = value;
+    await this.inside(["/bin/sh", "-c", runnerScript, "kiln-run"], {
+      what: options.what,
+      display: "its script",
+      signal: options.signal,
+      env,
+      stdin: body,
+      ...(options.onStdoutLine === undefined ? {} : { onStdoutLine: options.onStdoutLine }),
+      ...(options.onStderrLine === undefined ? {} : { onStderrLine: options.onStderrLine }),
+    });
   }
 
   /**
    * Copies by streaming into a process inside the chroot, so the destination path (and any
-   * symlink on the way) is resolved inside the image, never on the build host.
+   * symlink on the way) is resolved inside the image, never on the build host. A destination
+   * ending in `/` is a directory to copy into.
    */
   async upload(localPath: string, targetPath: string, options: UploadOptions): Promise<void> {
     const source = await stat(localPath);
     const isDirectory = source.isDirectory();
+    const target = targetPath.endsWith("/") ? `${targetPath}${basename(localPath)}` : targetPath;
     const apply = [
       options.mode !== undefined ? 'chmod "$KILN_MODE" "$1"' : isDirectory ? ":" : 'chmod "$KILN_SOURCE_MODE" "$1"',
       options.owner !== undefined ? `chown ${isDirectory ? "-R " : ""}"$KILN_OWNER" "$1"` : ":",
     ].join(" && ");
     const receive = isDirectory
-      ? `mkdir -p "$1" && tar -x --no-same-owner -C "$1" && ${apply}`
-      : `mkdir -p "$(dirname "$1")" && cat > "$1" && ${apply}`;
-    const [file, ...args] = this.commandLine(["/bin/sh", "-c", receive, "kiln-upload", targetPath]);
+      ? `set -e; mkdir -p "$1"; tar -x --no-same-owner -C "$1"; ${apply}`
+      : `set -e; mkdir -p "$(dirname "$1")"; rm -f "$1"; cat > "$1"; ${apply}`;
     const env = {
       ...baseEnv,
       KILN_SOURCE_MODE: (source.mode & 0o7777).toString(8),
       ...(options.mode === undefined ? {} : { KILN_MODE: options.mode }),
       ...(options.owner === undefined ? {} : { KILN_OWNER: options.owner }),
     };
+    const run = { what: options.what, display: `copying ${localPath} to ${target}`, signal: options.signal, env };
     if (!isDirectory) {
-      await exec(file as string, args, { what: options.what, display: `copying ${localPath} to ${targetPath}`, signal: options.signal, env, stdin: createReadStream(localPath) });
+      await this.inside(["/bin/sh", "-c", receive, "kiln-upload", target], { ...run, stdin: createReadStream(localPath) });
       return;
     }
-    const tar = spawn("tar", ["-c", "-C", localPath, "."], { stdio: ["ignore", "pipe", "inherit"] });
+    const tar = spawn("tar", ["-c", "-C", localPath, "."], { stdio: ["ignore", "pipe", "pipe"] });
     const tarDone = new Promise<number | null>((resolve) => tar.on("close", resolve));
     try {
-      await exec(file as string, args, { what: options.what, display: `copying ${localPath} to ${targetPath}`, signal: options.signal, env, stdin: tar.stdout });
+      await this.inside(["/bin/sh", "-c", receive, "kiln-upload", target], { ...run, stdin: tar.stdout });
     } finally {
       tar.kill();
     }
     const code = await tarDone;
     if (code !== 0 && code !== null) throw new CommandError(options.what, `tar -c -C ${localPath} .`, code, null, []);
+  }
+
+  private async inside(command: readonly string[], options: Parameters<typeof exec>[2] & { stdin?: Readable | string }): Promise<void> {
+    const [file, ...args] = this.commandLine(command);
+    await exec(file as string, args, options);
   }
 }

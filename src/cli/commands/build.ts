@@ -3,10 +3,11 @@ import { join, resolve } from "node:path";
 import { Option, type Command } from "commander";
 import { defaultCacheDirectory } from "../../builders/local/base-cache.js";
 import { localBuilder } from "../../builders/local/local-builder.js";
-import { UsageError } from "../../errors.js";
+import { ExitStatus, UsageError } from "../../errors.js";
 import { runBuild, type OnError } from "../../pipeline/run-build.js";
 import { kilnVersion } from "../../version.js";
 import { listenForInterrupts } from "../interrupts.js";
+import { rebuildRootless } from "../rootless.js";
 import type { CliIo } from "../io.js";
 import { loadFromCli, registerSecrets, reporterFor, withTemplateOptions, type TemplateOptions } from "../shared-options.js";
 
@@ -27,6 +28,11 @@ export function buildCommand(program: Command, io: CliIo): void {
     .option("--work-dir <dir>", "where work directories are created (default: $KILN_WORK_DIR or /var/tmp/kiln)")
     .option("--output-dir <dir>", "where artifact directories are created (default: the template's output.directory)")
     .action(async (file: string, options: BuildOptions) => {
+      if (process.getuid?.() !== 0) {
+        const code = await rebuildRootless();
+        if (code !== 0) throw new ExitStatus(code);
+        return;
+      }
       const cleanupSeconds = Number(options.cleanupTimeout);
       if (!Number.isFinite(cleanupSeconds) || cleanupSeconds <= 0) throw new UsageError(`--cleanup-timeout ${options.cleanupTimeout} is not a positive number of seconds`);
       const loaded = await loadFromCli(file, options);

@@ -1,6 +1,7 @@
 import { KilnError } from "../../../errors.js";
 import type { Step } from "../../../pipeline/step.js";
 import { requireTools, type HostTool } from "../../../system/host-tools.js";
+import { inUserNamespace } from "../../../system/user-namespace.js";
 import type { LocalBuildRequest } from "../request.js";
 
 const always: HostTool[] = [
@@ -24,15 +25,16 @@ export function toolsFor(request: LocalBuildRequest): HostTool[] {
   return tools;
 }
 
-export const checkHost: Step<LocalBuildRequest, object> = {
+export const checkHost: Step<LocalBuildRequest, { rootless: boolean }> = {
   name: "check build host",
   run: async (_ctx, request) => {
     if (process.getuid?.() !== 0) {
       throw new KilnError("KILN_NEEDS_ROOT", "the local builder needs root: it chroots, mounts /proc, /sys and /dev in private namespaces, and keeps file owners",
-        { hint: "run it as root (sudo npx kiln build …)" });
+        { hint: "run it as root, or through kiln's CLI, which enters a user namespace by itself" });
     }
     const tools = toolsFor(request);
     await requireTools(tools);
-    return { output: {}, summary: `root, ${tools.length} tools present` };
+    const rootless = await inUserNamespace();
+    return { output: { rootless }, summary: `${rootless ? "rootless (user namespace)" : "root"}, ${tools.length} tools present` };
   },
 };

@@ -1,12 +1,21 @@
-import { copyFile, lstat, rename, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { access } from "node:fs/promises";
+import type { ChrootCommunicator } from "../../../communicator/chroot-communicator.js";
 import type { Step, StepContext } from "../../../pipeline/step.js";
 import { runProvisioner } from "../../../provisioners/provisioner.js";
 import type { LocalBuildRequest } from "../request.js";
 import type { WorkTree } from "./unpack-base.js";
 
-/** Package maintainer scripts consult this and start no service while it exits 101. */
-const policyRcD = "#!/bin/sh\n# written by kiln for the build; removed before imaging\nexit 101\n";
+// Package maintainer scripts consult policy-rc.d and start no service while it exits 101.
+// Both scripts run inside the chroot, so a symlink in the tree can never point them at the host.
+const lend = `mkdir -p /usr/sbin
+rm -f /usr/sbin/policy-rc.d
+printf '#!/bin/sh\\n# written by kiln for the build; removed before imaging\\nexit 101\\n' > /usr/sbin/policy-rc.d
+chmod 755 /usr/sbin/policy-rc.d
+if [ -e /etc/resolv.conf ] || [ -L /etc/resolv.conf ]; then mv /etc/resolv.conf /etc/resolv.conf.kiln-aside; fi
+`;
+const giveBack = `rm -f /usr/sbin/policy-rc.d /etc/resolv.conf
+if [ -e /etc/resolv.conf.kiln-aside ] || [ -L /etc/resolv.conf.kiln-aside ]; then mv /etc/resolv.conf.kiln-aside /etc/resolv.conf; fi
+`;
 
 /**
  * Runs the template's provisioners in order inside the tree. For their duration the tree gets
@@ -17,7 +26,7 @@ export const provision: Step<LocalBuildRequest & { tree: WorkTree }, object> = {
   name: "provision",
   run: async (ctx, { loaded, tree }) => {
     const provisioners = loaded.template.provisioners;
-    const restore = await prepareTree(ctx, tree.root.root);
+    const restore = await prepareTree(ctx, tree.root);
     for (const [i, config] of provisioners.entries()) {
       const label = `provisioner ${i + 1} (${config.type})`;
       const started = Date.now();
@@ -29,23 +38,11 @@ export const provision: Step<LocalBuildRequest & { tree: WorkTree }, object> = {
   },
 };
 
-async function prepareTree(ctx: StepContext, root: string): Promise<(signal: AbortSignal) => Promise<void>> {
-  const policy = join(root, "usr/sbin/policy-rc.d");
-  await writeFile(policy, policyRcD, { mode: 0o755 });
-  const removePolicy = ctx.cleanup.defer("remove policy-rc.d from the tree", () => rm(policy, { force: true }));
-
-  // The base's own resolv.conf (if any) is set aside and put back, so the build host's never stays.
-  const resolv = join(root, "etc/resolv.conf");
-  const aside = join(root, "etc/resolv.conf.kiln-aside");
-  const hadOwn = await lstat(resolv).then(() => true, () => false);
-  if (hadOwn) await rename(resolv, aside);
-  await copyFile("/etc/resolv.conf", resolv).catch(() => writeFile(resolv, ""));
-  const restoreResolv = ctx.cleanup.defer("restore the tree's resolv.conf", async () => {
-    await rm(resolv, { force: true });
-    if (hadOwn) await rename(aside, resolv);
-  });
-  return async (signal) => {
-    await restoreResolv(signal);
-    await removePolicy(signal);
-  };
+async function prepareTree(ctx: StepContext, root: ChrootCommunicator): Promise<(signal: AbortSignal) => Promise<void>> {
+  const restore = ctx.cleanup.defer("take policy-rc.d and the lent resolv.conf out of the tree", (signal) =>
+    root.runScript(giveBack, { what: "restoring the tree", signal }));
+  await root.runScript(lend, { what: "preparing the tree", signal: ctx.signal });
+  const hostResolvConf = await access("/etc/resolv.conf").then(() => true, () => false);
+  if (hostResolvConf) await root.upload("/etc/resolv.conf", "/etc/resolv.conf", { what: "lending resolv.conf", signal: ctx.signal, mode: "0644" });
+  return restore;
 }

@@ -16,9 +16,9 @@ export interface WorkTree {
 }
 
 /** Unpacks the base into a fresh work directory; every build starts from a clean copy. */
-export const unpackBase: Step<LocalBuildRequest & { base: BaseRootfs }, { tree: WorkTree }> = {
+export const unpackBase: Step<LocalBuildRequest & { base: BaseRootfs; rootless: boolean }, { tree: WorkTree }> = {
   name: "unpack base",
-  run: async (ctx, { base, workParent, buildId }) => {
+  run: async (ctx, { base, workParent, buildId, rootless }) => {
     await mkdir(workParent, { recursive: true });
     const workDirectory = join(workParent, buildId);
     await mkdir(workDirectory, { mode: 0o700 });
@@ -35,7 +35,10 @@ export const unpackBase: Step<LocalBuildRequest & { base: BaseRootfs }, { tree: 
     if (base.kind === "directory") {
       await exec("cp", ["-a", "--", `${base.path}/.`, root], { what: "copying the base directory", signal: ctx.signal });
     } else {
-      await exec("tar", ["--extract", "--numeric-owner", "--same-permissions", "--xattrs", "--xattrs-include=*", "--acls", "-f", base.path, "-C", root], {
+      // A user namespace cannot create device nodes: rootless images get an empty /dev, which
+      // the kernel's devtmpfs fills at boot anyway.
+      const skipDevices = rootless ? ["--exclude=./dev/*", "--exclude=dev/*"] : [];
+      await exec("tar", ["--extract", "--numeric-owner", "--same-permissions", "--xattrs", "--xattrs-include=*", "--acls", ...skipDevices, "-f", base.path, "-C", root], {
         what: "unpacking the base", signal: ctx.signal, hint: "the base tarball may be damaged: remove it from the cache to rebuild it",
       });
     }
