@@ -183,11 +183,12 @@ describe("kiln build with the local builder (real mmdebstrap, chroot, mke2fs)", 
   });
 
   it("fails on a failing provisioner with its exit code and stderr, and undoes everything", async () => {
-    const template = await variant("failing", "  - type: shell\n    inline: [echo working, 'echo something broke >&2', 'exit 3']\n");
+    const template = await variant("failing", "  - type: shell\n    env: {SECRET: '${{ var.secret_value }}'}\n    inline: [echo working, 'echo \"something broke $SECRET\" >&2', 'exit 3']\n");
     const d = await dirs();
     const run = await runKiln(buildArgs(template, d));
     assert.equal(run.code, 1);
-    assert.match(run.stderr, /^error: provisioner 1 \(shell\) failed: its script exited with code 3\n {2}last lines of stderr:\n {4}something broke/m);
+    assert.match(run.stderr, /^error: provisioner 1 \(shell\) failed: its script exited with code 3\n {2}last lines of stderr:\n {4}something broke \[redacted\]$/m);
+    assert.ok(!run.stderr.includes(secret), "the sensitive value is not in the error");
     assert.doesNotMatch(run.stderr, /\n\s+at /, "no stack trace");
     await assertNothingLeft(d);
     assert.deepEqual(await readdir(d.output).catch(() => []), [], "no output directory");

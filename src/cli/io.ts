@@ -1,3 +1,5 @@
+import { Redactor } from "../report/redact.js";
+
 /** Where the CLI writes; tests capture it. */
 export interface CliIo {
   out(line: string): void;
@@ -8,3 +10,18 @@ export const processIo: CliIo = {
   out: (line) => process.stdout.write(`${line}\n`),
   err: (line) => process.stderr.write(`${line}\n`),
 };
+
+/** What every command gets: output that passes through the invocation's one redactor. */
+export interface CliContext {
+  io: CliIo;
+  /** Knows this invocation's secrets (sensitive variables) once a template is loaded. */
+  redactor: Redactor;
+}
+
+export function cliContext(io: CliIo): CliContext {
+  const redactor = new Redactor();
+  return {
+    redactor,
+    io: { out: (line) => io.out(redactor.redact(line)), err: (line) => io.err(redactor.redact(line)) },
+  };
+}

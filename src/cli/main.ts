@@ -1,41 +1,42 @@
 import { Command, CommanderError } from "commander";
 import { ConfigError, ExitStatus, KilnError } from "../errors.js";
 import { BuildError } from "../pipeline/run-build.js";
-import { Redactor } from "../report/redact.js";
 import { kilnVersion } from "../version.js";
 import { buildCommand } from "./commands/build.js";
 import { inspectCommand } from "./commands/inspect.js";
 import { schemaCommand } from "./commands/schema.js";
 import { validateCommand } from "./commands/validate.js";
-import { processIo, type CliIo } from "./io.js";
+import { cliContext, processIo, type CliContext, type CliIo } from "./io.js";
 
-export function createProgram(io: CliIo): Command {
+export function createProgram(context: CliContext): Command {
+  const { io } = context;
   const program = new Command("kiln")
     .description("bake machine images that are safe to share")
     .version(kilnVersion)
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .showHelpAfterError("(run kiln help for usage)");
-  buildCommand(program, io);
-  validateCommand(program, io);
-  inspectCommand(program, io);
-  schemaCommand(program, io);
+  buildCommand(program, context);
+  validateCommand(program, context);
+  inspectCommand(program, context);
+  schemaCommand(program, context);
   return program;
 }
 
 /** Runs the CLI and returns its exit code; known errors become one message, never a stack trace. */
 export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  const context = cliContext(io);
   try {
-    await createProgram(io).parseAsync([...argv], { from: "user" });
+    await createProgram(context).parseAsync([...argv], { from: "user" });
     return 0;
   } catch (error) {
-    return reportError(error, io);
+    return reportError(error, context.io);
   }
 }
 
+/** `io` redacts: the error that stopped a build may quote a provisioner's stderr. */
 function reportError(error: unknown, io: CliIo): number {
-  const redactor = new Redactor();
-  const say = (line: string): void => io.err(redactor.redact(line));
+  const say = (line: string): void => io.err(line);
   if (error instanceof CommanderError) {
     // Commander already printed its message; help and version exit 0.
     return error.exitCode === 0 ? 0 : 2;

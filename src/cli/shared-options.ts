@@ -1,4 +1,5 @@
 import { Option, type Command } from "commander";
+import type { Redactor } from "../report/redact.js";
 import { JsonReporter, TextReporter, type Reporter } from "../report/reporter.js";
 import { loadTemplate, type LoadedTemplate } from "../template/load.js";
 
@@ -18,17 +19,15 @@ export function withTemplateOptions(command: Command): Command {
     .addOption(new Option("--json", "print machine-readable JSON (one event per line for build)"));
 }
 
-export async function loadFromCli(file: string, options: TemplateOptions, now?: Date): Promise<LoadedTemplate> {
-  return loadTemplate(file, { vars: options.var, varFiles: options.varFile, env: process.env, ...(now === undefined ? {} : { now }) });
-}
-
-export function reporterFor(options: { json?: boolean }, write: (line: string) => void): Reporter {
-  return options.json === true ? new JsonReporter(write) : new TextReporter(write);
-}
-
-/** Sensitive variables are never printed, whatever prints them. */
-export function registerSecrets(reporter: Reporter, loaded: LoadedTemplate): void {
+/** Loads a template and registers its sensitive values, so nothing printed after this shows them. */
+export async function loadFromCli(file: string, options: TemplateOptions, redactor: Redactor): Promise<LoadedTemplate> {
+  const loaded = await loadTemplate(file, { vars: options.var, varFiles: options.varFile, env: process.env });
   for (const variable of loaded.variables.values()) {
-    if (variable.sensitive) reporter.redactor.addSecret(String(variable.value));
+    if (variable.sensitive) redactor.addSecret(String(variable.value));
   }
+  return loaded;
+}
+
+export function reporterFor(options: { json?: boolean }, write: (line: string) => void, redactor: Redactor): Reporter {
+  return options.json === true ? new JsonReporter(write, redactor) : new TextReporter(write, redactor);
 }

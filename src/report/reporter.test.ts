@@ -24,4 +24,13 @@ describe("reporters", () => {
     assert.deepEqual({ ...events[0], time: 0 }, { time: 0, event: "step", index: 1, total: 2, name: "base root filesystem" });
     assert.equal(events[1]?.line, "[redacted]");
   });
+
+  it("json: a secret with quotes and backslashes is redacted before it is escaped", () => {
+    const lines: string[] = [];
+    const report = new JsonReporter((l) => lines.push(l));
+    report.redactor.addSecret('pa"ss\\w0rd');
+    report.output("provisioner 1 (shell)", 'login with pa"ss\\w0rd');
+    assert.equal((JSON.parse(lines[0] ?? "{}") as { line: string }).line, "login with [redacted]");
+    assert.ok(!lines[0]?.includes("w0rd"));
+  });
 });

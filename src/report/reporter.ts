@@ -23,10 +23,12 @@ type Event =
   | { event: "cleanup"; description: string; outcome: string; detail?: string };
 
 abstract class BaseReporter implements Reporter {
-  readonly redactor = new Redactor();
   private readonly started = Date.now();
 
-  constructor(protected readonly write: (line: string) => void) {}
+  constructor(
+    protected readonly write: (line: string) => void,
+    readonly redactor: Redactor = new Redactor(),
+  ) {}
 
   elapsed(): number {
     return (Date.now() - this.started) / 1000;
@@ -78,8 +80,10 @@ export class TextReporter extends BaseReporter {
 
 /** One JSON object per line, for machines. */
 export class JsonReporter extends BaseReporter {
+  // Fields are redacted before serialising: JSON escaping would hide a secret holding " or \.
   private send(event: Event): void {
-    this.emit(JSON.stringify({ time: this.elapsed(), ...event }));
+    const fields = Object.entries(event).map(([k, v]) => [k, typeof v === "string" ? this.redactor.redact(v) : v]);
+    this.write(JSON.stringify({ time: this.elapsed(), ...Object.fromEntries(fields) }));
   }
 
   stepStarted(index: number, total: number, name: string): void {

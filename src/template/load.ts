@@ -18,6 +18,8 @@ export interface LoadedTemplate {
   /** Relative paths in the template (sources, scripts, bases) are relative to this. */
   directory: string;
   template: Template;
+  /** The template file's text, before expressions were evaluated (it holds no sensitive value). */
+  sourceText: string;
   variables: ReadonlyMap<string, ResolvedVariable>;
   startedAt: Date;
 }
@@ -42,7 +44,7 @@ export async function loadTemplate(file: string, options: LoadOptions): Promise<
   if (problems.length > 0) {
     throw new ConfigError(dedupe(problems).sort((a, b) => a.line - b.line || a.column - b.column));
   }
-  return { file, directory, template: (parsed as { data: Template }).data, variables, startedAt };
+  return { file, directory, template: (parsed as { data: Template }).data, sourceText: source.text, variables, startedAt };
 }
 
 /** Files the template names must exist before anything is built. */

@@ -31,7 +31,9 @@ const mmdebstrapBase = section({
     .describe("mmdebstrap variant"),
   packages: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]*(=[^\s]+)?$/, "must be a Debian package name")).default([])
     .describe("extra packages to install into the base"),
-  mirror: z.string().regex(/^(https?|file):\/\//, "must be an http(s):// or file:// URL").optional()
+  mirror: z.string().regex(/^(https?|file):\/\//, "must be an http(s):// or file:// URL")
+    .refine((url) => !/^[a-z]+:\/\/[^/]*@/.test(url), { message: "must not carry credentials (they would be written into the image's sources.list)", params: { hint: "use apt's /etc/apt/auth.conf.d on this machine instead" } })
+    .optional()
     .describe("mirror URL; default: the machine's apt sources for this suite"),
   components: z.array(z.string().min(1)).default(["main"]),
   architecture: z.string().min(1).optional().describe("dpkg architecture; default: the machine's"),

@@ -11,6 +11,8 @@ export type TemplatePath = readonly (string | number)[];
 export class SourceDocument {
   private constructor(
     readonly file: string,
+    /** The file as written, before any expression was evaluated. */
+    readonly text: string,
     readonly document: Document.Parsed,
     private readonly lines: LineCounter,
   ) {}
@@ -19,7 +21,7 @@ export class SourceDocument {
   static parse(file: string, text: string): SourceDocument {
     const lines = new LineCounter();
     const document = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-    const source = new SourceDocument(file, document, lines);
+    const source = new SourceDocument(file, text, document, lines);
     const problems = document.errors.map((e) => source.problemAtOffset(e.pos[0], "", firstLine(e.message), "fix the YAML/JSON syntax"));
     if (problems.length > 0) throw new ConfigError(problems);
     if (!isMap(document.contents)) {

@@ -8,8 +8,8 @@ import { runBuild, type OnError } from "../../pipeline/run-build.js";
 import { kilnVersion } from "../../version.js";
 import { listenForInterrupts } from "../interrupts.js";
 import { rebuildRootless } from "../rootless.js";
-import type { CliIo } from "../io.js";
-import { loadFromCli, registerSecrets, reporterFor, withTemplateOptions, type TemplateOptions } from "../shared-options.js";
+import type { CliContext } from "../io.js";
+import { loadFromCli, reporterFor, withTemplateOptions, type TemplateOptions } from "../shared-options.js";
 
 interface BuildOptions extends TemplateOptions {
   onError: OnError;
@@ -19,7 +19,7 @@ interface BuildOptions extends TemplateOptions {
   outputDir?: string;
 }
 
-export function buildCommand(program: Command, io: CliIo): void {
+export function buildCommand(program: Command, { io, redactor }: CliContext): void {
   withTemplateOptions(program.command("build").argument("<template>", "template file (YAML or JSON)"))
     .description("build the images a template describes")
     .addOption(new Option("--on-error <mode>", "on failure: cleanup (undo everything) or abort (keep the work directory to debug)").choices(["cleanup", "abort"]).default("cleanup"))
@@ -35,9 +35,8 @@ export function buildCommand(program: Command, io: CliIo): void {
       }
       const cleanupSeconds = Number(options.cleanupTimeout);
       if (!Number.isFinite(cleanupSeconds) || cleanupSeconds <= 0) throw new UsageError(`--cleanup-timeout ${options.cleanupTimeout} is not a positive number of seconds`);
-      const loaded = await loadFromCli(file, options);
-      const report = reporterFor(options, io.out);
-      registerSecrets(report, loaded);
+      const loaded = await loadFromCli(file, options, redactor);
+      const report = reporterFor(options, io.out, redactor);
       const interrupts = listenForInterrupts(report);
       try {
         const { builders, name } = loaded.template;

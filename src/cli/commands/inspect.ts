@@ -1,22 +1,19 @@
 import type { Command } from "commander";
 import { stringify } from "yaml";
-import { Redactor } from "../../report/redact.js";
 import { loadFromCli, withTemplateOptions, type TemplateOptions } from "../shared-options.js";
-import type { CliIo } from "../io.js";
+import type { CliContext } from "../io.js";
 
-export function inspectCommand(program: Command, io: CliIo): void {
+export function inspectCommand(program: Command, { io, redactor }: CliContext): void {
   withTemplateOptions(program.command("inspect").argument("<template>", "template file (YAML or JSON)"))
     .description("print the resolved variables, builders and provisioners of a template")
     .action(async (file: string, options: TemplateOptions) => {
-      const loaded = await loadFromCli(file, options);
-      const redactor = new Redactor();
+      const loaded = await loadFromCli(file, options, redactor);
       const variables: Record<string, unknown> = {};
       for (const [name, v] of loaded.variables) {
-        if (v.sensitive) redactor.addSecret(String(v.value));
         variables[name] = { value: v.sensitive ? "[sensitive]" : v.value, source: v.source };
       }
       const { name, builders, provisioners, clean, output } = loaded.template;
       const resolved = { name, variables, builders, provisioners, clean, output };
-      io.out(redactor.redact(options.json === true ? JSON.stringify(resolved, null, 2) : stringify(resolved).trimEnd()));
+      io.out(options.json === true ? JSON.stringify(resolved, null, 2) : stringify(resolved).trimEnd());
     });
 }

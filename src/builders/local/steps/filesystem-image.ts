@@ -44,10 +44,15 @@ export const filesystemImage: Step<LocalBuildRequest & { base: BaseRootfs; tree:
   },
 };
 
-/** A UUID that is the same for the same base and template, so identical inputs give identical bytes. */
+/**
+ * A UUID that is the same for the same base, template and variables, so identical inputs give
+ * identical bytes. It is published with the image, so sensitive values stay out of it: the
+ * template text is hashed before expressions are evaluated.
+ */
 function inputsUuid({ base, builder, loaded }: LocalBuildRequest & { base: BaseRootfs }): string {
-  const { name, provisioners, clean } = loaded.template;
-  const hex = sha256Text(JSON.stringify({ base: base.key, name, builder, provisioners, clean })).slice(0, 32).split("");
+  const variables = [...loaded.variables].filter(([, v]) => !v.sensitive).map(([name, v]) => [name, v.value]);
+  const builderIndex = loaded.template.builders.indexOf(builder);
+  const hex = sha256Text(JSON.stringify({ base: base.key, template: loaded.sourceText, variables, builderIndex })).slice(0, 32).split("");
   hex[12] = "5";
   hex[16] = ((parseInt(hex[16] ?? "0", 16) & 0x3) | 0x8).toString(16);
   const h = hex.join("");

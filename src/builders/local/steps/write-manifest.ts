@@ -37,7 +37,9 @@ export const writeManifest: Step<ManifestInput, { manifestPath: string }> = {
       artifacts: files,
     };
     const manifestPath = join(outputDirectory, "manifest.json");
-    await writeFile(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+    // Through the redactor like every other output: a mirror URL or path can carry a secret.
+    const redact = (_key: string, value: unknown): unknown => (typeof value === "string" ? ctx.report.redactor.redact(value) : value);
+    await writeFile(manifestPath, `${JSON.stringify(manifest, redact, 2)}\n`);
     const raw = files.find((f) => f.format === "raw");
     return { output: { manifestPath }, summary: `${manifestPath}${raw === undefined ? "" : ` (disk.raw sha256 ${raw.sha256})`}` };
   },
