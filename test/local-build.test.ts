@@ -94,6 +94,7 @@ describe("kiln build with the local builder (real mmdebstrap, chroot, mke2fs)", 
     assert.ok(listInImage(disk, "/etc/ssh").includes("sshd_config"), "openssh-server is installed");
     assert.match(first.stdout, /removed \/etc\/ssh\/ssh_host_ed25519_key/);
     assert.match(first.stdout, /removed \/root\/\.ssh\/authorized_keys/);
+    assert.match(first.stdout, /warning: sshd has no host keys and nothing in this image makes them at boot/, "the base has sshd but no systemd");
   });
 
   it("leaves no byte of a secret that was written and deleted during provisioning", async () => {

@@ -17,7 +17,6 @@ export const authorizedKeyNames = ["authorized_keys", "authorized_keys2", "admin
 export const removedPaths = [
   "/etc/ssh/ssh_host_*",
   "/var/lib/dbus/machine-id",
-  "/etc/resolv.conf",
   "/etc/hostname",
   "/var/cache/apt/*.bin",
   "/var/lib/cloud/instances",
@@ -33,22 +32,56 @@ export const emptiedDirectories = ["/tmp", "/var/tmp"] as const;
 export const filesRemovedUnder = ["/var/log", "/var/lib/apt/lists", "/var/cache/apt/archives"] as const;
 
 /**
+ * Host keys are removed, so an image with sshd must make new ones when it first boots, or
+ * sshd will not start. cloud-init does it where present; otherwise a one-shot systemd unit.
+ */
+const hostKeyUnit = `[Unit]
+Description=Generate SSH host keys for this instance (installed by kiln)
+ConditionPathExistsGlob=!/etc/ssh/ssh_host_*_key
+Before=ssh.service sshd.service
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/ssh-keygen -A
+
+[Install]
+WantedBy=multi-user.target
+`;
+const hostKeysAtFirstBoot = [
+  "if [ ! -x /usr/sbin/sshd ] || [ -e /usr/bin/cloud-init ]; then :",
+  "elif [ -x /lib/systemd/systemd ] || [ -x /usr/lib/systemd/systemd ]; then",
+  "  mkdir -p /etc/systemd/system",
+  `  printf '%s' '${hostKeyUnit}' > /etc/systemd/system/kiln-ssh-host-keys.service`,
+  "  mkdir -p /etc/systemd/system/multi-user.target.wants",
+  "  ln -sf ../kiln-ssh-host-keys.service /etc/systemd/system/multi-user.target.wants/kiln-ssh-host-keys.service",
+  '  echo "added /etc/systemd/system/kiln-ssh-host-keys.service (new SSH host keys at first boot)"',
+  "else",
+  '  echo "warning: sshd has no host keys and nothing in this image makes them at boot (install systemd or cloud-init)"',
+  "fi",
+];
+
+/**
  * A POSIX sh script that removes the clean list plus `extraPaths`, printing one
  * `removed PATH` / `emptied PATH` line for each thing it touched.
  */
 export function cleanScript(extraPaths: readonly string[]): string {
   const quote = (p: string): string => `'${p.replaceAll("'", "'\\''")}'`;
   // Globs must stay unquoted to expand; anything else is quoted.
-  const word = (p: string): string => (/[*?[]/.test(p) ? p.split("/").map((part) => (/[*?[]/.test(part) ? part : quote(part))).join("/") : quote(p));
+  const word = (p: string): string => (/[*?[]/.test(p) ? p.split("/").map((part) => (part === "" || /[*?[]/.test(part) ? part : quote(part))).join("/") : quote(p));
   const lines = [
     "set -u",
     'remove() { for p in "$@"; do if [ -e "$p" ] || [ -L "$p" ]; then rm -rf -- "$p" && echo "removed $p"; fi; done; }',
-    'homes="/root $(for d in /home/*; do [ -d "$d" ] && printf "%s " "$d"; done)"',
+    // Every user's home, from the image's own passwd (service users included), and anything under /home.
+    'homes=$( { echo /root; cut -d: -f6 /etc/passwd 2>/dev/null; for d in /home/*; do echo "$d"; done; } | sort -u)',
     "for h in $homes; do",
+    '  [ -d "$h" ] && [ "$h" != / ] || continue',
     ...historyFiles.map((f) => `  remove "$h"/${quote(f)}`),
     "done",
     `find / -xdev \\( ${authorizedKeyNames.map((n) => `-name ${n}`).join(" -o ")} \\) \\( -type f -o -type l \\) -print | while IFS= read -r p; do remove "$p"; done`,
     `remove ${removedPaths.map(word).join(" ")}`,
+    // The build host's resolv.conf is a file mmdebstrap copied in; a symlink (systemd-resolved) belongs to the image.
+    '[ -L /etc/resolv.conf ] || remove /etc/resolv.conf',
+    ...hostKeysAtFirstBoot,
     'if [ -s /etc/machine-id ]; then : > /etc/machine-id && echo "emptied /etc/machine-id"; fi',
     `for d in ${emptiedDirectories.join(" ")}; do [ -d "$d" ] && find "$d" -mindepth 1 -maxdepth 1 ! -name 'kiln-script-*' | while IFS= read -r p; do remove "$p"; done; done`,
     `for d in ${filesRemovedUnder.join(" ")}; do [ -d "$d" ] && find "$d" \\( -type f -o -type l \\) ! -name lock | while IFS= read -r p; do remove "$p"; done; done`,

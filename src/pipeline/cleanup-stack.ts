@@ -7,6 +7,12 @@ interface Entry {
   undo: Undo;
   /** Artifacts are undone only when the build fails; temporary resources always. */
   when: "always" | "on-failure";
+  /** Kept by `--on-error abort` for debugging (the work directory), instead of undone. */
+  keepOnAbort: boolean;
+}
+
+export interface DeferOptions {
+  keepOnAbort?: boolean;
 }
 
 export interface CleanupFailure {
@@ -32,13 +38,13 @@ export class CleanupStack {
   private readonly entries: Entry[] = [];
 
   /** Registers the undo of a temporary resource; returns a function that undoes it now. */
-  defer(description: string, undo: Undo): (signal: AbortSignal) => Promise<void> {
-    return this.push({ description, undo, when: "always" });
+  defer(description: string, undo: Undo, options: DeferOptions = {}): (signal: AbortSignal) => Promise<void> {
+    return this.push({ description, undo, when: "always", keepOnAbort: options.keepOnAbort ?? false });
   }
 
   /** Registers the undo of an artifact, which a successful build keeps. */
   deferOnFailure(description: string, undo: Undo): void {
-    this.push({ description, undo, when: "on-failure" });
+    this.push({ description, undo, when: "on-failure", keepOnAbort: false });
   }
 
   /** What an unwind would undo, newest first. */
@@ -67,11 +73,14 @@ export class CleanupStack {
     return failures;
   }
 
-  /** Forgets every undo without running it (`--on-error abort`); returns what is left behind. */
-  abandon(): string[] {
-    const left = this.pending(false);
-    this.entries.length = 0;
-    return left;
+  /**
+   * Forgets the undos of what `--on-error abort` keeps for debugging (the work directory and
+   * what lives in it) without running them; returns their descriptions, newest first.
+   */
+  keepForDebugging(): string[] {
+    const kept = this.entries.filter((e) => e.keepOnAbort);
+    for (const entry of kept) this.entries.splice(this.entries.indexOf(entry), 1);
+    return kept.map((e) => e.description).reverse();
   }
 
   private push(entry: Entry): (signal: AbortSignal) => Promise<void> {

@@ -48,13 +48,20 @@ describe("runBuild", () => {
     assert.deepEqual(undone, ["vol-1"], "the other undo still ran");
   });
 
-  it("keeps everything with --on-error abort and lists it", async () => {
+  it("keeps what is marked for debugging with --on-error abort, lists it, and undoes the rest", async () => {
     undone.length = 0;
-    const pipeline = Pipeline.start<{ size: number }>().then(createVolume).then(failingSnapshot);
+    const workDirectory: Step<object, object> = {
+      name: "work directory",
+      run: async (ctx) => {
+        ctx.cleanup.defer("remove work directory /w", async () => { undone.push("/w"); }, { keepOnAbort: true });
+        return { output: {} };
+      },
+    };
+    const pipeline = Pipeline.start<{ size: number }>().then(workDirectory).then(createVolume).then(failingSnapshot);
     const error = await runBuild(pipeline, { size: 2 }, options({ onError: "abort" })).then(() => undefined, (e: unknown) => e);
     assert.ok(error instanceof BuildError);
-    assert.deepEqual(error.leftBehind, ["delete the thing that breaks", "delete volume vol-2"]);
-    assert.deepEqual(undone, []);
+    assert.deepEqual(error.leftBehind, ["remove work directory /w"]);
+    assert.deepEqual(undone, ["vol-2"]);
   });
 
   it("turns a cancelled build into exit code 130 and still cleans up", async () => {

@@ -49,13 +49,11 @@ export async function runBuild<Initial extends object, State extends object>(
     state = await pipeline.run({ signal: options.signal, report, cleanup }, initial);
   } catch (caught) {
     const error = options.signal.aborted ? new CancelledError() : caught;
-    if (options.onError === "abort" && !(error instanceof CancelledError)) {
-      const left = cleanup.abandon();
-      for (const description of left) report.cleanup(description, "left", "kept by --on-error abort");
-      throw new BuildError(error, [], left);
-    }
+    // Abort keeps the work directory to debug in; partial artifacts and caches are still undone.
+    const left = options.onError === "abort" && !(error instanceof CancelledError) ? cleanup.keepForDebugging() : [];
+    for (const description of left) report.cleanup(description, "left", "kept by --on-error abort");
     const failures = await cleanup.unwind({ succeeded: false, report, signal: options.cleanupSignal, timeoutMs: options.cleanupTimeoutMs });
-    throw new BuildError(error, failures, []);
+    throw new BuildError(error, failures, left);
   }
   const failures = await cleanup.unwind({ succeeded: true, report, signal: options.cleanupSignal, timeoutMs: options.cleanupTimeoutMs });
   if (failures.length > 0) {

@@ -21,6 +21,8 @@ export interface ExecOptions {
   hint?: string;
   /** How the command is named in a failure, instead of its full argv (e.g. "the script"). */
   display?: string;
+  /** How long a cancelled command may take to clean up after SIGTERM before SIGKILL. */
+  killGraceMs?: number;
 }
 
 export interface ExecResult {
@@ -78,7 +80,7 @@ export function exec(file: string, args: readonly string[], options: ExecOptions
   let killTimer: NodeJS.Timeout | undefined;
   const kill = (): void => {
     signalGroup(child.pid, "SIGTERM");
-    killTimer = setTimeout(() => signalGroup(child.pid, "SIGKILL"), 2000);
+    killTimer = setTimeout(() => signalGroup(child.pid, "SIGKILL"), options.killGraceMs ?? 2000);
     killTimer.unref();
   };
   signal?.addEventListener("abort", kill, { once: true });

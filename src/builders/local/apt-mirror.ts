@@ -8,6 +8,28 @@ export const defaultDebianMirror = "http://deb.debian.org/debian";
  * (one-line and deb822 formats). Falls back to Debian's redirector when none lists the suite.
  */
 export async function machineMirror(suite: string, aptDirectory = "/etc/apt"): Promise<string> {
+  return (await listedMirror(suite, aptDirectory)) ?? defaultDebianMirror;
+}
+
+/**
+ * The apt lines a base for `suite` gets: the suite from `mirror`, plus its -updates and
+ * -security suites where this machine's apt lists them (so images get security fixes, and no
+ * suite that does not exist is asked for).
+ */
+export async function baseSources(suite: string, components: readonly string[], mirror: string | undefined, aptDirectory = "/etc/apt"): Promise<string[]> {
+  const main = mirror ?? (await machineMirror(suite, aptDirectory));
+  const updates = await listedMirror(`${suite}-updates`, aptDirectory);
+  const security = await listedMirror(`${suite}-security`, aptDirectory);
+  const line = (uri: string, s: string): string => `deb ${uri} ${s} ${components.join(" ")}`;
+  return [
+    line(main, suite),
+    ...(updates === undefined ? [] : [line(mirror ?? updates, `${suite}-updates`)]),
+    ...(security === undefined ? [] : [line(security, `${suite}-security`)]),
+  ];
+}
+
+/** The mirror this machine's apt lists for `suite`, if any. */
+async function listedMirror(suite: string, aptDirectory: string): Promise<string | undefined> {
   const files = [join(aptDirectory, "sources.list")];
   const listDirectory = join(aptDirectory, "sources.list.d");
   for (const name of (await readdir(listDirectory).catch(() => [])).sort()) files.push(join(listDirectory, name));
@@ -16,7 +38,7 @@ export async function machineMirror(suite: string, aptDirectory = "/etc/apt"): P
     const uri = file.endsWith(".sources") ? fromDeb822(text, suite) : fromOneLine(text, suite);
     if (uri !== undefined) return uri.replace(/\/+$/, "");
   }
-  return defaultDebianMirror;
+  return undefined;
 }
 
 function fromOneLine(text: string, suite: string): string | undefined {

@@ -12,7 +12,8 @@ export interface BaseInputs {
   variant: string;
   packages: string[];
   components: string[];
-  mirror: string;
+  /** The apt lines the base is built from (and keeps in its sources.list). */
+  sources: string[];
   architecture: string;
 }
 

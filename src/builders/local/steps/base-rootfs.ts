@@ -1,9 +1,9 @@
 import { mkdir, rename, rm, stat } from "node:fs/promises";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import type { Step, StepContext } from "../../../pipeline/step.js";
 import { exec } from "../../../system/exec.js";
 import { sha256File } from "../../../system/sha256.js";
-import { machineMirror } from "../apt-mirror.js";
+import { baseSources } from "../apt-mirror.js";
 import { baseKey, basePaths, readBaseRecord, writeBaseRecord, type BaseInputs } from "../base-cache.js";
 import type { LocalBuildRequest } from "../request.js";
 
@@ -51,7 +51,7 @@ async function fromMmdebstrap(ctx: StepContext, request: LocalBuildRequest): Pro
     variant: config.variant,
     packages: config.packages,
     components: config.components,
-    mirror: config.mirror ?? (await machineMirror(config.suite)),
+    sources: await baseSources(config.suite, config.components, config.mirror),
     architecture: config.architecture ?? (await exec("dpkg", ["--print-architecture"], { what: "dpkg" })).stdout.trim(),
   };
   const key = baseKey(inputs, request.builder.source_date_epoch);
@@ -69,7 +69,11 @@ async function fromMmdebstrap(ctx: StepContext, request: LocalBuildRequest): Pro
   // Written under a temporary name and renamed, so a killed build never leaves a truncated base in the cache.
   const partial = `${paths.tarball}.partial-${process.pid}`;
   const discardPartial = ctx.cleanup.defer(`remove partial base ${partial}`, () => rm(partial, { force: true }));
-  ctx.report.info(`building ${inputs.suite}/${inputs.variant} from ${inputs.mirror}${inputs.packages.length > 0 ? ` with ${inputs.packages.join(", ")}` : ""}`);
+  // mmdebstrap keeps its temporary tree here, so a cancelled build can remove what it leaves.
+  const scratch = join(request.workParent, `${request.buildId}-mmdebstrap`);
+  await mkdir(scratch, { recursive: true, mode: 0o700 });
+  ctx.cleanup.defer(`remove mmdebstrap's scratch directory ${scratch}`, () => rm(scratch, { recursive: true, force: true }));
+  ctx.report.info(`building ${inputs.suite}/${inputs.variant} from ${inputs.sources.map((s) => s.split(" ").slice(1, 3).join(" ")).join(", ")}${inputs.packages.length > 0 ? ` with ${inputs.packages.join(", ")}` : ""}`);
   await exec("mmdebstrap", [
     `--variant=${inputs.variant}`,
     `--architectures=${inputs.architecture}`,
@@ -77,13 +81,15 @@ async function fromMmdebstrap(ctx: StepContext, request: LocalBuildRequest): Pro
     ...(inputs.packages.length > 0 ? [`--include=${inputs.packages.join(",")}`] : []),
     "--mode=root",
     "--format=tar",
-    inputs.suite, partial, inputs.mirror,
+    inputs.suite, partial, ...inputs.sources,
   ], {
     what: "building the base root filesystem (mmdebstrap)",
     signal: ctx.signal,
-    env: { ...process.env, SOURCE_DATE_EPOCH: String(sourceDateEpoch) },
+    env: { ...process.env, SOURCE_DATE_EPOCH: String(sourceDateEpoch), TMPDIR: scratch },
+    // mmdebstrap removes its temporary tree when told to stop; give it the time to.
+    killGraceMs: 30_000,
     onStderrLine: (line) => { if (/^[IWE]: /.test(line)) ctx.report.output("mmdebstrap", line); },
-    hint: `check the suite, packages and mirror (${inputs.mirror}) under builders.*.base.mmdebstrap`,
+    hint: "check the suite, packages and mirror under builders.*.base.mmdebstrap, and that the mirror is reachable",
     tailLines: 30,
   });
   const bytes = (await stat(partial)).size;

@@ -23,6 +23,7 @@ export const cleanTree: Step<LocalBuildRequest & { tree: WorkTree }, { cleaned: 
       signal: ctx.signal,
       interpreter: "/bin/sh",
       onStdoutLine: (line) => {
+        if (line.startsWith("warning: ")) return ctx.report.warn(line.slice(9));
         cleaned.push(line);
         ctx.report.info(line);
       },

@@ -40,7 +40,7 @@ export const provision: Step<LocalBuildRequest & { tree: WorkTree }, object> = {
 
 async function prepareTree(ctx: StepContext, root: ChrootCommunicator): Promise<(signal: AbortSignal) => Promise<void>> {
   const restore = ctx.cleanup.defer("take policy-rc.d and the lent resolv.conf out of the tree", (signal) =>
-    root.runScript(giveBack, { what: "restoring the tree", signal }));
+    root.runScript(giveBack, { what: "restoring the tree", signal }), { keepOnAbort: true });
   await root.runScript(lend, { what: "preparing the tree", signal: ctx.signal });
   const hostResolvConf = await access("/etc/resolv.conf").then(() => true, () => false);
   if (hostResolvConf) await root.upload("/etc/resolv.conf", "/etc/resolv.conf", { what: "lending resolv.conf", signal: ctx.signal, mode: "0644" });

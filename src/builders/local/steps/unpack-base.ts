@@ -29,7 +29,7 @@ export const unpackBase: Step<LocalBuildRequest & { base: BaseRootfs; rootless: 
         throw new KilnError("KILN_STILL_MOUNTED", `not removing ${workDirectory}: ${mounted.join(", ")} still mounted`, { hint: `umount -R ${mounted[0]}, then rm -rf ${workDirectory}` });
       }
       await rm(workDirectory, { recursive: true, force: true });
-    });
+    }, { keepOnAbort: true });
     const root = join(workDirectory, "root");
     await mkdir(root, { mode: 0o755 });
     if (base.kind === "directory") {
