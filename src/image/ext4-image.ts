@@ -35,19 +35,44 @@ export async function writeExt4Image(options: Ext4ImageOptions): Promise<void> {
   } finally {
     await handle.close();
   }
-  const env = { ...process.env, E2FSPROGS_FAKE_TIME: String(options.epoch) };
+  const config = join(tmpdir(), `kiln-mke2fs-${randomBytes(6).toString("hex")}.conf`);
+  await writeFile(config, mke2fsConfig);
+  const env = { ...process.env, E2FSPROGS_FAKE_TIME: String(options.epoch), MKE2FS_CONFIG: config };
   const bytesPerInode = 16384;
   const inodes = Math.max(options.minimumInodes, Math.floor(options.bytes / bytesPerInode));
-  await exec("mke2fs", [
-    "-q", "-F", "-t", "ext4", "-b", "4096", "-N", String(inodes), "-L", options.label, "-U", options.uuid,
-    "-E", `hash_seed=${options.uuid},root_owner=0:0`, "-d", options.root, options.file,
-  ], {
-    what: "writing the filesystem (mke2fs)", signal: options.signal, env,
-    hint: "if it ran out of space, set image.size larger",
-  });
-  await setInodeTimes(options.file, options.epoch, options.signal, env);
-  await exec("e2fsck", ["-f", "-n", options.file], { what: "checking the written filesystem (e2fsck)", signal: options.signal, env });
+  try {
+    await exec("mke2fs", [
+      "-q", "-F", "-t", "ext4", "-b", "4096", "-N", String(inodes), "-L", options.label, "-U", options.uuid,
+      "-E", `hash_seed=${options.uuid},root_owner=0:0`, "-d", options.root, options.file,
+    ], {
+      what: "writing the filesystem (mke2fs)", signal: options.signal, env,
+      hint: "if it ran out of space, set image.size larger",
+    });
+    await setInodeTimes(options.file, options.epoch, options.signal, env);
+    await exec("e2fsck", ["-f", "-n", options.file], { what: "checking the written filesystem (e2fsck)", signal: options.signal, env });
+  } finally {
+    await rm(config, { force: true });
+  }
 }
+
+/**
+ * kiln's own mke2fs configuration, so the filesystem's features do not depend on the build
+ * host's /etc/mke2fs.conf: those Debian 12's ext4 uses, which kernels since 3.18 and GRUB 2.02
+ * read (no orphan_file, which older ones refuse).
+ */
+const mke2fsConfig = `[defaults]
+	base_features = sparse_super,large_file,filetype,resize_inode,dir_index,ext_attr
+	default_mntopts = acl,user_xattr
+	enable_periodic_fsck = 0
+	blocksize = 4096
+	inode_size = 256
+	inode_ratio = 16384
+
+[fs_types]
+	ext4 = {
+		features = has_journal,extent,huge_file,flex_bg,metadata_csum,64bit,dir_nlink,extra_isize
+	}
+`;
 
 async function setInodeTimes(file: string, epoch: number, signal: AbortSignal, env: NodeJS.ProcessEnv): Promise<void> {
   const { stdout } = await exec("dumpe2fs", [file], { what: "reading the inode map (dumpe2fs)", signal, env });

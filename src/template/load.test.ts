@@ -108,6 +108,17 @@ provisioners:
     ]);
   });
 
+  it("refuses two builders with the same name", async () => {
+    const text = "name: demo\nbuilders:\n  - {type: local, name: a, base: {directory: /}}\n  - {type: local, name: a, base: {directory: /}}\n";
+    assert.deepEqual(await problems(text), ["4:25 builders.1.name: another builder is already named \"a\" (give each builder its own name)"]);
+  });
+
+  it("refuses a mirror URL with credentials in it", async () => {
+    const out = await problems(valid.replace("suite: bookworm", "suite: bookworm\n        mirror: https://user:pw@mirror.example/debian"));
+    assert.equal(out.length, 1);
+    assert.match(out[0]!, /^7:17 builders\.0\.base\.mmdebstrap\.mirror: must not carry credentials .*\(use apt's \/etc\/apt\/auth\.conf\.d on this machine instead\)$/);
+  });
+
   it("points at a YAML syntax error", async () => {
     const out = await problems("name: demo\nbuilders: [\n  - type: local\n");
     assert.equal(out.length >= 1, true);

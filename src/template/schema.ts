@@ -21,6 +21,9 @@ function section<Shape extends z.ZodRawShape>(shape: Shape) {
   });
 }
 
+const namePattern = /^[a-z0-9][a-z0-9._-]*$/i;
+const imagePath = z.string().regex(/^\//, "must be an absolute path inside the image");
+
 const sizePattern = /^\d+(\.\d+)?\s*([KMGT])(i?B)?$/i;
 
 export const imageFormat = z.enum(["raw", "qcow2", "vmdk", "vhdx"]);
@@ -66,7 +69,7 @@ const image = section({
 
 const localBuilder = section({
   type: z.literal("local"),
-  name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i, "must be letters, digits, . _ -").optional(),
+  name: z.string().regex(namePattern, "must be letters, digits, . _ -").optional(),
   base,
   image: image.default({ size: "auto", formats: ["raw"], label: "root" }),
   source_date_epoch: z.number().int().nonnegative().optional()
@@ -94,7 +97,7 @@ const shellProvisioner = section({
 const fileProvisioner = section({
   type: z.literal("file"),
   source: z.string().min(1).describe("file or directory on this machine (relative to the template)"),
-  destination: z.string().regex(/^\//, "must be an absolute path inside the image").describe("where it goes in the image"),
+  destination: imagePath.describe("where it goes in the image; ending in / copies into that directory"),
   mode: z.string().regex(/^0?[0-7]{3,4}$/, "must be an octal mode in quotes, like \"0644\"").optional(),
   owner: z.string().regex(/^[a-z_][a-z0-9_-]*(:[a-z_][a-z0-9_-]*)?$|^\d+(:\d+)?$/, "must be user or user:group").optional(),
 });
@@ -115,19 +118,27 @@ const variable = z.union([
 
 const clean = section({
   enabled: z.boolean().default(true).describe("remove histories, keys, logs, caches before imaging"),
-  paths: z.array(z.string().regex(/^\//, "must be an absolute path inside the image")).default([])
+  paths: z.array(imagePath).default([])
     .describe("more paths (globs allowed) to remove"),
 });
 
 export const template = section({
   $schema: z.string().optional(),
-  name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i, "must be letters, digits, . _ - (it names the output directory)"),
+  name: z.string().regex(namePattern, "must be letters, digits, . _ - (it names the output directory)"),
   description: z.string().optional(),
   variables: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be a name like my_var"), variable).default({}),
   builders: z.array(builder).min(1, "needs at least one builder"),
   provisioners: z.array(provisioner).default([]),
   clean: clean.default({ enabled: true, paths: [] }),
   output: section({ directory: z.string().min(1).default("output") }).default({ directory: "output" }),
+}).superRefine((value, ctx) => {
+  // Builder names name their output directories, so they must differ.
+  const seen = new Set<string>();
+  value.builders.forEach((b, i) => {
+    if (b.name === undefined) return;
+    if (seen.has(b.name)) ctx.addIssue({ code: "custom", path: ["builders", i, "name"], message: `another builder is already named "${b.name}"`, params: { hint: "give each builder its own name" } });
+    seen.add(b.name);
+  });
 });
 
 export type Template = z.output<typeof template>;

@@ -13,4 +13,11 @@ export interface LocalBuildRequest {
   outputDirectory: string;
   buildId: string;
   kilnVersion: string;
+  /** From the SOURCE_DATE_EPOCH environment variable, if set. */
+  sourceDateEpoch?: number;
+}
+
+/** The epoch the user asked for: the template's, else SOURCE_DATE_EPOCH. */
+export function requestedEpoch(request: LocalBuildRequest): number | undefined {
+  return request.builder.source_date_epoch ?? request.sourceDateEpoch;
 }

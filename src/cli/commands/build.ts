@@ -34,6 +34,11 @@ export function buildCommand(program: Command, { io, redactor }: CliContext): vo
         return;
       }
       const cleanupSeconds = Number(options.cleanupTimeout);
+      const epochText = process.env.SOURCE_DATE_EPOCH;
+      const sourceDateEpoch = epochText === undefined || epochText === "" ? undefined : Number(epochText);
+      if (sourceDateEpoch !== undefined && !(Number.isInteger(sourceDateEpoch) && sourceDateEpoch >= 0)) {
+        throw new UsageError(`SOURCE_DATE_EPOCH=${epochText} is not a number of seconds`, "unset it, or set it to a Unix time like 1700000000");
+      }
       if (!Number.isFinite(cleanupSeconds) || cleanupSeconds <= 0) throw new UsageError(`--cleanup-timeout ${options.cleanupTimeout} is not a positive number of seconds`);
       const loaded = await loadFromCli(file, options, redactor);
       const report = reporterFor(options, io.out, redactor);
@@ -46,7 +51,7 @@ export function buildCommand(program: Command, { io, redactor }: CliContext): vo
           const label = builders.length === 1 ? name : `${name}-${builder.name ?? String(i + 1)}`;
           const buildId = `${label}-${stamp}-${randomBytes(3).toString("hex")}`;
           const state = await runBuild(localBuilder, {
-            loaded, builder, buildId, kilnVersion,
+            loaded, builder, buildId, kilnVersion, ...(sourceDateEpoch === undefined ? {} : { sourceDateEpoch }),
             cacheDirectory: resolve(options.cacheDir ?? defaultCacheDirectory()),
             workParent: resolve(options.workDir ?? process.env.KILN_WORK_DIR ?? join(process.env.TMPDIR ?? "/var/tmp", "kiln")),
             outputDirectory: join(outputParent, `${label}-${stamp}`),

@@ -5,7 +5,8 @@ import { exec } from "../../../system/exec.js";
 import { sha256File } from "../../../system/sha256.js";
 import { baseSources } from "../apt-mirror.js";
 import { baseKey, basePaths, readBaseRecord, writeBaseRecord, type BaseInputs } from "../base-cache.js";
-import type { LocalBuildRequest } from "../request.js";
+import { megabytes } from "../../../report/format.js";
+import { requestedEpoch, type LocalBuildRequest } from "../request.js";
 
 /** The root filesystem a build starts from: a tarball (cached or given) or a directory. */
 export interface BaseRootfs {
@@ -13,7 +14,8 @@ export interface BaseRootfs {
   path: string;
   /** Identifies the base's content; recorded in the manifest and part of the image's identity. */
   key: string;
-  sourceDateEpoch: number;
+  /** When the base was built (mmdebstrap) or the epoch asked for; otherwise taken from the unpacked tree. */
+  sourceDateEpoch: number | undefined;
   /** What went into it, for the manifest. */
   inputs: Readonly<Record<string, unknown>>;
 }
@@ -21,21 +23,20 @@ export interface BaseRootfs {
 export const baseRootfs: Step<LocalBuildRequest, { base: BaseRootfs }> = {
   name: "base root filesystem",
   run: async (ctx, request) => {
-    const { base, source_date_epoch: epoch } = request.builder;
+    const { base } = request.builder;
+    const epoch = requestedEpoch(request);
     if (base.tarball !== undefined) {
       const path = resolve(request.loaded.directory, base.tarball);
-      const info = await stat(path);
       const digest = await sha256File(path, ctx.signal);
       return {
-        output: { base: { kind: "tarball", path, key: `sha256:${digest}`, sourceDateEpoch: epoch ?? Math.floor(info.mtimeMs / 1000), inputs: { tarball: path } } },
+        output: { base: { kind: "tarball", path, key: `sha256:${digest}`, sourceDateEpoch: epoch, inputs: { tarball: path } } },
         summary: `tarball ${path} (sha256 ${digest.slice(0, 12)}…)`,
       };
     }
     if (base.directory !== undefined) {
       const path = resolve(request.loaded.directory, base.directory);
-      const info = await stat(path);
       return {
-        output: { base: { kind: "directory", path, key: `directory:${path}`, sourceDateEpoch: epoch ?? Math.floor(info.mtimeMs / 1000), inputs: { directory: path } } },
+        output: { base: { kind: "directory", path, key: `directory:${path}`, sourceDateEpoch: epoch, inputs: { directory: path } } },
         summary: `directory ${path}`,
       };
     }
@@ -54,7 +55,7 @@ async function fromMmdebstrap(ctx: StepContext, request: LocalBuildRequest): Pro
     sources: await baseSources(config.suite, config.components, config.mirror),
     architecture: config.architecture ?? (await exec("dpkg", ["--print-architecture"], { what: "dpkg" })).stdout.trim(),
   };
-  const key = baseKey(inputs, request.builder.source_date_epoch);
+  const key = baseKey(inputs, requestedEpoch(request));
   const paths = basePaths(request.cacheDirectory, key);
   const cached = await readBaseRecord(paths.record);
   if (cached !== undefined && (await stat(paths.tarball).catch(() => undefined))?.isFile()) {
@@ -64,7 +65,7 @@ async function fromMmdebstrap(ctx: StepContext, request: LocalBuildRequest): Pro
     };
   }
 
-  const sourceDateEpoch = request.builder.source_date_epoch ?? Math.floor(Date.now() / 1000);
+  const sourceDateEpoch = requestedEpoch(request) ?? Math.floor(Date.now() / 1000);
   await mkdir(resolve(paths.tarball, ".."), { recursive: true });
   // Written under a temporary name and renamed, so a killed build never leaves a truncated base in the cache.
   const partial = `${paths.tarball}.partial-${process.pid}`;
@@ -100,8 +101,4 @@ async function fromMmdebstrap(ctx: StepContext, request: LocalBuildRequest): Pro
     output: { base: { kind: "tarball", path: paths.tarball, key, sourceDateEpoch, inputs: { ...inputs } } },
     summary: `built ${key} (${megabytes(bytes)}), cached in ${request.cacheDirectory}`,
   };
-}
-
-export function megabytes(bytes: number): string {
-  return `${(bytes / 1024 / 1024).toFixed(0)} MB`;
 }

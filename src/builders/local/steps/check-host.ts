@@ -1,3 +1,4 @@
+import { stat } from "node:fs/promises";
 import { KilnError } from "../../../errors.js";
 import type { Step } from "../../../pipeline/step.js";
 import { requireTools, type HostTool } from "../../../system/host-tools.js";
@@ -19,8 +20,8 @@ export function toolsFor(request: LocalBuildRequest): HostTool[] {
   const tools = [...always];
   const { base, image } = request.builder;
   if (base.mmdebstrap !== undefined) tools.push({ command: "mmdebstrap", debianPackage: "mmdebstrap", purpose: "builds the base root filesystem" });
-  if (base.tarball?.endsWith(".zst") === true) tools.push({ command: "zstd", debianPackage: "zstd", purpose: "decompresses the base tarball" });
-  if (base.tarball?.endsWith(".xz") === true) tools.push({ command: "xz", debianPackage: "xz-utils", purpose: "decompresses the base tarball" });
+  if (/\.(zst|tzst)$/.test(base.tarball ?? "")) tools.push({ command: "zstd", debianPackage: "zstd", purpose: "decompresses the base tarball" });
+  if (/\.(xz|txz)$/.test(base.tarball ?? "")) tools.push({ command: "xz", debianPackage: "xz-utils", purpose: "decompresses the base tarball" });
   if (image.formats.some((f) => f !== "raw")) tools.push({ command: "qemu-img", debianPackage: "qemu-utils", purpose: `converts to ${image.formats.filter((f) => f !== "raw").join(", ")}` });
   return tools;
 }
@@ -31,6 +32,10 @@ export const checkHost: Step<LocalBuildRequest, { rootless: boolean }> = {
     if (process.getuid?.() !== 0) {
       throw new KilnError("KILN_NEEDS_ROOT", "the local builder needs root: it chroots, mounts /proc, /sys and /dev in private namespaces, and keeps file owners",
         { hint: "run it as root, or through kiln's CLI, which enters a user namespace by itself" });
+    }
+    if (await stat(request.outputDirectory).then(() => true, () => false)) {
+      throw new KilnError("KILN_OUTPUT_EXISTS", `output directory ${request.outputDirectory} already exists`,
+        { hint: "kiln never writes over an earlier build: remove it, or build again a second later" });
     }
     const tools = toolsFor(request);
     await requireTools(tools);

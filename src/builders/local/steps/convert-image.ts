@@ -4,7 +4,7 @@ import type { Step } from "../../../pipeline/step.js";
 import { exec } from "../../../system/exec.js";
 import type { ImageFormat, LocalBuilderConfig } from "../../../template/schema.js";
 import type { DiskImage } from "./filesystem-image.js";
-import { megabytes } from "./base-rootfs.js";
+import { megabytes } from "../../../report/format.js";
 
 export interface Artifact {
   format: ImageFormat;

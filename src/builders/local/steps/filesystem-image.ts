@@ -7,7 +7,7 @@ import type { Step } from "../../../pipeline/step.js";
 import { sha256Text } from "../../../system/sha256.js";
 import type { LocalBuildRequest } from "../request.js";
 import type { BaseRootfs } from "./base-rootfs.js";
-import { megabytes } from "./base-rootfs.js";
+import { megabytes } from "../../../report/format.js";
 import type { WorkTree } from "./unpack-base.js";
 
 export interface DiskImage {
@@ -21,8 +21,8 @@ export interface DiskImage {
 export const filesystemImage: Step<LocalBuildRequest & { base: BaseRootfs; tree: WorkTree }, { disk: DiskImage }> = {
   name: "write filesystem image",
   run: async (ctx, request) => {
-    const { base, tree, builder, outputDirectory } = request;
-    const epoch = builder.source_date_epoch ?? base.sourceDateEpoch;
+    const { tree, builder, outputDirectory } = request;
+    const epoch = tree.sourceDateEpoch;
     const usage = await clampTimesAndMeasure(tree.root.root, epoch);
     const bytes = imageBytes(builder.image.size, usage);
     const uuid = inputsUuid(request);

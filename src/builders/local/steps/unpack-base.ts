@@ -5,6 +5,7 @@ import { KilnError } from "../../../errors.js";
 import type { Step } from "../../../pipeline/step.js";
 import { exec } from "../../../system/exec.js";
 import { mountsUnder } from "../../../system/mounts.js";
+import { newestModification } from "../../../image/tree-times.js";
 import type { LocalBuildRequest } from "../request.js";
 import type { BaseRootfs } from "./base-rootfs.js";
 
@@ -13,12 +14,15 @@ export interface WorkTree {
   workDirectory: string;
   /** The root filesystem tree being built, inside the work directory. */
   root: ChrootCommunicator;
+  /** File times in the image are clamped to this. */
+  sourceDateEpoch: number;
 }
 
 /** Unpacks the base into a fresh work directory; every build starts from a clean copy. */
 export const unpackBase: Step<LocalBuildRequest & { base: BaseRootfs; rootless: boolean }, { tree: WorkTree }> = {
   name: "unpack base",
-  run: async (ctx, { base, workParent, buildId, rootless }) => {
+  run: async (ctx, request) => {
+    const { base, workParent, buildId, rootless } = request;
     await mkdir(workParent, { recursive: true });
     const workDirectory = join(workParent, buildId);
     await mkdir(workDirectory, { mode: 0o700 });
@@ -33,7 +37,7 @@ export const unpackBase: Step<LocalBuildRequest & { base: BaseRootfs; rootless: 
     const root = join(workDirectory, "root");
     await mkdir(root, { mode: 0o755 });
     if (base.kind === "directory") {
-      await exec("cp", ["-a", "--", `${base.path}/.`, root], { what: "copying the base directory", signal: ctx.signal });
+      await exec("cp", ["-a", "-x", "--", `${base.path}/.`, root], { what: "copying the base directory", signal: ctx.signal });
     } else {
       // A user namespace cannot create device nodes: rootless images get an empty /dev, which
       // the kernel's devtmpfs fills at boot anyway.
@@ -42,6 +46,8 @@ export const unpackBase: Step<LocalBuildRequest & { base: BaseRootfs; rootless: 
         what: "unpacking the base", signal: ctx.signal, hint: "the base tarball may be damaged: remove it from the cache to rebuild it",
       });
     }
-    return { output: { tree: { workDirectory, root: new ChrootCommunicator(root) } }, summary: `into ${root}` };
+    // A given base with no epoch of its own is dated by its newest file, so copies of it build alike.
+    const sourceDateEpoch = base.sourceDateEpoch ?? (await newestModification(root));
+    return { output: { tree: { workDirectory, root: new ChrootCommunicator(root), sourceDateEpoch } }, summary: `into ${root}` };
   },
 };

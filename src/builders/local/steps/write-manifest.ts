@@ -2,6 +2,7 @@ import { writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import type { Step } from "../../../pipeline/step.js";
 import { sha256File } from "../../../system/sha256.js";
+import { toolVersion } from "../../../system/tool-version.js";
 import { installedPackages } from "../installed-packages.js";
 import type { LocalBuildRequest } from "../request.js";
 import type { BaseRootfs } from "./base-rootfs.js";
@@ -23,6 +24,12 @@ export const writeManifest: Step<ManifestInput, { manifestPath: string }> = {
     }
     const manifest = {
       kiln: { version: input.kilnVersion },
+      // The tools whose versions decide the image's bytes.
+      tools: {
+        mke2fs: toolVersion("mke2fs", ["-V"]),
+        ...(builder.base.mmdebstrap === undefined ? {} : { mmdebstrap: toolVersion("mmdebstrap", ["--version"]) }),
+        ...(artifacts.length > 1 ? { "qemu-img": toolVersion("qemu-img", ["--version"]) } : {}),
+      },
       build: { id: input.buildId, startedAt: loaded.startedAt.toISOString(), finishedAt: new Date().toISOString(), seconds: ctx.report.elapsed() },
       template: { file: loaded.file, name: loaded.template.name },
       builder: { type: builder.type, ...(builder.name === undefined ? {} : { name: builder.name }) },
