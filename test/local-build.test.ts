@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { basePaths } from "../src/builders/local/base-cache.js";
+import { newestModification } from "../src/image/tree-times.js";
 import { sha256File } from "../src/system/sha256.js";
 import { mountsUnder } from "../src/system/mounts.js";
 import { findBytes } from "./helpers/bytes.js";
@@ -149,6 +150,25 @@ describe("kiln build with the local builder (real mmdebstrap, chroot, mke2fs)", 
     assert.equal(catInImage(join(out, "disk.raw"), "/etc/origin"), "from-tarball\n");
     const built = JSON.parse(await readFile(join(out, "manifest.json"), "utf8")) as { inputs: { base: { key: string } } };
     assert.equal(built.inputs.base.key, `sha256:${await sha256File(tarball)}`);
+    await assertNothingLeft(d);
+  });
+
+  it("builds from a given root filesystem directory, dated by its newest file", async () => {
+    const manifest = JSON.parse(await readFile(join(first.out, "manifest.json"), "utf8")) as { inputs: { base: { key: string } } };
+    const tree = join(scratch, "given-tree");
+    await mkdir(tree);
+    const unpacked = spawnSync("tar", ["-x", "--numeric-owner", "-f", basePaths(cacheDir, manifest.inputs.base.key).tarball, "-C", tree], { encoding: "utf8" });
+    assert.equal(unpacked.status, 0, unpacked.stderr);
+    const template = join(repoRoot, "test/fixtures/local", ".directory.generated.yaml");
+    await writeFile(template, `name: from-directory\nbuilders:\n  - type: local\n    base: {directory: ${JSON.stringify(tree)}}\nprovisioners:\n  - type: file\n    source: files/app.conf\n    destination: /etc/app/\n`);
+    const d = await dirs();
+    const run = await runKiln(buildArgs(template, d));
+    assert.equal(run.code, 0, run.stderr);
+    const out = await only(d.output);
+    assert.equal(catInImage(join(out, "disk.raw"), "/etc/app/app.conf"), "listen = 8080\n", "a destination ending in / copies into it");
+    const built = JSON.parse(await readFile(join(out, "manifest.json"), "utf8")) as { inputs: { sourceDateEpoch: number; base: { key: string } } };
+    assert.equal(built.inputs.base.key, `directory:${tree}`);
+    assert.equal(built.inputs.sourceDateEpoch, await newestModification(tree));
     await assertNothingLeft(d);
   });
 

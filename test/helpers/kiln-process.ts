@@ -13,7 +13,9 @@ export interface KilnRun {
 
 /** Starts the real CLI as its own process. */
 export function startKiln(args: readonly string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; done: Promise<KilnRun>; stdout: () => string } {
-  const child = spawn(process.execPath, [kilnBin, ...args], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  // The tests decide the build's epoch themselves; the caller's SOURCE_DATE_EPOCH would change it.
+  const { SOURCE_DATE_EPOCH: _ignored, ...inherited } = process.env;
+  const child = spawn(process.execPath, [kilnBin, ...args], { cwd: repoRoot, env: { ...inherited, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   child.stdout?.setEncoding("utf8").on("data", (d: string) => { stdout += d; });
