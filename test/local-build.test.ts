@@ -225,6 +225,28 @@ describe("kiln build with the local builder (real mmdebstrap, chroot, mke2fs)", 
     assert.deepEqual(await mountsUnder(d.work), []);
   });
 
+  it("cleans up after Ctrl-C while mmdebstrap builds a base: no partial base, no scratch tree, no process", async () => {
+    const cache = join(scratch, "interrupted-cache");
+    const template = join(repoRoot, "test/fixtures/local", ".base-interrupt.generated.yaml");
+    await writeFile(template, "name: interrupted\nbuilders:\n  - type: local\n    base: {mmdebstrap: {suite: bookworm, variant: minbase, packages: [less]}}\n");
+    const d = await dirs();
+    const kiln = startKiln(["build", template, "--cache-dir", cache, "--work-dir", d.work, "--output-dir", d.output]);
+    const deadline = Date.now() + 180_000;
+    while (!/mmdebstrap: I: (extracting|installing)/.test(kiln.stdout())) {
+      assert.ok(Date.now() < deadline, `mmdebstrap never got going:\n${kiln.stdout()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    kiln.child.kill("SIGINT");
+    const run = await kiln.done;
+    assert.equal(run.code, 130, run.stderr);
+    assert.deepEqual(await readdir(join(cache, "bases")), [], "no partial base in the cache");
+    await assertNothingLeft(d);
+    for (const pid of (await readdir("/proc")).filter((p) => /^\d+$/.test(p))) {
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+      assert.ok(!cmdline.includes(cache), `process ${pid} (${cmdline.replaceAll("\0", " ")}) is still running`);
+    }
+  });
+
   it("cleans up after Ctrl-C during provisioning: no mount, no work directory, no process", async () => {
     const marker = "3600.4242";
     const template = await variant("interrupt", `  - type: shell\n    inline: ['echo ready-for-signal', 'sleep ${marker}']\n`);

@@ -89,7 +89,8 @@ async function fromMmdebstrap(ctx: StepContext, request: LocalBuildRequest): Pro
     env: { ...process.env, SOURCE_DATE_EPOCH: String(sourceDateEpoch), TMPDIR: scratch },
     // mmdebstrap removes its temporary tree when told to stop; give it the time to.
     killGraceMs: 30_000,
-    onStderrLine: (line) => { if (/^[IWE]: /.test(line)) ctx.report.output("mmdebstrap", line); },
+    // Its progress lines; a failed command can fill a screen, so long lines are shortened here (the error keeps them whole).
+    onStderrLine: (line) => { if (/^[IWE]: /.test(line)) ctx.report.output("mmdebstrap", line.length > 240 ? `${line.slice(0, 240)}…` : line); },
     hint: "check the suite, packages and mirror under builders.*.base.mmdebstrap, and that the mirror is reachable",
     tailLines: 30,
   });
