@@ -35,7 +35,8 @@ export class SourceDocument {
     try {
       text = await readFile(file, "utf8");
     } catch (error) {
-      const reason = (error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (error as Error).message;
+      const code = (error as NodeJS.ErrnoException).code;
+      const reason = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a directory" : code === "EACCES" ? "permission denied" : (error as Error).message;
       throw new KilnError("KILN_TEMPLATE_UNREADABLE", `cannot read template ${file}: ${reason}`, { exitCode: 2, hint: "pass the path of a .yaml or .json template" });
     }
     return SourceDocument.parse(file, text);
