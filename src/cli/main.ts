@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { ConfigError, ExitStatus, KilnError } from "../errors.js";
 import { BuildError } from "../pipeline/run-build.js";
 import { kilnVersion } from "../version.js";
+import { auditCommand } from "./commands/audit.js";
 import { buildCommand } from "./commands/build.js";
 import { inspectCommand } from "./commands/inspect.js";
 import { schemaCommand } from "./commands/schema.js";
@@ -20,6 +21,7 @@ export function createProgram(context: CliContext): Command {
   validateCommand(program, context);
   inspectCommand(program, context);
   schemaCommand(program, context);
+  auditCommand(program, context);
   return program;
 }
 

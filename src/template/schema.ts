@@ -122,6 +122,16 @@ const clean = section({
     .describe("more paths (globs allowed) to remove"),
 });
 
+const severity = z.enum(["low", "medium", "high", "critical"]);
+
+const audit = z.union([
+  z.literal(false),
+  section({
+    fail_on: severity.default("high").describe("the build fails when a finding is this severe or worse"),
+    baseline: z.string().min(1).optional().describe("a baseline file accepting known findings (relative to the template)"),
+  }),
+]).describe("audit the artifact for keys, credentials, histories and deleted data (false to skip)");
+
 export const template = section({
   $schema: z.string().optional(),
   name: z.string().regex(namePattern, "must be letters, digits, . _ - (it names the output directory)"),
@@ -130,6 +140,7 @@ export const template = section({
   builders: z.array(builder).min(1, "needs at least one builder"),
   provisioners: z.array(provisioner).default([]),
   clean: clean.default({ enabled: true, paths: [] }),
+  audit: audit.default({ fail_on: "high" }),
   output: section({ directory: z.string().min(1).default("output") }).default({ directory: "output" }),
 }).superRefine((value, ctx) => {
   // Builder names name their output directories, so they must differ.
@@ -149,6 +160,7 @@ export type ShellProvisionerConfig = z.output<typeof shellProvisioner>;
 export type FileProvisionerConfig = z.output<typeof fileProvisioner>;
 export type ImageFormat = z.output<typeof imageFormat>;
 export type CleanConfig = z.output<typeof clean>;
+export type AuditConfig = z.output<typeof audit>;
 
 function unknownTypeMessage(kind: string, types: readonly string[], input: unknown): string {
   const given = typeof input === "object" && input !== null ? (input as { type?: unknown }).type : undefined;

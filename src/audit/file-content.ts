@@ -1,0 +1,69 @@
+import { createHash } from "node:crypto";
+import { KilnError } from "../errors.js";
+import { contextFor } from "./file-context.js";
+import { StreamScanner, type LocatedMatch } from "./stream-scanner.js";
+import { compressionOf, decompressed } from "./sources/decompress.js";
+
+export interface FileScan {
+  matches: LocatedMatch[];
+  /** Bytes scanned: the file's, or what it decompressed to. */
+  bytes: number;
+  problems: string[];
+  /** MD5 of the file's own bytes (as stored, compressed or not), to compare with dpkg's record. */
+  md5: string;
+}
+
+/** Decompressed content is scanned up to this much per file; a bomb cannot stall the audit. */
+const decompressedLimit = 1024 * 1024 * 1024;
+
+/**
+ * Scans one file's content for secrets, judged by where the file is and whether it is text.
+ * Compressed files (gzip, zstd, xz: rotated logs, archives) are scanned inside, where a raw
+ * scan of the image is blind.
+ */
+export async function scanFileContent(path: string, chunks: AsyncIterable<Buffer>, signal?: AbortSignal): Promise<FileScan> {
+  const hash = createHash("md5");
+  const iterator = hashed(chunks, hash)[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  if (first.done === true) return { matches: [], bytes: 0, problems: [], md5: hash.digest("hex") };
+  const all = withFirst(first.value, iterator);
+  const kind = compressionOf(first.value);
+  if (kind === undefined || kind === "bzip2") return { ...await scanPlain(path, all), md5: hash.digest("hex") };
+  try {
+    const inner = await scanPlain(path.replace(/\.(?:gz|tgz|zst|tzst|xz|txz)$/, ""), decompressed(all, kind, { limit: decompressedLimit, ...(signal === undefined ? {} : { signal }) }));
+    for await (const _ of all) { /* the rest of the file, for its checksum */ }
+    return { ...inner, md5: hash.digest("hex"), matches: inner.matches.map((m) => ({ ...m, message: `${m.message} (inside the ${kind} data)` })) };
+  } catch (error) {
+    if (error instanceof KilnError && error.code === "KILN_AUDIT_CORRUPT_COMPRESSED") {
+      return { matches: [], bytes: 0, problems: [`${path}: ${error.message}; its content was not scanned`], md5: "" };
+    }
+    throw error;
+  }
+}
+
+async function* hashed(chunks: AsyncIterable<Buffer>, hash: ReturnType<typeof createHash>): AsyncIterable<Buffer> {
+  for await (const chunk of chunks) {
+    hash.update(chunk);
+    yield chunk;
+  }
+}
+
+async function scanPlain(path: string, chunks: AsyncIterable<Buffer>): Promise<Omit<FileScan, "md5">> {
+  let scanner: StreamScanner | undefined;
+  let bytes = 0;
+  for await (const chunk of chunks) {
+    scanner ??= new StreamScanner(contextFor(path, chunk));
+    scanner.push(chunk);
+    bytes += chunk.length;
+  }
+  return { matches: scanner?.end() ?? [], bytes, problems: [] };
+}
+
+async function* withFirst(first: Buffer, rest: AsyncIterator<Buffer>): AsyncIterable<Buffer> {
+  try {
+    yield first;
+    for (let next = await rest.next(); next.done !== true; next = await rest.next()) yield next.value;
+  } finally {
+    await rest.return?.();
+  }
+}

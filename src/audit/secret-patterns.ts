@@ -1,0 +1,37 @@
+/**
+ * The byte patterns that point at a secret. Each is written in the syntax JavaScript and
+ * ripgrep share (no inline flags: case-insensitive words are spelled as classes), so the raw
+ * scan and the benchmark's ripgrep baseline search for exactly the same thing. A match is only
+ * a candidate: the content scanner judges it in context before it becomes a finding.
+ */
+export interface SecretPattern {
+  name: "private-key" | "putty-key" | "aws-key-id" | "aws-secret" | "github-token" | "slack-token" | "assignment";
+  source: string;
+}
+
+const anyCase = (word: string): string => [...word].map((c) => (/[a-z]/i.test(c) ? `[${c.toUpperCase()}${c.toLowerCase()}]` : c)).join("");
+
+export const secretPatterns: readonly SecretPattern[] = [
+  { name: "private-key", source: "-----BEGIN[A-Z0-9 ]{0,32}PRIVATE KEY-----" },
+  { name: "putty-key", source: "PuTTY-User-Key-File-[0-9]+:" },
+  { name: "aws-key-id", source: "(?:AKIA|ASIA)[0-9A-Z]{16}" },
+  { name: "aws-secret", source: `${anyCase("aws_secret_access_key")}[ \\t"']{0,8}[=:]` },
+  { name: "github-token", source: "(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{22})" },
+  { name: "slack-token", source: "xox[abposr]-[A-Za-z0-9-]{10}" },
+  { name: "assignment", source: `(?:${anyCase("passw")}(?:${anyCase("or")})?${anyCase("d")}|${anyCase("secret")})[ \\t"']{0,8}[=:]` },
+];
+
+/** All patterns as one alternation: one pass over the bytes finds every candidate. */
+export function combinedPattern(flags = "g"): RegExp {
+  return new RegExp(secretPatterns.map((p) => p.source).join("|"), flags);
+}
+
+const single = secretPatterns.map((p) => ({ name: p.name, regex: new RegExp(`^(?:${p.source})`) }));
+
+/** Which pattern a candidate found by the combined pattern is. */
+export function patternOf(match: string): SecretPattern["name"] | undefined {
+  return single.find((p) => p.regex.test(match))?.name;
+}
+
+/** The longest text any pattern can match, so chunked scans overlap by at least this much. */
+export const longestMatch = 64;

@@ -1,0 +1,111 @@
+import { constants, type Stats } from "node:fs";
+import { lstat, open, readdir, readlink, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { CancelledError, KilnError } from "../../errors.js";
+import type { ImageTree, TreeEntry, TreeFile } from "../image-tree.js";
+
+const chunkSize = 1024 * 1024;
+
+/**
+ * An image unpacked in a directory, walked depth first in name order with lstat: symlinks are
+ * reported, never followed. A file's second and later hard links are reported as "other" with the
+ * first one as linkTarget, as tar does, so their content is read once.
+ */
+export class DirectoryTree implements ImageTree {
+  readonly description: string;
+
+  constructor(private readonly root: string) {
+    this.description = `directory ${root}`;
+  }
+
+  async *entries(signal?: AbortSignal): AsyncGenerator<TreeFile, void, undefined> {
+    const seen = new Map<string, string>();
+    // The root itself may be given as a symlink; below it nothing is followed.
+    const rootStats = await this.checked("/", () => stat(this.root));
+    if (!rootStats.isDirectory()) throw new KilnError("KILN_AUDIT_NOT_DIRECTORY", `${this.root} is not a directory`);
+    yield* this.walk("/", rootStats, seen, signal);
+  }
+
+  private async *walk(path: string, stats: Stats, seen: Map<string, string>, signal: AbortSignal | undefined): AsyncGenerator<TreeFile, void, undefined> {
+    if (signal?.aborted) throw new CancelledError();
+    yield await this.file(path, stats, seen, signal);
+    if (!stats.isDirectory()) return;
+    const names = await this.checked(path, () => readdir(this.onDisk(path)));
+    names.sort();
+    for (const name of names) {
+      const child = path === "/" ? `/${name}` : `${path}/${name}`;
+      let childStats: Stats;
+      try {
+        childStats = await lstat(this.onDisk(child));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === "ENOENT") continue; // removed while walking
+        throw this.failure(child, error);
+      }
+      yield* this.walk(child, childStats, seen, signal);
+    }
+  }
+
+  private async file(path: string, stats: Stats, seen: Map<string, string>, signal: AbortSignal | undefined): Promise<TreeFile> {
+    const entry: TreeEntry = { path, type: "other", mode: stats.mode & 0o7777, uid: stats.uid, gid: stats.gid, size: 0 };
+    if (stats.isDirectory()) entry.type = "directory";
+    else if (stats.isSymbolicLink()) {
+      entry.type = "symlink";
+      entry.linkTarget = await this.checked(path, () => readlink(this.onDisk(path)));
+    } else if (stats.isFile()) {
+      const inode = `${stats.dev}:${stats.ino}`;
+      const first = stats.nlink > 1 ? seen.get(inode) : undefined;
+      if (first !== undefined) entry.linkTarget = first;
+      else {
+        if (stats.nlink > 1) seen.set(inode, path);
+        entry.type = "file";
+        entry.size = stats.size;
+      }
+    }
+    return { entry, read: () => (entry.type === "file" ? this.content(path, entry.size, signal) : none()) };
+  }
+
+  private async *content(path: string, size: number, signal: AbortSignal | undefined): AsyncGenerator<Buffer, void, undefined> {
+    // O_NOFOLLOW and O_NONBLOCK: a file swapped for a symlink or a fifo since lstat is neither followed nor waited on.
+    const handle = await this.checked(path, () => open(this.onDisk(path), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK));
+    try {
+      if (!(await handle.stat()).isFile()) return;
+      // Read until the end, not just `size` bytes: the file may have grown since lstat.
+      for (let left = size; ;) {
+        if (signal?.aborted) throw new CancelledError();
+        // Sized to the file, so that a small file's chunk does not hold a megabyte.
+        const chunk = Buffer.allocUnsafe(Math.min(chunkSize, left > 0 ? left : 8192));
+        const { bytesRead } = await this.checked(path, () => handle.read(chunk, 0, chunk.length, null));
+        if (bytesRead === 0) return;
+        left -= bytesRead;
+        yield chunk.subarray(0, bytesRead);
+      }
+    } finally {
+      await handle.close();
+    }
+  }
+
+  private onDisk(path: string): string {
+    return join(this.root, path);
+  }
+
+  private async checked<T>(path: string, action: () => Promise<T>): Promise<T> {
+    try {
+      return await action();
+    } catch (error) {
+      throw this.failure(path, error);
+    }
+  }
+
+  private failure(path: string, error: unknown): unknown {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== "EACCES" && code !== "EPERM") return error;
+    return new KilnError("KILN_AUDIT_PERMISSION", `cannot read ${path} in ${this.root}: permission denied`, {
+      hint: "run kiln audit as root (images hold root-only files)",
+      cause: error,
+    });
+  }
+}
+
+async function* none(): AsyncGenerator<Buffer, void, undefined> {
+  // nothing: only files have content
+}

@@ -1,0 +1,18 @@
+import type { Ext4Filesystem } from "../../image/ext4/ext4-filesystem.js";
+import type { ImageTree, TreeFile } from "../image-tree.js";
+
+/** The live files of an ext2/3/4 filesystem inside an image, read without mounting it. */
+export class Ext4Tree implements ImageTree {
+  readonly description: string;
+
+  constructor(private readonly filesystem: Ext4Filesystem, image: string) {
+    const where = filesystem.offset === 0 ? "" : ` at byte ${filesystem.offset}`;
+    this.description = `ext4 filesystem in ${image}${where}`;
+  }
+
+  async *entries(signal?: AbortSignal): AsyncIterable<TreeFile> {
+    for await (const file of this.filesystem.walk(signal)) {
+      yield { entry: file.entry, read: () => this.filesystem.read(file) };
+    }
+  }
+}

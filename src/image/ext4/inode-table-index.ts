@@ -1,0 +1,39 @@
+import type { GroupDescriptor } from "./group-descriptors.js";
+import type { Superblock } from "./superblock.js";
+
+/** Finds which inode record a byte of an inode table belongs to, by binary search over the tables' positions. */
+export class InodeTableIndex {
+  private readonly starts: Float64Array;
+  private readonly groupOf: Uint32Array;
+  private readonly tableBytes: number;
+
+  constructor(private readonly sb: Superblock, groups: readonly GroupDescriptor[]) {
+    const order = groups.map((g, group) => ({ start: g.inodeTable * sb.blockSize, group }))
+      .filter((_, group) => groups[group]!.inodeTable >= 0)
+      .sort((a, b) => a.start - b.start);
+    this.starts = Float64Array.from(order, (o) => o.start);
+    this.groupOf = Uint32Array.from(order, (o) => o.group);
+    this.tableBytes = sb.inodesPerGroup * sb.inodeSize;
+  }
+
+  /** The inode whose record holds `byteInFilesystem`, or undefined outside every inode table. */
+  inodeAt(byteInFilesystem: number): number | undefined {
+    let low = 0;
+    let high = this.starts.length - 1;
+    let found = -1;
+    while (low <= high) {
+      const middle = (low + high) >>> 1;
+      if (this.starts[middle]! <= byteInFilesystem) {
+        found = middle;
+        low = middle + 1;
+      } else {
+        high = middle - 1;
+      }
+    }
+    if (found < 0) return undefined;
+    const within = byteInFilesystem - this.starts[found]!;
+    if (within >= this.tableBytes) return undefined;
+    const inode = this.groupOf[found]! * this.sb.inodesPerGroup + Math.floor(within / this.sb.inodeSize) + 1;
+    return inode <= this.sb.inodesCount ? inode : undefined;
+  }
+}
