@@ -36,7 +36,7 @@ const virtualDisks: { format: string; magic: string }[] = [
 export async function auditImage(path: string, options: AuditOptions): Promise<AuditResult> {
   const started = Date.now();
   const { format, audit } = await asInputError(() => auditByFormat(path, options));
-  const findings = withoutEchoes(audit.findings);
+  const findings = distinct(withoutEchoes(audit.findings));
   const { kept, accepted } = options.baseline === undefined ? { kept: findings, accepted: [] } : applyBaseline(options.baseline, findings);
   return {
     image: path, format, findings: kept, accepted, filesScanned: audit.files, bytesScanned: audit.bytes,
@@ -94,8 +94,17 @@ async function auditVirtualDisk(path: string, format: string, options: AuditOpti
  */
 function withoutEchoes(findings: Finding[]): Finding[] {
   const specific = new Set(findings.filter((f) => f.rule === rules.credentialsFile || f.rule === rules.sshHostKey).map((f) => f.location.kind === "file" ? f.location.path : ""));
-  const echoes = new Set<string>([rules.privateKey.id, rules.encryptedPrivateKey.id, rules.awsCredentials.id, rules.awsKeyId.id, rules.secretAssignment.id]);
+  const echoes = new Set<string>([rules.token.id, rules.privateKey.id, rules.encryptedPrivateKey.id, rules.awsCredentials.id, rules.awsKeyId.id, rules.secretAssignment.id]);
   return findings.filter((f) => f.location.kind !== "file" || !specific.has(f.location.path) || !echoes.has(f.rule.id));
+}
+
+/** A file scanned twice (a small compressed file whose text is stored as is) reports once. */
+function distinct(findings: Finding[]): Finding[] {
+  const seen = new Set<string>();
+  return findings.filter((f) => {
+    const key = JSON.stringify([f.rule.id, f.location, f.message]);
+    return !seen.has(key) && Boolean(seen.add(key));
+  });
 }
 
 /** Reading errors of the input are the user's to fix: exit code 2, the path named, no stack. */

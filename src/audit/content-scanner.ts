@@ -104,6 +104,8 @@ const awsKeyId: Judge = (text, start, end) => {
 const awsSecret: Judge = (text, start, end) => {
   const value = assignedValue(text, end);
   if (value === undefined || !/^[A-Za-z0-9/+]{40}$/.test(value.text)) return undefined;
+  // With its key id beside it, the pair is one leak, reported once by the key id's judge.
+  if (/(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z2-7]{16}(?![A-Za-z0-9])/.test(text.slice(Math.max(0, start - 1024), end + 1024))) return undefined;
   return { rule: rules.awsCredentials, severity: rules.awsCredentials.severity, message: "AWS secret access key", excerpt: maskedLine(text, value.start, value.start + value.text.length) };
 };
 

@@ -14,6 +14,11 @@ export const processIo: CliIo = {
 /** What every command gets: output that passes through the invocation's one redactor. */
 export interface CliContext {
   io: CliIo;
+  /**
+   * Writes a JSON or SARIF document whose every string its renderer already passed through the
+   * redactor: redacting the text again would cut through its quotes and break the document.
+   */
+  document(text: string): void;
   /** Knows this invocation's secrets (sensitive variables) once a template is loaded. */
   redactor: Redactor;
 }
@@ -22,6 +27,7 @@ export function cliContext(io: CliIo): CliContext {
   const redactor = new Redactor();
   return {
     redactor,
+    document: (text) => io.out(text),
     io: { out: (line) => io.out(redactor.redact(line)), err: (line) => io.err(redactor.redact(line)) },
   };
 }

@@ -1,5 +1,6 @@
 import { Pipeline } from "../../pipeline/pipeline.js";
 import type { LocalBuildRequest } from "./request.js";
+import { auditArtifact } from "./steps/audit-artifact.js";
 import { baseRootfs } from "./steps/base-rootfs.js";
 import { checkHost } from "./steps/check-host.js";
 import { cleanTree } from "./steps/clean-tree.js";
@@ -21,5 +22,6 @@ export const localBuilder = Pipeline.start<LocalBuildRequest>()
   .then(provision)
   .then(cleanTree)
   .then(filesystemImage)
+  .then(auditArtifact)
   .then(convertImage)
   .then(writeManifest);

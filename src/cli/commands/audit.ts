@@ -18,7 +18,7 @@ interface AuditCliOptions {
   baseline?: string;
 }
 
-export function auditCommand(program: Command, { io, redactor }: CliContext): void {
+export function auditCommand(program: Command, { io, redactor, document }: CliContext): void {
   program.command("audit").argument("<path>", "a directory, tar archive (plain, gzip, zstd, xz), raw disk or filesystem image, or qcow2/vmdk/vhdx")
     .description("find what must never ship in a shared image: keys, credentials, histories, recoverable deleted data")
     .option("--json", "print the report as JSON")
@@ -34,7 +34,7 @@ export function auditCommand(program: Command, { io, redactor }: CliContext): vo
       try {
         const result = await auditImage(path, { failOn: options.failOn, signal: stop.signal, ...(baseline === undefined ? {} : { baseline }) });
         if (options.sarif !== undefined) await writeFile(options.sarif, renderSarifReport(result, { redactor, kilnVersion }));
-        if (options.json === true) io.out(renderJsonReport(result, { redactor, kilnVersion }));
+        if (options.json === true) document(renderJsonReport(result, { redactor, kilnVersion }));
         else for (const line of renderTextReport(result, { redactor, color: process.stdout.isTTY === true && process.env.NO_COLOR === undefined })) io.out(line);
         if (auditFails(result)) throw new ExitStatus(1);
       } catch (error) {

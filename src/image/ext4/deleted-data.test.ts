@@ -130,7 +130,10 @@ describe("Ext4Filesystem deleted data", () => {
       assert.throws(() => fs.ownerOf(0), /after walk\(\)/);
       assert.equal(fs.blockInUse(0), true);
       assert.equal(fs.blockInUse(fs.blocksCount - 1), false);
-      assert.throws(() => fs.blockInUse(fs.blocksCount), RangeError);
+      assert.equal(fs.blockInUse(fs.blocksCount), false, "past the end of the filesystem");
+      assert.throws(() => fs.blockInUse(-1), RangeError);
+      for await (const _ of fs.walk()) { /* only to finish the walk */ }
+      assert.deepEqual(fs.ownerOf(fs.blocksCount + 10), { kind: "free" });
     } finally {
       await handle.close();
     }

@@ -1,5 +1,6 @@
 import type { BlockOwnerIndex } from "./block-owners.js";
 import type { PhysicalRun } from "./data-runs.js";
+import { nameFromDeletedDirectories } from "./deleted-names.js";
 import type { DeletedInode } from "./ext4-filesystem.js";
 import { groupFlags } from "./group-descriptors.js";
 import { mapInodeBlocks } from "./inode-blocks.js";
@@ -40,6 +41,7 @@ export async function findDeletedInodes(volume: Ext4Volume, owners: BlockOwnerIn
       found.push(deleted);
     }
   }
+  await nameFromDeletedDirectories(volume, found);
   return found;
 }
 

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import type { TreeEntry } from "../../audit/image-tree.js";
 import { KilnError } from "../../errors.js";
+import { statInImage } from "../../../test/helpers/debugfs.js";
 import { tempDirectory } from "../../../test/helpers/temp.js";
 import { Ext4Filesystem, type Ext4File } from "./ext4-filesystem.js";
 
@@ -44,15 +45,19 @@ interface Expected {
   sha256?: string;
 }
 
-async function describeTree(root: string, dir = "", into = new Map<string, Expected>()): Promise<Map<string, Expected>> {
-  for (const name of await readdir(join(root, dir))) {
+/** The entries walk() should give, in its order: name order, later hard links as "other" pointing at the first. */
+async function describeTree(root: string, dir = "", into = new Map<string, Expected>(), links = new Map<number, string>()): Promise<Map<string, Expected>> {
+  for (const name of (await readdir(join(root, dir))).sort()) {
     const path = `${dir}/${name}`;
     const stat = await lstat(join(root, path));
     const type = stat.isFile() ? "file" : stat.isDirectory() ? "directory" : stat.isSymbolicLink() ? "symlink" : "other";
     const entry: TreeEntry = { path, type, mode: stat.mode & 0o7777, uid: stat.uid, gid: stat.gid, size: type === "file" ? stat.size : 0 };
     if (type === "symlink") entry.linkTarget = await readlink(join(root, path));
-    into.set(path, type === "file" ? { entry, sha256: sha256(await readFile(join(root, path))) } : { entry });
-    if (type === "directory") await describeTree(root, path, into);
+    const first = links.get(stat.ino);
+    if (type === "file" && first !== undefined) Object.assign(entry, { type: "other", size: 0, linkTarget: first });
+    if (type === "file" && stat.nlink > 1) links.set(stat.ino, path);
+    into.set(path, entry.type === "file" ? { entry, sha256: sha256(await readFile(join(root, path))) } : { entry });
+    if (type === "directory") await describeTree(root, path, into, links);
   }
   return into;
 }
@@ -128,9 +133,12 @@ describe("Ext4Filesystem", () => {
           seen.set(file.entry.path, file);
         }
         assert.deepEqual(fs.problems, []);
+        const root = statInImage(image, "/")!;
+        assert.deepEqual(seen.get("/")?.entry, { path: "/", type: "directory", mode: root.mode, uid: root.uid, gid: root.gid, size: 0 });
         assert.equal(seen.get("/lost+found")?.entry.type, "directory");
+        seen.delete("/");
         seen.delete("/lost+found");
-        assert.deepEqual([...seen.keys()].sort(), [...expected.keys()].sort());
+        assert.deepEqual([...seen.keys()], [...expected.keys()], "the same paths in the same order");
         for (const [path, want] of expected) {
           const file = seen.get(path)!;
           assert.deepEqual(file.entry, want.entry, path);

@@ -12,7 +12,7 @@ import { inlineContent } from "./inline-data.js";
 import { InodeTables } from "./inode-table.js";
 import { InodeTableIndex } from "./inode-table-index.js";
 import { metadataRuns } from "./metadata-layout.js";
-import { ProblemLog } from "./problem-log.js";
+import { ignoreProblems, ProblemLog } from "./problem-log.js";
 import { incompat, parseSuperblock, superblockOffset, superblockSize } from "./superblock.js";
 import { walkTree } from "./tree-walk.js";
 import { blockInUse, type Ext4Volume } from "./volume.js";
@@ -96,12 +96,16 @@ export class Ext4Filesystem {
       reader, sb, groups, problems, metadata, blockBitmaps, inodeBitmaps,
       inodes: new InodeTables(reader, sb, groups, problems),
       mapping: { reader, blocksCount: sb.blocksCount, firstDataBlock: sb.firstDataBlock, problems },
-      metadataIndex: metadataOnly.index(problems, () => "metadata"),
+      // Overlapping metadata is reported once, by the full index a walk builds.
+      metadataIndex: metadataOnly.index(ignoreProblems, () => "metadata"),
     };
     return new Ext4Filesystem(volume, new InodeTableIndex(sb, groups));
   }
 
-  /** Every live entry from / depth first (the root itself is not an entry); block owners are known once it has finished. */
+  /**
+   * Every live entry: "/" first, then depth first in name order; a file's later hard links are
+   * "other" with the first path as linkTarget. Block owners are known once it has finished.
+   */
   async *walk(signal?: AbortSignal): AsyncIterable<Ext4File> {
     const ownership = new BlockOwnership();
     const formerNames = new Map<number, string>();
@@ -112,7 +116,8 @@ export class Ext4Filesystem {
 
   /** A file's content in order, at most `limit` bytes: holes and uninitialized extents as zeros, chunks of at most 1 MiB. */
   async *read(file: Ext4File, limit = Number.POSITIVE_INFINITY): AsyncIterable<Buffer> {
-    const size = Math.min(file.entry.size, limit);
+    // No extent or block map reaches past 2^32 blocks: a larger i_size is corrupt, not a bigger hole.
+    const size = Math.min(file.entry.size, limit, 2 ** 32 * this.blockSize);
     if (size <= 0) return;
     if (!file.inline) {
       yield* readRuns(this.volume.reader, file.extents, size);
@@ -125,13 +130,17 @@ export class Ext4Filesystem {
   /** Whether the block bitmaps mark a block in use (a never-initialized group uses only its metadata). */
   blockInUse(block: number): boolean {
     this.checkBlock(block);
-    return blockInUse(this.volume, block);
+    return block < this.blocksCount && blockInUse(this.volume, block);
   }
 
-  /** What owns a block; valid after walk() has finished. */
+  /**
+   * What owns a block; valid after walk() has finished. Blocks past the filesystem's end (a
+   * partition larger than its filesystem) are free: nothing of the filesystem is there.
+   */
   ownerOf(block: number): BlockOwner {
     this.checkBlock(block);
     const { index, owners } = this.walked();
+    if (block >= this.blocksCount) return free;
     const owner = owners[index.find(block)];
     if (owner !== undefined) return owner;
     return blockInUse(this.volume, block) ? allocatedUnowned : free;
@@ -164,8 +173,6 @@ export class Ext4Filesystem {
   }
 
   private checkBlock(block: number): void {
-    if (!Number.isInteger(block) || block < 0 || block >= this.blocksCount) {
-      throw new RangeError(`block ${block} is outside the filesystem's ${this.blocksCount} blocks`);
-    }
+    if (!Number.isSafeInteger(block) || block < 0) throw new RangeError(`block ${block} is not a block number`);
   }
 }

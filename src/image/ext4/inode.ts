@@ -77,9 +77,7 @@ export function isFastSymlink(inode: Inode, blockSize: number): boolean {
   return inode.size < 60 && inode.blocks - xattrSectors <= 0;
 }
 
-export function treeEntry(inode: Inode, path: string, linkTarget?: string): TreeEntry {
+export function treeEntry(inode: Inode, path: string): TreeEntry {
   const type = entryType(inode.mode);
-  const entry: TreeEntry = { path, type, mode: inode.mode & 0o7777, uid: inode.uid, gid: inode.gid, size: type === "file" ? inode.size : 0 };
-  if (linkTarget !== undefined) entry.linkTarget = linkTarget;
-  return entry;
+  return { path, type, mode: inode.mode & 0o7777, uid: inode.uid, gid: inode.gid, size: type === "file" ? inode.size : 0 };
 }

@@ -77,6 +77,7 @@ export function parseSuperblock(raw: Buffer, image: string, offset: number): Sup
     backupGroups: [u32(0x24c), u32(0x250)], hiddenInodes: [],
     compat: u32(92), incompat: incompatBits, roCompat: roCompatBits,
   };
+  rejectUnsupported(sb, image);
   if (blocksCount > Number.MAX_SAFE_INTEGER / blockSize) throw corrupt(`block count ${blocksCount} is impossibly large`);
   if (sb.firstDataBlock !== (blockSize === 1024 ? 1 : 0)) throw corrupt(`first data block ${sb.firstDataBlock} does not fit block size ${blockSize}`);
   if (blocksCount <= sb.firstDataBlock) throw corrupt(`block count ${blocksCount} is too small`);
@@ -89,7 +90,6 @@ export function parseSuperblock(raw: Buffer, image: string, offset: number): Sup
   if (sb.firstInode < 11 || sb.firstInode > sb.inodesCount) sb.firstInode = 11;
   const hidden: Array<[number, string]> = [[u32(0x240), "user quota inode"], [u32(0x244), "group quota inode"], [u32(0x26c), "project quota inode"], [u32(0x280), "orphan file inode"]];
   sb.hiddenInodes = hidden.filter(([inode]) => inode !== 0 && inode <= sb.inodesCount);
-  rejectUnsupported(sb, image);
   return sb;
 }
 

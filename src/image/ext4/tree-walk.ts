@@ -21,8 +21,10 @@ interface Frame {
 }
 
 /**
- * Every live entry from the root, depth first, recording block owners as it goes and, in
- * `formerNames`, the paths that deleted entries in live directories still give to free inodes.
+ * Every live entry, the root "/" first, then depth first in name order (as the directory and tar
+ * sources give them). A regular file's second and later hard links come as "other" with the first
+ * path as linkTarget, so its content is read once. Block owners are recorded on the way, and in
+ * `formerNames` the paths that deleted entries in live directories still give to free inodes.
  */
 export async function* walkTree(volume: Ext4Volume, ownership: BlockOwnership, formerNames: Map<number, string>, signal?: AbortSignal): AsyncGenerator<Ext4File> {
   if (signal?.aborted) throw new CancelledError();
@@ -33,11 +35,11 @@ export async function* walkTree(volume: Ext4Volume, ownership: BlockOwnership, f
       hint: "run `e2fsck -n` on the image to see what is wrong with it",
     });
   }
-  const rootMapping = await mapInodeBlocks(root, volume.mapping);
-  ownership.file(rootInode, "/", rootMapping, checkedXattrBlock(volume, root, "/"));
+  const rootFile = await describeFile(volume, ownership, root, "/");
+  yield rootFile;
   const visited = new Uint8Array(Math.ceil((volume.sb.inodesCount + 1) / 8));
   visited[rootInode >>> 3]! |= 1 << (rootInode & 7);
-  const stack: Frame[] = [{ path: "", entries: await entriesOf(volume, root, rootMapping.runs, "", formerNames), next: 0 }];
+  const stack: Frame[] = [{ path: "", entries: await entriesOf(volume, root, rootFile.extents, "", formerNames), next: 0 }];
   let count = 0;
   while (stack.length > 0) {
     const frame = stack[stack.length - 1]!;
@@ -73,16 +75,23 @@ async function entriesOf(volume: Ext4Volume, inode: Inode, runs: readonly Physic
   for (const { inode: number, name } of deleted) {
     if (!formerNames.has(number) && !inodeInUse(volume, number)) formerNames.set(number, `${path}/${name}`);
   }
-  return live;
+  return live.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 async function describeFile(volume: Ext4Volume, ownership: BlockOwnership, inode: Inode, path: string): Promise<Ext4File> {
   const mapping: BlockMapping = mayHaveBlocks(inode, volume.sb.blockSize)
     ? await mapInodeBlocks(inode, volume.mapping)
     : { runs: [], mapBlocks: [] };
+  const first = ownership.pathOf(inode.number);
   ownership.file(inode.number, path, mapping, checkedXattrBlock(volume, inode, path));
-  const linkTarget = isType(inode, fileTypes.symlink) ? await symlinkTarget(volume, inode, mapping.runs, path) : undefined;
-  return { inode: inode.number, entry: treeEntry(inode, path, linkTarget), extents: mapping.runs, inline: hasInlineData(inode) };
+  const file: Ext4File = { inode: inode.number, entry: treeEntry(inode, path), extents: mapping.runs, inline: hasInlineData(inode) };
+  if (isType(inode, fileTypes.symlink)) file.entry.linkTarget = await symlinkTarget(volume, inode, mapping.runs, path);
+  if (first !== undefined && file.entry.type === "file") {
+    file.entry.type = "other";
+    file.entry.size = 0;
+    file.entry.linkTarget = first;
+  }
+  return file;
 }
 
 function checkedXattrBlock(volume: Ext4Volume, inode: Inode, path: string): number {

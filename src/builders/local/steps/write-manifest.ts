@@ -6,11 +6,12 @@ import { toolVersion } from "../../../system/tool-version.js";
 import { installedPackages } from "../installed-packages.js";
 import type { LocalBuildRequest } from "../request.js";
 import type { BaseRootfs } from "./base-rootfs.js";
+import type { AuditSummary } from "./audit-artifact.js";
 import type { Artifact } from "./convert-image.js";
 import type { DiskImage } from "./filesystem-image.js";
 import type { WorkTree } from "./unpack-base.js";
 
-type ManifestInput = LocalBuildRequest & { base: BaseRootfs; tree: WorkTree; disk: DiskImage; artifacts: Artifact[]; cleaned: string[] };
+type ManifestInput = LocalBuildRequest & { base: BaseRootfs; tree: WorkTree; disk: DiskImage; artifacts: Artifact[]; cleaned: string[]; audit: AuditSummary };
 
 /** `manifest.json` beside the artifacts: what went in, what came out, and their checksums. */
 export const writeManifest: Step<ManifestInput, { manifestPath: string }> = {
@@ -41,6 +42,7 @@ export const writeManifest: Step<ManifestInput, { manifestPath: string }> = {
         packages: packages.map((p) => `${p.name}=${p.version}`),
       },
       clean: input.cleaned,
+      audit: input.audit.reportPath === undefined ? { skipped: true } : { report: relative(outputDirectory, input.audit.reportPath), findings: input.audit.findings },
       artifacts: files,
     };
     const manifestPath = join(outputDirectory, "manifest.json");
