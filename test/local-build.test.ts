@@ -64,10 +64,10 @@ describe("kiln build with the local builder (real mmdebstrap, chroot, mke2fs)", 
   });
 
   it("prints one progress line per step with elapsed time", () => {
-    const steps = first.stdout.split("\n").filter((l) => /^==> \[\d+\.\ds\] \d\/8 /.test(l));
+    const steps = first.stdout.split("\n").filter((l) => /^==> \[\d+\.\ds\] \d\/9 /.test(l));
     assert.deepEqual(steps.map((l) => l.replace(/^==> \[[\d.]+s\] /, "")), [
-      "1/8 check build host", "2/8 base root filesystem", "3/8 unpack base", "4/8 provision",
-      "5/8 clean", "6/8 write filesystem image", "7/8 convert image", "8/8 write manifest",
+      "1/9 check build host", "2/9 base root filesystem", "3/9 unpack base", "4/9 provision",
+      "5/9 clean", "6/9 write filesystem image", "7/9 audit image", "8/9 convert image", "9/9 write manifest",
     ]);
   });
 
@@ -96,6 +96,29 @@ describe("kiln build with the local builder (real mmdebstrap, chroot, mke2fs)", 
     assert.match(first.stdout, /removed \/etc\/ssh\/ssh_host_ed25519_key/);
     assert.match(first.stdout, /removed \/root\/\.ssh\/authorized_keys/);
     assert.match(first.stdout, /warning: sshd has no host keys and nothing in this image makes them at boot/, "the base has sshd but no systemd");
+  });
+
+  it("audits its image: nothing at or above high, the report beside the manifest", async () => {
+    const report = JSON.parse(await readFile(join(first.out, "audit.json"), "utf8")) as { passed: boolean; findings: { severity: string; rule: string }[] };
+    assert.equal(report.passed, true);
+    assert.deepEqual(report.findings.filter((f) => f.severity === "high" || f.severity === "critical"), []);
+    const manifest = JSON.parse(await readFile(join(first.out, "manifest.json"), "utf8")) as { audit: { report: string } };
+    assert.equal(manifest.audit.report, "audit.json");
+    // The same image read by the CLI on its own agrees.
+    const run = await runKiln(["audit", join(first.out, "disk.qcow2"), "--json"]);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+  });
+
+  it("fails in the audit step when provisioning leaves a secret, and undoes everything", async () => {
+    const template = await variant("audit-fails", "  - type: shell\n    inline: ['mkdir -p /root/.aws', 'printf \"[default]\\naws_access_key_id = AKIA%s\\n\" QQQQRRRRSSSSTTTT > /root/.aws/credentials']\n");
+    const d = await dirs();
+    const run = await runKiln(buildArgs(template, d));
+    assert.equal(run.code, 1, run.stdout + run.stderr);
+    assert.match(run.stdout, /critical credentials-file \/root\/\.aws\/credentials/);
+    assert.match(run.stderr, /^error: the image fails its audit \(1 critical.*; fail_on: high\)/m);
+    assert.doesNotMatch(run.stderr, /\n\s+at /, "no stack trace");
+    await assertNothingLeft(d);
+    assert.deepEqual(await readdir(d.output).catch(() => []), [], "the failing image is not left as an artifact");
   });
 
   it("leaves no byte of a secret that was written and deleted during provisioning", async () => {
@@ -144,7 +167,7 @@ describe("kiln build with the local builder (real mmdebstrap, chroot, mke2fs)", 
     const run = await runKiln(buildArgs(template, d, "--json"));
     assert.equal(run.code, 0, run.stderr);
     const events = run.stdout.trim().split("\n").map((line) => JSON.parse(line) as { event: string; name?: string; summary?: string });
-    assert.equal(events.filter((e) => e.event === "step").length, 8, "one JSON step event per step");
+    assert.equal(events.filter((e) => e.event === "step").length, 9, "one JSON step event per step");
     assert.match(events.find((e) => e.event === "step-done" && e.name === "base root filesystem")?.summary ?? "", /^tarball .* \(sha256 [0-9a-f]{12}…\)$/);
     const out = await only(d.output);
     assert.equal(catInImage(join(out, "disk.raw"), "/etc/origin"), "from-tarball\n");

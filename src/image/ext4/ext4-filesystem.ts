@@ -45,7 +45,7 @@ export interface DeletedInode {
   dtime: number;
   /** Only the blocks no live inode (nor metadata nor the journal) owns now. */
   runs: PhysicalRun[];
-  /** The name it had, when a removed entry in a live directory still gives it. */
+  /** The name it had, when a removed entry still gives it: in a live directory, or in a removed one whose own name is known. */
   formerPath?: string;
 }
 
@@ -156,7 +156,7 @@ export class Ext4Filesystem {
     return this.walked().ownership.pathOf(inode);
   }
 
-  /** The name a removed directory entry still gives a free inode; valid after walk() has finished. */
+  /** The name a removed entry in a live directory still gives a free inode; valid after walk() has finished. */
   formerPathOf(inode: number): string | undefined {
     return this.walked().formerNames.get(inode);
   }
