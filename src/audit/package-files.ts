@@ -32,6 +32,11 @@ export class PackageFiles {
     return this.sums.get(path) === md5;
   }
 
+  /** Whether a package installed a file at `path` (so its checksum decides). */
+  has(path: string): boolean {
+    return this.sums.has(path);
+  }
+
   get size(): number {
     return this.sums.size;
   }

@@ -1,13 +1,15 @@
+import { createHash } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
 import { Ext4Filesystem, type Ext4File } from "../image/ext4/ext4-filesystem.js";
 import { findFilesystems, type Volume } from "../image/partition-table.js";
-import { scanContent } from "./content-scanner.js";
+import { scanContent, type ContentContext, type ContentMatch } from "./content-scanner.js";
 import { scanFileContent } from "./file-content.js";
 import type { Finding, FindingLocation } from "./finding.js";
 import type { ImageTree } from "./image-tree.js";
 import { scanRaw, rawHitLimit, type RawHit } from "./raw-scan.js";
 import { rules } from "./rules.js";
 import { combinedPattern, longestMatch } from "./secret-patterns.js";
+import type { PackageFiles } from "./package-files.js";
 import { auditTree, type TreeAuditResult } from "./tree-audit.js";
 
 type RawArea = Extract<FindingLocation, { kind: "raw" }>["area"];
@@ -18,6 +20,8 @@ interface WalkedFilesystem {
   fs: Ext4Filesystem;
   files: Map<number, Ext4File>;
 }
+
+type Walked = WalkedFilesystem & { judge: Awaited<ReturnType<typeof auditTree>>["judge"]; packages: PackageFiles };
 
 const compressedName = /\.(?:gz|tgz|zst|tzst|xz|txz)$/;
 
@@ -33,7 +37,7 @@ export async function auditRawImage(handle: FileHandle, path: string, size: numb
   const scanning = scanRaw(path, 0, size, signal === undefined ? {} : { signal });
   scanning.catch(() => undefined); // awaited below; an early failure must not go unhandled meanwhile
   const result: TreeAuditResult = { findings: [], files: 0, bytes: 0, problems: [] };
-  const walked: (WalkedFilesystem & { judge: Awaited<ReturnType<typeof auditTree>>["judge"] })[] = [];
+  const walked: Walked[] = [];
   for (const volume of volumes.filter((v) => v.filesystem === "ext")) {
     const fs = await Ext4Filesystem.open(handle, { offset: volume.offset, size: volume.size, name });
     const files = new Map<number, Ext4File>();
@@ -46,31 +50,42 @@ export async function auditRawImage(handle: FileHandle, path: string, size: numb
         }
       },
     };
-    const audited = await auditTree(tree, { scanContent: (entry) => compressedName.test(entry.path), ...(signal === undefined ? {} : { signal }) });
+    // Compressed files wait for the walk to end: by then dpkg's checksums are known, and the
+    // thousands of stock gzip'd docs and man pages need no decompressing.
+    const audited = await auditTree(tree, { scanContent: () => false, ...(signal === undefined ? {} : { signal }) });
     merge(result, audited);
     if (fs.needsRecovery) result.problems.push(`${tree.description}: its journal needs recovery (the image was taken from a running system); recent changes may be missing`);
     result.problems.push(...fs.problems.map((p) => `${tree.description}: ${p}`));
-    walked.push({ volume, fs, files, judge: audited.judge });
+    walked.push({ volume, fs, files, judge: audited.judge, packages: audited.packages });
+    for (const file of files.values()) {
+      if (!compressedName.test(file.entry.path) || file.entry.size === 0) continue;
+      if (audited.packages.size > 0 && audited.packages.isStock(file.entry.path, await md5Of(fs.read(file)))) continue;
+      const scan = await scanFileContent(file.entry.path, fs.read(file), signal);
+      result.bytes += scan.bytes;
+      result.problems.push(...scan.problems);
+      result.findings.push(...audited.judge([{ path: file.entry.path, scan }]));
+    }
   }
 
   const hits = await scanning;
   result.bytes += size;
   if (hits.length >= rawHitLimit) result.problems.push(`more than ${rawHitLimit} candidate secrets in the raw bytes; only the first were judged`);
-  const rescan = new Map<Ext4File, (typeof walked)[number]>();
-  for (const w of walked) for (const file of await straddlingSeams(handle, w)) rescan.set(file, w);
+  const candidates = new Map<Ext4File, { w: Walked; offsets: number[]; whole: boolean }>();
+  for (const w of walked) for (const file of await straddlingSeams(handle, w)) candidates.set(file, { w, offsets: [], whole: true });
   const deleted = new Map(await Promise.all(walked.map(async (w) => [w, await w.fs.deletedInodes()] as const)));
   const raw: Finding[] = [];
   for (const hit of hits) {
     const w = walked.find((x) => hit.offset >= x.volume.offset && hit.offset < x.volume.offset + x.volume.size);
     const owner = w === undefined ? undefined : ownerFile(w, hit.offset);
-    if (w !== undefined && owner !== undefined) rescan.set(owner, w);
-    else raw.push(...await judgeRaw(handle, hit, w === undefined ? { area: "outside-filesystem" } : areaOf(w, deleted.get(w) ?? [], hit.offset)));
+    if (w === undefined || owner === undefined) {
+      raw.push(...await judgeRaw(handle, hit, w === undefined ? { area: "outside-filesystem" } : areaOf(w, deleted.get(w) ?? [], hit.offset)));
+      continue;
+    }
+    const entry = candidates.get(owner) ?? { w, offsets: [], whole: false };
+    entry.offsets.push(hit.offset);
+    candidates.set(owner, entry);
   }
-  for (const [file, w] of rescan) {
-    const scan = await scanFileContent(file.entry.path, w.fs.read(file), signal);
-    result.problems.push(...scan.problems);
-    result.findings.push(...w.judge([{ path: file.entry.path, scan }]));
-  }
+  for (const [file, { w, offsets, whole }] of candidates) result.findings.push(...await judgeInFile(handle, w, file, offsets, whole, signal));
   result.findings.push(...nearbyOnce(raw));
   for (const w of walked) result.findings.push(...await deletedFiles(handle, w, deleted.get(w) ?? []));
   return { ...result, volumes };
@@ -104,6 +119,57 @@ function areaOf(w: WalkedFilesystem, deleted: DeletedInodes, offset: number): { 
   const gone = deleted.find((d) => d.runs.some((r) => block >= r.physicalBlock && block < r.physicalBlock + r.blocks));
   if (gone !== undefined) return { area: "deleted-file", inode: gone.inode, ...(gone.formerPath === undefined ? {} : { formerPath: gone.formerPath }) };
   return { area: "unallocated" };
+}
+
+/**
+ * Judges the candidates the raw scan found inside one live file. A file is read whole, as a
+ * file, when a line number or dpkg's checksum can matter, or when a secret may continue in
+ * another fragment; a large binary no package installed is judged around each candidate only,
+ * so a payload archive of hundreds of megabytes is not read a second time.
+ */
+async function judgeInFile(handle: FileHandle, w: Walked, file: Ext4File, offsets: number[], whole: boolean, signal?: AbortSignal): Promise<Finding[]> {
+  const path = file.entry.path;
+  const nearRunEnd = offsets.some((offset) => {
+    const block = Math.floor((offset - w.volume.offset) / w.fs.blockSize);
+    const run = file.extents.find((r) => block >= r.physicalBlock && block < r.physicalBlock + r.blocks);
+    return run === undefined || w.volume.offset + (run.physicalBlock + run.blocks) * w.fs.blockSize - offset < inPlaceWindow;
+  });
+  let head = Buffer.alloc(0);
+  for await (const chunk of w.fs.read(file, 8000)) head = Buffer.concat([head, chunk]);
+  const binary = head.includes(0);
+  if (whole || nearRunEnd || file.entry.size <= 4 * 1024 * 1024 || !binary || w.packages.has(path)) {
+    // Judged in place first with the most permissive file context: nothing there, nothing to read.
+    if (!whole && !nearRunEnd && !(await anyInPlace(handle, w, offsets, "config"))) return [];
+    const scan = await scanFileContent(path, w.fs.read(file), signal);
+    return w.judge([{ path, scan }]);
+  }
+  const findings: Finding[] = [];
+  for (const offset of offsets) {
+    for (const m of await inPlace(handle, w, offset, "binary")) {
+      findings.push({ rule: m.rule, severity: m.severity, message: m.message, excerpt: m.excerpt, location: { kind: "file", path } });
+    }
+  }
+  return findings;
+}
+
+async function inPlace(handle: FileHandle, w: Walked, offset: number, context: ContentContext): Promise<ContentMatch[]> {
+  const before = Math.min(offset - w.volume.offset, 2048);
+  const window = Buffer.alloc(before + inPlaceWindow);
+  const { bytesRead } = await handle.read(window, 0, window.length, offset - before);
+  return scanContent(window.subarray(0, bytesRead).toString("latin1"), context, before, before + 1);
+}
+
+async function anyInPlace(handle: FileHandle, w: Walked, offsets: number[], context: ContentContext): Promise<boolean> {
+  for (const offset of offsets) if ((await inPlace(handle, w, offset, context)).length > 0) return true;
+  return false;
+}
+
+const inPlaceWindow = 16 * 1024;
+
+async function md5Of(chunks: AsyncIterable<Buffer>): Promise<string> {
+  const hash = createHash("md5");
+  for await (const chunk of chunks) hash.update(chunk);
+  return hash.digest("hex");
 }
 
 /** A candidate in bytes no live file owns, judged with only the bytes around it as context. */

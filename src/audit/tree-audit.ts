@@ -30,7 +30,7 @@ export interface TreeAuditOptions {
  * asked for), and files chosen by `scanContent` are scanned for secrets, compressed or not.
  * `judge` turns later scans (a raw image's rescans) into findings with the same dpkg record.
  */
-export async function auditTree(tree: ImageTree, options: TreeAuditOptions): Promise<TreeAuditResult & { judge: (scanned: ScannedFile[]) => Finding[] }> {
+export async function auditTree(tree: ImageTree, options: TreeAuditOptions): Promise<TreeAuditResult & { judge: (scanned: ScannedFile[]) => Finding[]; packages: PackageFiles }> {
   const ruleSet = fileRules();
   const packages = new PackageFiles();
   const scanned: ScannedFile[] = [];
@@ -47,7 +47,7 @@ export async function auditTree(tree: ImageTree, options: TreeAuditOptions): Pro
     location: { kind: "file", path, ...(m.line === undefined ? {} : { line: m.line }) },
   })));
   result.findings.push(...judge(scanned));
-  return { ...result, judge };
+  return { ...result, judge, packages };
 }
 
 async function auditEntry(file: TreeFile, ruleSet: FileRule[], packages: PackageFiles, options: TreeAuditOptions, result: TreeAuditResult): Promise<FileScan | undefined> {

@@ -22,6 +22,11 @@ export function toolsFor(request: LocalBuildRequest): HostTool[] {
   if (base.mmdebstrap !== undefined) tools.push({ command: "mmdebstrap", debianPackage: "mmdebstrap", purpose: "builds the base root filesystem" });
   if (/\.(zst|tzst)$/.test(base.tarball ?? "")) tools.push({ command: "zstd", debianPackage: "zstd", purpose: "decompresses the base tarball" });
   if (/\.(xz|txz)$/.test(base.tarball ?? "")) tools.push({ command: "xz", debianPackage: "xz-utils", purpose: "decompresses the base tarball" });
+  // The audit looks inside zstd and xz files of the image (rotated logs, archives).
+  if (request.loaded.template.audit !== false) {
+    tools.push({ command: "zstd", debianPackage: "zstd", purpose: "the audit reads zstd files in the image" });
+    tools.push({ command: "xz", debianPackage: "xz-utils", purpose: "the audit reads xz files in the image" });
+  }
   if (image.formats.some((f) => f !== "raw")) tools.push({ command: "qemu-img", debianPackage: "qemu-utils", purpose: `converts to ${image.formats.filter((f) => f !== "raw").join(", ")}` });
   return tools;
 }
