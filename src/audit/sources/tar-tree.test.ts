@@ -169,12 +169,15 @@ describe("TarTree", () => {
 
   it("refuses to read content once the next entry was asked for", async () => {
     const iterator = new TarTree(archive("stale.tar", ["--format=gnu"])).entries()[Symbol.asyncIterator]();
-    let file = (await iterator.next()).value;
-    while (file !== undefined && file.entry.type !== "file") file = (await iterator.next()).value;
-    assert.ok(file !== undefined);
-    await iterator.next();
-    assert.throws(() => file.read(), /after the next entry/);
-    await iterator.return?.();
+    try {
+      let file = (await iterator.next()).value;
+      while (file !== undefined && file.entry.type !== "file") file = (await iterator.next()).value;
+      assert.ok(file !== undefined);
+      await iterator.next();
+      assert.throws(() => file.read(), /after the next entry/);
+    } finally {
+      await iterator.return?.();
+    }
   });
 
   it("leaves no zstd behind when the walk stops early", async () => {
