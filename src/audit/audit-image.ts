@@ -20,6 +20,8 @@ export interface AuditOptions {
   signal?: AbortSignal;
   /** Where a qcow2/vmdk/vhdx image is converted to raw for reading (default: the system's). */
   tempDirectory?: string;
+  /** One line per phase of a long audit, for people watching. */
+  progress?: (message: string) => void;
 }
 
 /** Disk formats qemu-img turns into raw, by their magic bytes. */
@@ -45,9 +47,12 @@ export async function auditImage(path: string, options: AuditOptions): Promise<A
 }
 
 async function auditByFormat(path: string, options: AuditOptions): Promise<{ format: string; audit: TreeAuditResult }> {
-  const signal = options.signal === undefined ? {} : { signal: options.signal };
+  const signal = { ...(options.signal === undefined ? {} : { signal: options.signal }), ...(options.progress === undefined ? {} : { progress: options.progress }) };
   const stats = await stat(path);
-  if (stats.isDirectory()) return { format: "directory", audit: await auditTree(new DirectoryTree(path), { scanContent: () => true, ...signal }) };
+  if (stats.isDirectory()) {
+    options.progress?.(`reading the directory tree ${path}`);
+    return { format: "directory", audit: await auditTree(new DirectoryTree(path), { scanContent: () => true, ...signal }) };
+  }
   if (!stats.isFile() && !stats.isBlockDevice()) throw new KilnError("KILN_AUDIT_UNKNOWN_FORMAT", `${path} is neither a file nor a directory`);
   const handle = await open(path, "r");
   try {
@@ -55,12 +60,13 @@ async function auditByFormat(path: string, options: AuditOptions): Promise<{ for
     const { bytesRead } = await handle.read(head, 0, head.length, 0);
     const start = head.subarray(0, bytesRead);
     if (start.toString("latin1", 257, 262) === "ustar" || compressionOf(start) !== undefined) {
+      options.progress?.(`reading the tar archive ${path}`);
       return { format: "tar archive", audit: await auditTree(new TarTree(path), { scanContent: () => true, ...signal }) };
     }
     const disk = virtualDisks.find((d) => start.toString("latin1", 0, d.magic.length) === d.magic);
     if (disk !== undefined) return { format: `${disk.format} disk image`, audit: await auditVirtualDisk(path, disk.format, options) };
     const size = stats.isBlockDevice() ? (await handle.stat({ bigint: false })).size : stats.size;
-    const audit = await auditRawImage(handle, path, size, options.signal);
+    const audit = await auditRawImage(handle, path, size, signal);
     const ext = audit.volumes.filter((v) => v.filesystem === "ext").length;
     return { format: audit.volumes.length === 1 && audit.volumes[0]?.index === undefined ? "raw ext filesystem image" : `raw disk image (${audit.volumes.length} partitions, ${ext} ext)`, audit };
   } finally {
@@ -72,12 +78,13 @@ async function auditByFormat(path: string, options: AuditOptions): Promise<{ for
 async function auditVirtualDisk(path: string, format: string, options: AuditOptions): Promise<TreeAuditResult> {
   await requireTools([{ command: "qemu-img", debianPackage: "qemu-utils", purpose: `reads ${format} images` }]);
   const scratch = await mkdtemp(join(options.tempDirectory ?? tmpdir(), "kiln-audit-"));
+  options.progress?.(`converting the ${format} image to raw with qemu-img`);
   try {
     const raw = join(scratch, `${basename(path)}.raw`);
     await exec("qemu-img", ["convert", "-f", format, "-O", "raw", path, raw], { what: `qemu-img convert of ${path}`, ...(options.signal === undefined ? {} : { signal: options.signal }) });
     const handle = await open(raw, "r");
     try {
-      const audit = await auditRawImage(handle, raw, (await handle.stat()).size, options.signal);
+      const audit = await auditRawImage(handle, raw, (await handle.stat()).size, { ...(options.signal === undefined ? {} : { signal: options.signal }), ...(options.progress === undefined ? {} : { progress: options.progress }) });
       audit.problems.push(`${format} image: byte offsets are those of its raw form (qemu-img convert -O raw)`);
       return audit;
     } finally {

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
 import { Ext4Filesystem, type Ext4File } from "../image/ext4/ext4-filesystem.js";
 import { findFilesystems, type Volume } from "../image/partition-table.js";
+import { megabytes } from "../report/format.js";
 import { scanContent, type ContentContext, type ContentMatch } from "./content-scanner.js";
 import { scanFileContent } from "./file-content.js";
 import type { Finding, FindingLocation } from "./finding.js";
@@ -31,14 +32,48 @@ const compressedName = /\.(?:gz|tgz|zst|tzst|xz|txz)$/;
  * quoted inside /usr/bin/ssh is not a key); one in free space, the journal or a deleted
  * file's blocks is recoverable deleted data and is reported with its byte offset.
  */
-export async function auditRawImage(handle: FileHandle, path: string, size: number, signal?: AbortSignal): Promise<TreeAuditResult & { volumes: Volume[] }> {
+export async function auditRawImage(handle: FileHandle, path: string, size: number, options: { signal?: AbortSignal; progress?: (message: string) => void } = {}): Promise<TreeAuditResult & { volumes: Volume[] }> {
+  const { signal, progress } = options;
   const name = path.slice(path.lastIndexOf("/") + 1);
   const volumes = await findFilesystems(handle, size, name);
-  const scanning = scanRaw(path, 0, size, signal === undefined ? {} : { signal });
+  progress?.(`scanning all ${megabytes(size)} of ${name} for secrets`);
+  // The scan runs beside the walk; if the walk fails (a truncated image), the scan stops too.
+  const stopScan = new AbortController();
+  const forward = (): void => stopScan.abort();
+  signal?.addEventListener("abort", forward, { once: true });
+  try {
+    return await auditWithScan({ handle, path, size, volumes, scanSignal: stopScan.signal, signal, progress });
+  } catch (error) {
+    stopScan.abort();
+    throw error;
+  } finally {
+    signal?.removeEventListener("abort", forward);
+  }
+}
+
+interface ScanJob {
+  handle: FileHandle;
+  path: string;
+  size: number;
+  volumes: Volume[];
+  /** Stops the raw scan alone; `signal` is the user's and stops everything. */
+  scanSignal: AbortSignal;
+  signal: AbortSignal | undefined;
+  progress: ((message: string) => void) | undefined;
+}
+
+async function auditWithScan({ handle, path, size, volumes, scanSignal, signal, progress }: ScanJob): Promise<TreeAuditResult & { volumes: Volume[] }> {
+  const name = path.slice(path.lastIndexOf("/") + 1);
+  const every = throttled(5000);
+  const scanning = scanRaw(path, 0, size, {
+    signal: scanSignal,
+    onProgress: (bytes) => { if (every()) progress?.(`scanned ${megabytes(bytes)} of ${megabytes(size)} (${Math.floor((bytes / size) * 100)}%)`); },
+  });
   scanning.catch(() => undefined); // awaited below; an early failure must not go unhandled meanwhile
   const result: TreeAuditResult = { findings: [], files: 0, bytes: 0, problems: [] };
   const walked: Walked[] = [];
   for (const volume of volumes.filter((v) => v.filesystem === "ext")) {
+    progress?.(`reading the ext filesystem${volume.index === undefined ? "" : ` in partition ${volume.index}`}`);
     const fs = await Ext4Filesystem.open(handle, { offset: volume.offset, size: volume.size, name });
     const files = new Map<number, Ext4File>();
     const tree: ImageTree = {
@@ -68,6 +103,7 @@ export async function auditRawImage(handle: FileHandle, path: string, size: numb
   }
 
   const hits = await scanning;
+  if (hits.length > 0) progress?.(`judging ${hits.length} candidate secret${hits.length === 1 ? "" : "s"} where they lie`);
   result.bytes += size;
   if (hits.length >= rawHitLimit) result.problems.push(`more than ${rawHitLimit} candidate secrets in the raw bytes; only the first were judged`);
   const candidates = new Map<Ext4File, { w: Walked; offsets: number[]; whole: boolean }>();
@@ -89,6 +125,17 @@ export async function auditRawImage(handle: FileHandle, path: string, size: numb
   result.findings.push(...nearbyOnce(raw));
   for (const w of walked) result.findings.push(...await deletedFiles(handle, w, deleted.get(w) ?? []));
   return { ...result, volumes };
+}
+
+/** True at most once per `ms`, so progress on a large image is a line every few seconds. */
+function throttled(ms: number): () => boolean {
+  let last = Date.now();
+  return () => {
+    const now = Date.now();
+    if (now - last < ms) return false;
+    last = now;
+    return true;
+  };
 }
 
 function merge(into: TreeAuditResult, from: TreeAuditResult): void {

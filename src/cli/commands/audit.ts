@@ -32,7 +32,9 @@ export function auditCommand(program: Command, { io, redactor, document }: CliCo
       process.once("SIGINT", onSignal);
       process.once("SIGTERM", onSignal);
       try {
-        const result = await auditImage(path, { failOn: options.failOn, signal: stop.signal, ...(baseline === undefined ? {} : { baseline }) });
+        const started = Date.now();
+        const progress = (message: string): void => io.err(`==> [${((Date.now() - started) / 1000).toFixed(1)}s] ${message}`);
+        const result = await auditImage(path, { failOn: options.failOn, signal: stop.signal, progress, ...(baseline === undefined ? {} : { baseline }) });
         if (options.sarif !== undefined) await writeFile(options.sarif, renderSarifReport(result, { redactor, kilnVersion }));
         if (options.json === true) document(renderJsonReport(result, { redactor, kilnVersion }));
         else for (const line of renderTextReport(result, { redactor, color: process.stdout.isTTY === true && process.env.NO_COLOR === undefined })) io.out(line);
