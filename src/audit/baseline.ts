@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { readUserFile } from "../system/read-user-file.js";
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type YAMLMap } from "yaml";
 import { formatProblem, KilnError, type ConfigProblem } from "../errors.js";
 import { didYouMean } from "../template/did-you-mean.js";
@@ -30,14 +30,7 @@ const entryKeys = ["rule", "path", "offset", "reason"];
 const example = "e.g. accept: [{ rule: shell-history, path: /root/.bash_history, reason: built by CI, nothing typed }]";
 
 export async function loadBaseline(file: string): Promise<Baseline> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a directory" : code === "EACCES" ? "permission denied" : (error as Error).message;
-    throw new KilnError("KILN_BASELINE_UNREADABLE", `cannot read baseline ${file}: ${reason}`, { exitCode: 2, hint: "pass the path of a YAML or JSON baseline file" });
-  }
+  const text = await readUserFile(file, { code: "KILN_BASELINE_UNREADABLE", kind: "baseline", hint: "pass the path of a YAML or JSON baseline file" });
   return parseBaseline(file, text);
 }
 

@@ -1,6 +1,6 @@
-import { readFile } from "node:fs/promises";
+import { readUserFile } from "../system/read-user-file.js";
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from "yaml";
-import { ConfigError, KilnError, type ConfigProblem } from "../errors.js";
+import { ConfigError, type ConfigProblem } from "../errors.js";
 
 export type TemplatePath = readonly (string | number)[];
 
@@ -31,14 +31,7 @@ export class SourceDocument {
   }
 
   static async read(file: string): Promise<SourceDocument> {
-    let text: string;
-    try {
-      text = await readFile(file, "utf8");
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      const reason = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a directory" : code === "EACCES" ? "permission denied" : (error as Error).message;
-      throw new KilnError("KILN_TEMPLATE_UNREADABLE", `cannot read template ${file}: ${reason}`, { exitCode: 2, hint: "pass the path of a .yaml or .json template" });
-    }
+    const text = await readUserFile(file, { code: "KILN_TEMPLATE_UNREADABLE", kind: "template", hint: "pass the path of a .yaml or .json template" });
     return SourceDocument.parse(file, text);
   }
 
