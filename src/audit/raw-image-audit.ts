@@ -1,28 +1,15 @@
-import { createHash } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
 import { Ext4Filesystem, type Ext4File } from "../image/ext4/ext4-filesystem.js";
 import { findFilesystems, type Volume } from "../image/partition-table.js";
 import { megabytes } from "../report/format.js";
-import { scanContent, type ContentContext, type ContentMatch } from "./content-scanner.js";
+import { areaOf, deletedFiles, judgeRaw, nearbyOnce } from "./deleted-data.js";
 import { scanFileContent } from "./file-content.js";
-import type { Finding, FindingLocation } from "./finding.js";
+import type { Finding } from "./finding.js";
 import type { ImageTree } from "./image-tree.js";
-import { scanRaw, rawHitLimit, type RawHit } from "./raw-scan.js";
-import { rules } from "./rules.js";
-import { combinedPattern, longestMatch } from "./secret-patterns.js";
-import type { PackageFiles } from "./package-files.js";
+import { judgeInFile, md5Of, straddlingSeams } from "./in-file-candidates.js";
+import { scanRaw, rawHitLimit } from "./raw-scan.js";
 import { auditTree, type TreeAuditResult } from "./tree-audit.js";
-
-type RawArea = Extract<FindingLocation, { kind: "raw" }>["area"];
-
-/** An ext filesystem of the image, walked, with its regular files by inode. */
-interface WalkedFilesystem {
-  volume: Volume;
-  fs: Ext4Filesystem;
-  files: Map<number, Ext4File>;
-}
-
-type Walked = WalkedFilesystem & { judge: Awaited<ReturnType<typeof auditTree>>["judge"]; packages: PackageFiles };
+import { ownerFile, type Walked } from "./walked-filesystem.js";
 
 const compressedName = /\.(?:gz|tgz|zst|tzst|xz|txz)$/;
 
@@ -145,149 +132,3 @@ function merge(into: TreeAuditResult, from: TreeAuditResult): void {
   into.problems.push(...from.problems);
 }
 
-/** The live regular file whose bytes (data, or inline data in its inode) hold this offset. */
-function ownerFile(w: WalkedFilesystem, offset: number): Ext4File | undefined {
-  const inFs = offset - w.volume.offset;
-  const owner = w.fs.ownerOf(Math.floor(inFs / w.fs.blockSize));
-  if (owner.kind === "file") return w.files.get(owner.inode);
-  if (owner.kind === "metadata" && owner.what === "inode table") {
-    const inode = w.fs.inodeAtByte(inFs);
-    return inode === undefined ? undefined : w.files.get(inode);
-  }
-  return undefined;
-}
-
-type DeletedInodes = Awaited<ReturnType<Ext4Filesystem["deletedInodes"]>>;
-
-function areaOf(w: WalkedFilesystem, deleted: DeletedInodes, offset: number): { area: RawArea; inode?: number; formerPath?: string } {
-  const block = Math.floor((offset - w.volume.offset) / w.fs.blockSize);
-  const owner = w.fs.ownerOf(block);
-  if (owner.kind === "journal") return { area: "journal" };
-  const gone = deleted.find((d) => d.runs.some((r) => block >= r.physicalBlock && block < r.physicalBlock + r.blocks));
-  if (gone !== undefined) return { area: "deleted-file", inode: gone.inode, ...(gone.formerPath === undefined ? {} : { formerPath: gone.formerPath }) };
-  return { area: "unallocated" };
-}
-
-/**
- * Judges the candidates the raw scan found inside one live file. A file is read whole, as a
- * file, when a line number or dpkg's checksum can matter, or when a secret may continue in
- * another fragment; a large binary no package installed is judged around each candidate only,
- * so a payload archive of hundreds of megabytes is not read a second time.
- */
-async function judgeInFile(handle: FileHandle, w: Walked, file: Ext4File, offsets: number[], whole: boolean, signal?: AbortSignal): Promise<Finding[]> {
-  const path = file.entry.path;
-  const nearRunEnd = offsets.some((offset) => {
-    const block = Math.floor((offset - w.volume.offset) / w.fs.blockSize);
-    const run = file.extents.find((r) => block >= r.physicalBlock && block < r.physicalBlock + r.blocks);
-    return run === undefined || w.volume.offset + (run.physicalBlock + run.blocks) * w.fs.blockSize - offset < inPlaceWindow;
-  });
-  let head = Buffer.alloc(0);
-  for await (const chunk of w.fs.read(file, 8000)) head = Buffer.concat([head, chunk]);
-  const binary = head.includes(0);
-  if (whole || nearRunEnd || file.entry.size <= 4 * 1024 * 1024 || !binary || w.packages.has(path)) {
-    // Judged in place first with the most permissive file context: nothing there, nothing to read.
-    if (!whole && !nearRunEnd && !(await anyInPlace(handle, w, offsets, "config"))) return [];
-    const scan = await scanFileContent(path, w.fs.read(file), signal);
-    return w.judge([{ path, scan }]);
-  }
-  const findings: Finding[] = [];
-  for (const offset of offsets) {
-    for (const m of await inPlace(handle, w, offset, "binary")) {
-      findings.push({ rule: m.rule, severity: m.severity, message: m.message, excerpt: m.excerpt, location: { kind: "file", path } });
-    }
-  }
-  return findings;
-}
-
-async function inPlace(handle: FileHandle, w: Walked, offset: number, context: ContentContext): Promise<ContentMatch[]> {
-  const before = Math.min(offset - w.volume.offset, 2048);
-  const window = Buffer.alloc(before + inPlaceWindow);
-  const { bytesRead } = await handle.read(window, 0, window.length, offset - before);
-  return scanContent(window.subarray(0, bytesRead).toString("latin1"), context, before, before + 1);
-}
-
-async function anyInPlace(handle: FileHandle, w: Walked, offsets: number[], context: ContentContext): Promise<boolean> {
-  for (const offset of offsets) if ((await inPlace(handle, w, offset, context)).length > 0) return true;
-  return false;
-}
-
-const inPlaceWindow = 16 * 1024;
-
-async function md5Of(chunks: AsyncIterable<Buffer>): Promise<string> {
-  const hash = createHash("md5");
-  for await (const chunk of chunks) hash.update(chunk);
-  return hash.digest("hex");
-}
-
-/** A candidate in bytes no live file owns, judged with only the bytes around it as context. */
-async function judgeRaw(handle: FileHandle, hit: RawHit, where: { area: RawArea; inode?: number; formerPath?: string }): Promise<Finding[]> {
-  const before = Math.min(hit.offset, 2048);
-  const window = Buffer.alloc(before + 16 * 1024);
-  const { bytesRead } = await handle.read(window, 0, window.length, hit.offset - before);
-  const text = window.subarray(0, bytesRead).toString("latin1");
-  return scanContent(text, "unallocated", before, before + 1).map((m): Finding => ({
-    rule: m.rule.id === rules.awsKeyId.id ? m.rule : rules.deletedSecret,
-    severity: m.rule.id === rules.awsKeyId.id ? m.severity : rules.deletedSecret.severity,
-    message: `${m.message}, recoverable from ${where.area === "outside-filesystem" ? "bytes outside any ext filesystem" : where.area === "journal" ? "the filesystem journal" : "deleted data"}`,
-    excerpt: m.excerpt,
-    location: { kind: "raw", offset: hit.offset, ...where },
-  }));
-}
-
-/** One finding per secret: a key id and its secret on the next line are one leak, not two. */
-function nearbyOnce(findings: Finding[]): Finding[] {
-  const kept: Finding[] = [];
-  for (const f of findings) {
-    const last = kept.at(-1);
-    if (last !== undefined && last.location.kind === "raw" && f.location.kind === "raw" && f.location.offset - last.location.offset < 4096 && last.rule === f.rule) continue;
-    kept.push(f);
-  }
-  return kept;
-}
-
-/**
- * Files whose blocks are not contiguous: a secret split across two fragments is in no single
- * run of bytes the raw scan read, so each seam is checked and such files are scanned as files.
- */
-async function straddlingSeams(handle: FileHandle, w: WalkedFilesystem): Promise<Ext4File[]> {
-  const pattern = combinedPattern("g");
-  const found: Ext4File[] = [];
-  const side = Buffer.alloc(longestMatch);
-  for (const file of w.files.values()) {
-    const runs = [...file.extents].sort((a, b) => a.logicalBlock - b.logicalBlock);
-    for (let i = 1; i < runs.length; i++) {
-      const [prev, next] = [runs[i - 1], runs[i]];
-      if (prev === undefined || next === undefined || prev.logicalBlock + prev.blocks !== next.logicalBlock || prev.physicalBlock + prev.blocks === next.physicalBlock) continue;
-      const seam = (prev.physicalBlock + prev.blocks) * w.fs.blockSize + w.volume.offset;
-      await handle.read(side, 0, longestMatch, seam - longestMatch);
-      const left = side.toString("latin1");
-      await handle.read(side, 0, longestMatch, next.physicalBlock * w.fs.blockSize + w.volume.offset);
-      const text = left + side.toString("latin1");
-      if ([...text.matchAll(pattern)].some((m) => m.index < longestMatch && m.index + m[0].length > longestMatch)) {
-        found.push(file);
-        break;
-      }
-    }
-  }
-  return found;
-}
-
-/** Deleted inodes whose blocks still hold something: recoverable with icat by anyone. */
-async function deletedFiles(handle: FileHandle, w: WalkedFilesystem, deleted: DeletedInodes): Promise<Finding[]> {
-  const findings: Finding[] = [];
-  for (const d of deleted) {
-    const first = d.runs[0];
-    if (first === undefined) continue;
-    const sample = Buffer.alloc(Math.min(64 * 1024, first.blocks * w.fs.blockSize));
-    const offset = w.volume.offset + first.physicalBlock * w.fs.blockSize;
-    await handle.read(sample, 0, sample.length, offset);
-    if (sample.every((b) => b === 0)) continue;
-    const bytes = d.runs.reduce((n, r) => n + r.blocks * w.fs.blockSize, 0);
-    findings.push({
-      rule: rules.deletedFile, severity: rules.deletedFile.severity,
-      message: `deleted file${d.formerPath === undefined ? "" : ` ${d.formerPath}`} (inode ${d.inode}) still holds ${bytes} bytes in unallocated blocks`,
-      location: { kind: "raw", offset, area: "deleted-file", inode: d.inode, ...(d.formerPath === undefined ? {} : { formerPath: d.formerPath }) },
-    });
-  }
-  return findings;
-}
