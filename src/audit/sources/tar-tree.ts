@@ -1,10 +1,10 @@
 import { createReadStream } from "node:fs";
-import { posix } from "node:path";
-import { CancelledError, KilnError } from "../../errors.js";
+import { KilnError } from "../../errors.js";
 import type { ImageTree, TreeEntry, TreeFile } from "../image-tree.js";
-import { type Compression, compressionOf, CorruptCompressedError, decompressed } from "./decompress.js";
+import { ArchiveBytes, truncated } from "./archive-bytes.js";
+import { type Compression, compressionOf, decompressed } from "./decompress.js";
+import { blockSize, checksumMatches, cString, inImage, numeric, padding, paxRecords } from "./tar-fields.js";
 
-const blockSize = 512;
 // GNU long names and pax headers are read whole; real ones are a few hundred bytes.
 const metaLimit = 1024 * 1024;
 
@@ -42,75 +42,6 @@ async function* prepend(first: Buffer, rest: AsyncIterator<Buffer>): AsyncGenera
   for (let next = await rest.next(); next.done !== true; next = await rest.next()) yield next.value;
 }
 
-function truncated(archive: string, where: string, cause?: unknown): KilnError {
-  return new KilnError("KILN_AUDIT_TRUNCATED", `${archive} ends in ${where}`, { hint: "the archive is incomplete: copy or download it again", cause });
-}
-
-/** The archive's decompressed bytes, read as whole blocks or streamed in pieces, never copied more than a header. */
-class ArchiveBytes {
-  /** Where in the archive reading is, for messages: "the middle of /etc/shadow". */
-  where = "its first header";
-  /** Bytes of the (decompressed) archive read so far. */
-  offset = 0;
-  private pending: Buffer = Buffer.alloc(0);
-
-  constructor(private readonly archive: string, private readonly chunks: AsyncIterator<Buffer>, private readonly signal?: AbortSignal) {}
-
-  /** `length` bytes, fewer only at the end. */
-  async read(length: number): Promise<Buffer> {
-    if (this.pending.length >= length) return this.take(length);
-    const parts: Buffer[] = [];
-    let have = 0;
-    for await (const piece of this.stream(length)) {
-      parts.push(piece);
-      have += piece.length;
-    }
-    return parts.length === 1 ? parts[0] as Buffer : Buffer.concat(parts, have);
-  }
-
-  /** `length` bytes in pieces as they arrive; ends early only at the end of the archive. */
-  async *stream(length: number): AsyncGenerator<Buffer, void, undefined> {
-    while (length > 0) {
-      while (this.pending.length === 0) if (!(await this.fill())) return;
-      const piece = this.take(length);
-      length -= piece.length;
-      yield piece;
-    }
-  }
-
-  /** Skips up to `length` bytes; returns how many there were. */
-  async skip(length: number): Promise<number> {
-    let skipped = 0;
-    while (skipped < length) {
-      while (this.pending.length === 0) if (!(await this.fill())) return skipped;
-      skipped += this.take(length - skipped).length;
-    }
-    return skipped;
-  }
-
-  /** Up to `length` of the bytes at hand, without waiting: most headers and small files are. */
-  private take(length: number): Buffer {
-    const piece = this.pending.subarray(0, length);
-    this.pending = this.pending.subarray(piece.length);
-    this.offset += piece.length;
-    return piece;
-  }
-
-  private async fill(): Promise<boolean> {
-    if (this.signal?.aborted) throw new CancelledError();
-    let next: IteratorResult<Buffer>;
-    try {
-      next = await this.chunks.next();
-    } catch (error) {
-      if (!(error instanceof CorruptCompressedError)) throw error;
-      if (error.endedEarly) throw truncated(this.archive, this.where, error);
-      throw new KilnError(error.code, `${this.archive}: ${error.message} in ${this.where}`, { hint: "the archive is damaged: copy or download it again", cause: error });
-    }
-    if (next.done === true) return false;
-    this.pending = next.value;
-    return true;
-  }
-}
 
 /** What GNU long-name ('L', 'K') and pax ('x') headers say about the entry that follows them. */
 interface Overrides {
@@ -273,63 +204,4 @@ class TarReader {
       hint: "kiln audit reads a directory or a tar archive, plain or compressed with gzip, zstd or xz",
     });
   }
-}
-
-function padding(size: number): number {
-  return (blockSize - (size % blockSize)) % blockSize;
-}
-
-/** "./etc/shadow", "etc/shadow/", "/../etc/shadow" all become "/etc/shadow": nothing escapes the image. */
-function inImage(name: string): string {
-  const path = posix.normalize(`/${name}`);
-  return path.length > 1 && path.endsWith("/") ? path.slice(0, -1) : path;
-}
-
-function cString(field: Buffer): string {
-  const end = field.indexOf(0);
-  return field.toString("utf8", 0, end === -1 ? field.length : end);
-}
-
-/** Octal, space or NUL terminated; or GNU base-256 when the high bit of the first byte is set. */
-function numeric(field: Buffer): number | undefined {
-  const lead = field[0] ?? 0;
-  if (lead & 0x80) {
-    if (lead === 0xff) return undefined; // negative: no size, mode or owner is
-    let value = lead & 0x7f;
-    for (const byte of field.subarray(1)) value = value * 256 + byte;
-    return Number.isSafeInteger(value) ? value : undefined;
-  }
-  const digits = field.toString("latin1").replace(/^[ \0]+|[ \0]+$/g, "");
-  if (digits === "") return 0;
-  return /^[0-7]+$/.test(digits) ? parseInt(digits, 8) : undefined;
-}
-
-function checksumMatches(header: Buffer): boolean {
-  const stored = numeric(header.subarray(148, 156));
-  let unsigned = 0;
-  let signed = 0;
-  for (let i = 0; i < blockSize; i++) {
-    const byte = i >= 148 && i < 156 ? 0x20 : (header[i] ?? 0);
-    unsigned += byte;
-    signed += byte > 127 ? byte - 256 : byte;
-  }
-  // Some old tars summed signed bytes; GNU tar accepts both.
-  return stored === unsigned || stored === signed;
-}
-
-/** pax "%d %s=%s\n" records; undefined when malformed. */
-function paxRecords(data: Buffer): Map<string, string> | undefined {
-  const records = new Map<string, string>();
-  let at = 0;
-  while (at < data.length && data[at] !== 0) {
-    const space = data.indexOf(0x20, at);
-    const length = space === -1 ? NaN : Number(data.toString("latin1", at, space));
-    if (!Number.isInteger(length) || length <= space - at + 1 || at + length > data.length || data[at + length - 1] !== 0x0a) return undefined;
-    const record = data.subarray(space + 1, at + length - 1);
-    const equals = record.indexOf(0x3d);
-    if (equals === -1) return undefined;
-    records.set(record.toString("utf8", 0, equals), record.toString("utf8", equals + 1));
-    at += length;
-  }
-  return records;
 }
