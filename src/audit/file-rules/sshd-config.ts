@@ -2,7 +2,7 @@ import { rules, type Rule } from "../rules.js";
 import { fileFinding, smallFile, type FileRule } from "./file-rule.js";
 import type { Finding } from "../finding.js";
 
-interface Setting { value: string; path: string; line: number; inMatch: boolean }
+interface Setting { value: string; path: string; line: number; inMatch: boolean; text: string }
 
 const main = "/etc/ssh/sshd_config";
 const dropIns = /^\/etc\/ssh\/sshd_config\.d\/[^/]+$/;
@@ -34,7 +34,7 @@ export function sshdConfig(): FileRule {
         const effective = all.find((s) => !s.inMatch);
         const offending = [...(effective !== undefined && bad(effective.value) ? [effective] : []), ...all.filter((s) => s.inMatch && bad(s.value))];
         for (const s of offending) {
-          findings.push(fileFinding(rule, s.path, `${keyword} ${s.value}${s.inMatch ? " (inside a Match block)" : ""}`, { line: s.line }));
+          findings.push(fileFinding(rule, s.path, `${s.text}${s.inMatch ? " (inside a Match block)" : ""}`, { line: s.line }));
         }
         if (keyword === "passwordauthentication" && effective === undefined) {
           findings.push(fileFinding(rules.sshdPasswordDefault, main, "PasswordAuthentication is not set"));
@@ -60,7 +60,7 @@ function collect(path: string, files: Map<string, string>, settings: Map<string,
         const absolute = pattern.startsWith("/") ? pattern : `/etc/ssh/${pattern}`;
         for (const included of [...files.keys()].filter((f) => globMatches(absolute, f)).sort()) collect(included, files, settings, seen);
       }
-    } else settings.set(keyword, [...(settings.get(keyword) ?? []), { value, path, line: i + 1, inMatch }]);
+    } else settings.set(keyword, [...(settings.get(keyword) ?? []), { value, path, line: i + 1, inMatch, text: raw.trim() }]);
   }
 }
 
