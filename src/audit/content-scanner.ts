@@ -37,6 +37,20 @@ export function scanContent(text: string, context: ContentContext, from = 0, to 
   return found;
 }
 
+const sticky = combinedPattern("y");
+
+/**
+ * Judges the one candidate that starts exactly at `position` (where the raw scan found it):
+ * a sticky match, so no time goes on searching the rest of the window.
+ */
+export function judgeAt(text: string, position: number, context: ContentContext): ContentMatch[] {
+  sticky.lastIndex = position;
+  const m = sticky.exec(text);
+  const name = m === null ? undefined : patternOf(m[0]);
+  const judged = m === null || name === undefined ? undefined : judges[name](text, position, position + m[0].length, context);
+  return judged === undefined ? [] : [{ ...judged, offset: position }];
+}
+
 /** 1-based line of a byte offset. */
 export function lineAt(text: string, offset: number): number {
   let line = 1;

@@ -1,6 +1,6 @@
 import type { FileHandle } from "node:fs/promises";
 import type { Ext4Filesystem } from "../image/ext4/ext4-filesystem.js";
-import { scanContent } from "./content-scanner.js";
+import { judgeAt } from "./content-scanner.js";
 import type { Finding, FindingLocation } from "./finding.js";
 import type { RawHit } from "./raw-scan.js";
 import { rules } from "./rules.js";
@@ -25,7 +25,7 @@ export async function judgeRaw(handle: FileHandle, hit: RawHit, where: { area: R
   const window = Buffer.alloc(before + 16 * 1024);
   const { bytesRead } = await handle.read(window, 0, window.length, hit.offset - before);
   const text = window.subarray(0, bytesRead).toString("latin1");
-  return scanContent(text, "unallocated", before, before + 1).map((m): Finding => ({
+  return judgeAt(text, before, "unallocated").map((m): Finding => ({
     rule: m.rule.id === rules.awsKeyId.id ? m.rule : rules.deletedSecret,
     severity: m.rule.id === rules.awsKeyId.id ? m.severity : rules.deletedSecret.severity,
     message: `${m.message}, recoverable from ${where.area === "outside-filesystem" ? "bytes outside any ext filesystem" : where.area === "journal" ? "the filesystem journal" : "deleted data"}`,

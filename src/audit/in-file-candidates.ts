@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
 import type { Ext4File } from "../image/ext4/ext4-filesystem.js";
-import { scanContent, type ContentContext, type ContentMatch } from "./content-scanner.js";
+import { judgeAt, type ContentContext, type ContentMatch } from "./content-scanner.js";
 import { scanFileContent } from "./file-content.js";
 import type { Finding } from "./finding.js";
 import { combinedPattern, longestMatch } from "./secret-patterns.js";
@@ -42,7 +42,7 @@ async function inPlace(handle: FileHandle, w: Walked, offset: number, context: C
   const before = Math.min(offset - w.volume.offset, 2048);
   const window = Buffer.alloc(before + inPlaceWindow);
   const { bytesRead } = await handle.read(window, 0, window.length, offset - before);
-  return scanContent(window.subarray(0, bytesRead).toString("latin1"), context, before, before + 1);
+  return judgeAt(window.subarray(0, bytesRead).toString("latin1"), before, context);
 }
 
 async function anyInPlace(handle: FileHandle, w: Walked, offsets: number[], context: ContentContext): Promise<boolean> {

@@ -1,12 +1,15 @@
 import { closeSync, openSync, readSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
-import { combinedPattern, longestMatch, patternOf } from "./secret-patterns.js";
+import { longestMatch } from "./secret-patterns.js";
+import { createPrefilter } from "./raw-prefilter.js";
+import { scanChunkCandidates } from "./raw-chunk-scan.js";
 import type { RawHit, RawScanJob } from "./raw-scan.js";
 
 /** One of the raw scan's threads: every `workers`-th chunk of [start, end), by positional reads. */
 const job = workerData as RawScanJob;
-const pattern = combinedPattern();
-const buffer = Buffer.allocUnsafe(job.chunkBytes + longestMatch);
+// Chunks are read straight into the prefilter's wasm memory: no copy between read and scan.
+const prefilter = createPrefilter(job.chunkBytes + longestMatch);
+const buffer = prefilter.data;
 const zeros = Buffer.alloc(buffer.length);
 const hits: RawHit[] = [];
 const fd = openSync(job.path, "r");
@@ -21,14 +24,11 @@ try {
       read += n;
     }
     const view = buffer.subarray(0, read);
-    // Free space of a fresh filesystem is zeros: compare at memory speed, skip the regex.
+    // Free space of a fresh filesystem is zeros: compare at memory speed, skip the scan.
     if (!view.equals(zeros.subarray(0, read))) {
-      const text = view.toString("latin1");
-      const reportable = Math.min(job.chunkBytes, read);
-      pattern.lastIndex = 0;
-      for (let m = pattern.exec(text); m !== null && m.index < reportable; m = pattern.exec(text)) {
-        if (hits.length < job.maxHits) hits.push({ offset: at + m.index, pattern: patternOf(m[0]) ?? "assignment" });
-      }
+      scanChunkCandidates(view, prefilter.candidates(read), Math.min(job.chunkBytes, read), (index, pattern) => {
+        if (hits.length < job.maxHits) hits.push({ offset: at + index, pattern });
+      });
     }
     scanned += Math.min(job.chunkBytes, read);
     parentPort?.postMessage({ kind: "progress", bytes: scanned });
