@@ -1,4 +1,5 @@
 import type { FileHandle } from "node:fs/promises";
+import { readAt } from "../system/read-at.js";
 import type { Ext4Filesystem } from "../image/ext4/ext4-filesystem.js";
 import { judgeAt } from "./content-scanner.js";
 import type { Finding, FindingLocation } from "./finding.js";
@@ -23,7 +24,7 @@ export function areaOf(w: WalkedFilesystem, deleted: DeletedInodes, offset: numb
 export async function judgeRaw(handle: FileHandle, hit: RawHit, where: { area: RawArea; inode?: number; formerPath?: string }): Promise<Finding[]> {
   const before = Math.min(hit.offset, 2048);
   const window = Buffer.alloc(before + 16 * 1024);
-  const { bytesRead } = await handle.read(window, 0, window.length, hit.offset - before);
+  const bytesRead = readAt(handle, window, hit.offset - before);
   const text = window.subarray(0, bytesRead).toString("latin1");
   return judgeAt(text, before, "unallocated").map((m): Finding => ({
     rule: m.rule.id === rules.awsKeyId.id ? m.rule : rules.deletedSecret,
@@ -53,7 +54,7 @@ export async function deletedFiles(handle: FileHandle, w: WalkedFilesystem, dele
     if (first === undefined) continue;
     const sample = Buffer.alloc(Math.min(64 * 1024, first.blocks * w.fs.blockSize));
     const offset = w.volume.offset + first.physicalBlock * w.fs.blockSize;
-    await handle.read(sample, 0, sample.length, offset);
+    readAt(handle, sample, offset);
     if (sample.every((b) => b === 0)) continue;
     const bytes = d.runs.reduce((n, r) => n + r.blocks * w.fs.blockSize, 0);
     findings.push({

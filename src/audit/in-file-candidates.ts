@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
+import { readAt } from "../system/read-at.js";
 import type { Ext4File } from "../image/ext4/ext4-filesystem.js";
 import { judgeAt, type ContentContext, type ContentMatch } from "./content-scanner.js";
 import { scanFileContent } from "./file-content.js";
@@ -41,7 +42,7 @@ export async function judgeInFile(handle: FileHandle, w: Walked, file: Ext4File,
 async function inPlace(handle: FileHandle, w: Walked, offset: number, context: ContentContext): Promise<ContentMatch[]> {
   const before = Math.min(offset - w.volume.offset, 2048);
   const window = Buffer.alloc(before + inPlaceWindow);
-  const { bytesRead } = await handle.read(window, 0, window.length, offset - before);
+  const bytesRead = readAt(handle, window, offset - before);
   return judgeAt(window.subarray(0, bytesRead).toString("latin1"), before, context);
 }
 
@@ -72,9 +73,9 @@ export async function straddlingSeams(handle: FileHandle, w: WalkedFilesystem): 
       const [prev, next] = [runs[i - 1], runs[i]];
       if (prev === undefined || next === undefined || prev.logicalBlock + prev.blocks !== next.logicalBlock || prev.physicalBlock + prev.blocks === next.physicalBlock) continue;
       const seam = (prev.physicalBlock + prev.blocks) * w.fs.blockSize + w.volume.offset;
-      await handle.read(side, 0, longestMatch, seam - longestMatch);
+      readAt(handle, side, seam - longestMatch);
       const left = side.toString("latin1");
-      await handle.read(side, 0, longestMatch, next.physicalBlock * w.fs.blockSize + w.volume.offset);
+      readAt(handle, side, next.physicalBlock * w.fs.blockSize + w.volume.offset);
       const text = left + side.toString("latin1");
       if ([...text.matchAll(pattern)].some((m) => m.index < longestMatch && m.index + m[0].length > longestMatch)) {
         found.push(file);
