@@ -3,7 +3,8 @@
  * 1 GiB, next to ripgrep searching the same file for exactly the same patterns (`rg -a -c`),
  * in the same run, with the file in the page cache for both. kiln also maps every hit to its
  * file or to unallocated space, walks the filesystem, applies the file rules and looks inside
- * compressed files; ripgrep only counts lines.
+ * compressed files; ripgrep only counts lines. kiln skips the holes of a sparse image (they
+ * are zeros); the fully allocated copy of the dense image shows the case with no holes at all.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -74,7 +75,10 @@ try {
   const patternFile = join(scratch, "patterns.txt");
   writeFileSync(patternFile, `${secretPatterns.map((p) => p.source).join("\n")}\n`);
   const tarball = baseTarball();
-  for (const [name, image] of [["dense", denseImage(tarball)], ["sparse", sparseImage(tarball)]] as const) {
+  const dense = denseImage(tarball);
+  const allocated = join(scratch, "allocated.raw");
+  execFileSync("cp", ["--sparse=never", dense, allocated]);
+  for (const [name, image] of [["dense", dense], ["dense, fully allocated (no holes)", allocated], ["sparse", sparseImage(tarball)]] as const) {
     const bytes = statSync(image).size;
     execFileSync("cat", [image], { stdio: ["ignore", "ignore", "ignore"] }); // into the page cache for both
     const kiln: number[] = [];

@@ -2,6 +2,7 @@ import type { FileHandle } from "node:fs/promises";
 import { Ext4Filesystem, type Ext4File } from "../image/ext4/ext4-filesystem.js";
 import { findFilesystems, type Volume } from "../image/partition-table.js";
 import { megabytes } from "../report/format.js";
+import { dataExtents, type ByteRange } from "./data-extents.js";
 import { areaOf, deletedFiles, judgeRaw, nearbyOnce } from "./deleted-data.js";
 import { scanFileContent } from "./file-content.js";
 import type { Finding } from "./finding.js";
@@ -23,13 +24,15 @@ export async function auditRawImage(handle: FileHandle, path: string, size: numb
   const { signal, progress } = options;
   const name = path.slice(path.lastIndexOf("/") + 1);
   const volumes = await findFilesystems(handle, size, name);
-  progress?.(`scanning all ${megabytes(size)} of ${name} for secrets`);
+  const data = await dataExtents(path, signal);
+  const dataBytes = data?.reduce((n, [from, to]) => n + Math.min(to, size) - Math.min(from, size), 0) ?? size;
+  progress?.(`scanning ${megabytes(dataBytes)} of ${name} for secrets${dataBytes < size ? ` (the other ${megabytes(size - dataBytes)} are holes: zeros)` : ""}`);
   // The scan runs beside the walk; if the walk fails (a truncated image), the scan stops too.
   const stopScan = new AbortController();
   const forward = (): void => stopScan.abort();
   signal?.addEventListener("abort", forward, { once: true });
   try {
-    return await auditWithScan({ handle, path, size, volumes, scanSignal: stopScan.signal, signal, progress });
+    return await auditWithScan({ handle, path, size, volumes, data, scanSignal: stopScan.signal, signal, progress });
   } catch (error) {
     stopScan.abort();
     throw error;
@@ -43,18 +46,22 @@ interface ScanJob {
   path: string;
   size: number;
   volumes: Volume[];
+  /** The file's data extents; undefined: all of it. */
+  data: ByteRange[] | undefined;
   /** Stops the raw scan alone; `signal` is the user's and stops everything. */
   scanSignal: AbortSignal;
   signal: AbortSignal | undefined;
   progress: ((message: string) => void) | undefined;
 }
 
-async function auditWithScan({ handle, path, size, volumes, scanSignal, signal, progress }: ScanJob): Promise<TreeAuditResult & { volumes: Volume[] }> {
+async function auditWithScan({ handle, path, size, volumes, data, scanSignal, signal, progress }: ScanJob): Promise<TreeAuditResult & { volumes: Volume[] }> {
   const name = path.slice(path.lastIndexOf("/") + 1);
   const every = throttled(5000);
+  const total = data?.reduce((n, [from, to]) => n + to - from, 0) ?? size;
   const scanning = scanRaw(path, 0, size, {
     signal: scanSignal,
-    onProgress: (bytes) => { if (every()) progress?.(`scanned ${megabytes(bytes)} of ${megabytes(size)} (${Math.floor((bytes / size) * 100)}%)`); },
+    ...(data === undefined ? {} : { data }),
+    onProgress: (bytes) => { if (every()) progress?.(`scanned ${megabytes(bytes)} of ${megabytes(total)} (${Math.floor((bytes / Math.max(total, 1)) * 100)}%)`); },
   });
   scanning.catch(() => undefined); // awaited below; an early failure must not go unhandled meanwhile
   const result: TreeAuditResult = { findings: [], files: 0, bytes: 0, problems: [] };

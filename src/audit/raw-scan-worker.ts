@@ -15,8 +15,11 @@ const hits: RawHit[] = [];
 const fd = openSync(job.path, "r");
 try {
   let scanned = 0;
-  for (let at = job.start + job.index * job.chunkBytes; at < job.end; at += job.workers * job.chunkBytes) {
-    const length = Math.min(buffer.length, job.end - at);
+  for (let c = 0; c < job.chunks.length; c += 2) {
+    const at = job.chunks[c] ?? 0;
+    const chunk = job.chunks[c + 1] ?? 0;
+    // The chunk and the overlap after it, so a match across its end is found here, once.
+    const length = Math.min(buffer.length, chunk + longestMatch, job.end - at);
     let read = 0;
     while (read < length) {
       const n = readSync(fd, buffer, read, length - read, at + read);
@@ -26,11 +29,11 @@ try {
     const view = buffer.subarray(0, read);
     // Free space of a fresh filesystem is zeros: compare at memory speed, skip the scan.
     if (!view.equals(zeros.subarray(0, read))) {
-      scanChunkCandidates(view, prefilter.candidates(read), Math.min(job.chunkBytes, read), (index, pattern) => {
+      scanChunkCandidates(view, prefilter.candidates(read), Math.min(chunk, read), (index, pattern) => {
         if (hits.length < job.maxHits) hits.push({ offset: at + index, pattern });
       });
     }
-    scanned += Math.min(job.chunkBytes, read);
+    scanned += Math.min(chunk, read);
     parentPort?.postMessage({ kind: "progress", bytes: scanned });
   }
 } finally {

@@ -1,6 +1,7 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { CancelledError } from "../errors.js";
+import type { ByteRange } from "./data-extents.js";
 import type { SecretPattern } from "./secret-patterns.js";
 
 /** A candidate secret in the raw bytes of an image, before anyone has judged it. */
@@ -11,11 +12,11 @@ export interface RawHit {
 
 export interface RawScanJob {
   path: string;
-  start: number;
-  end: number;
+  /** This thread's chunks: offset and length pairs. */
+  chunks: number[];
   chunkBytes: number;
-  index: number;
-  workers: number;
+  /** Reads past a chunk (the overlap) stop here. */
+  end: number;
   maxHits: number;
 }
 
@@ -25,15 +26,26 @@ const chunkBytes = 8 * 1024 * 1024;
 /** A pathological image (a log of a million passwords) must not exhaust memory. */
 const maxHits = 200_000;
 
+export interface RawScanOptions {
+  signal?: AbortSignal;
+  onProgress?: (bytes: number) => void;
+  /** Only these parts of the file hold data (the rest is holes, zeros); default: all of it. */
+  data?: readonly ByteRange[];
+}
+
 /**
  * Every candidate secret in bytes [start, end) of a file, in offset order. The file is read
  * in chunks by one thread per core, so memory stays bounded whatever the image's size.
  */
-export async function scanRaw(path: string, start: number, end: number, options: { signal?: AbortSignal; onProgress?: (bytes: number) => void } = {}): Promise<RawHit[]> {
-  const workers = Math.max(1, Math.min(availableParallelism(), Math.ceil((end - start) / chunkBytes), 4));
+export async function scanRaw(path: string, start: number, end: number, options: RawScanOptions = {}): Promise<RawHit[]> {
+  const chunks: number[] = [];
+  for (const [from, to] of options.data ?? [[start, end]]) {
+    for (let at = Math.max(from, start); at < Math.min(to, end); at += chunkBytes) chunks.push(at, Math.min(chunkBytes, Math.min(to, end) - at));
+  }
+  const workers = Math.max(1, Math.min(availableParallelism(), chunks.length / 2, 4));
   const progress = new Array<number>(workers).fill(0);
   const results = await Promise.all(Array.from({ length: workers }, (_, index) => runWorker(
-    { path, start, end, chunkBytes, index, workers, maxHits: Math.ceil(maxHits / workers) },
+    { path, chunks: chunks.filter((_, i) => Math.floor(i / 2) % workers === index), chunkBytes, end, maxHits: Math.ceil(maxHits / workers) },
     (bytes) => {
       progress[index] = bytes;
       options.onProgress?.(progress.reduce((a, b) => a + b, 0));
