@@ -1,4 +1,5 @@
 import type { ProblemSink } from "./problem-log.js";
+import { lastAtOrBefore } from "./sorted-search.js";
 
 /** Collects runs of blocks with an owner id, in any order, into growable typed arrays. */
 export class BlockOwnerRuns {
@@ -76,7 +77,7 @@ export class BlockOwnerIndex {
 
   /** The owner id of `block`, or -1. */
   find(block: number): number {
-    const i = this.lastStartingAtOrBefore(block);
+    const i = lastAtOrBefore(this.starts, block);
     return i >= 0 && block < this.ends[i]! ? this.owners[i]! : -1;
   }
 
@@ -84,7 +85,7 @@ export class BlockOwnerIndex {
   *segments(start: number, count: number): Generator<{ start: number; count: number; owner: number }> {
     const end = start + count;
     let at = start;
-    let i = this.lastStartingAtOrBefore(start);
+    let i = lastAtOrBefore(this.starts, start);
     if (i < 0 || this.ends[i]! <= start) i++;
     while (at < end) {
       const runStart = i < this.starts.length ? this.starts[i]! : Infinity;
@@ -99,21 +100,5 @@ export class BlockOwnerIndex {
       at = until;
       i++;
     }
-  }
-
-  private lastStartingAtOrBefore(block: number): number {
-    let low = 0;
-    let high = this.starts.length - 1;
-    let found = -1;
-    while (low <= high) {
-      const middle = (low + high) >>> 1;
-      if (this.starts[middle]! <= block) {
-        found = middle;
-        low = middle + 1;
-      } else {
-        high = middle - 1;
-      }
-    }
-    return found;
   }
 }

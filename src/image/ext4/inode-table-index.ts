@@ -1,5 +1,6 @@
 import type { GroupDescriptor } from "./group-descriptors.js";
 import type { Superblock } from "./superblock.js";
+import { lastAtOrBefore } from "./sorted-search.js";
 
 /** Finds which inode record a byte of an inode table belongs to, by binary search over the tables' positions. */
 export class InodeTableIndex {
@@ -18,18 +19,7 @@ export class InodeTableIndex {
 
   /** The inode whose record holds `byteInFilesystem`, or undefined outside every inode table. */
   inodeAt(byteInFilesystem: number): number | undefined {
-    let low = 0;
-    let high = this.starts.length - 1;
-    let found = -1;
-    while (low <= high) {
-      const middle = (low + high) >>> 1;
-      if (this.starts[middle]! <= byteInFilesystem) {
-        found = middle;
-        low = middle + 1;
-      } else {
-        high = middle - 1;
-      }
-    }
+    const found = lastAtOrBefore(this.starts, byteInFilesystem);
     if (found < 0) return undefined;
     const within = byteInFilesystem - this.starts[found]!;
     if (within >= this.tableBytes) return undefined;
