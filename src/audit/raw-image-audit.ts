@@ -6,8 +6,8 @@ import { dataExtents, type ByteRange } from "./data-extents.js";
 import { areaOf, deletedFiles, judgeRaw, nearbyOnce } from "./deleted-data.js";
 import { scanFileContent } from "./file-content.js";
 import type { Finding } from "./finding.js";
-import type { ImageTree } from "./image-tree.js";
 import { judgeInFile, md5Of, straddlingSeams } from "./in-file-candidates.js";
+import { Ext4Tree } from "./sources/ext4-tree.js";
 import { scanRaw, rawHitLimit } from "./raw-scan.js";
 import { auditTree, type TreeAuditResult } from "./tree-audit.js";
 import { ownerFile, type Walked } from "./walked-filesystem.js";
@@ -70,15 +70,7 @@ async function auditWithScan({ handle, path, size, volumes, data, scanSignal, si
     progress?.(`reading the ext filesystem${volume.index === undefined ? "" : ` in partition ${volume.index}`}`);
     const fs = await Ext4Filesystem.open(handle, { offset: volume.offset, size: volume.size, name });
     const files = new Map<number, Ext4File>();
-    const tree: ImageTree = {
-      description: `ext filesystem at byte ${volume.offset} of ${name}`,
-      entries: async function* () {
-        for await (const file of fs.walk(signal)) {
-          if (file.entry.type === "file") files.set(file.inode, file);
-          yield { entry: file.entry, read: () => fs.read(file) };
-        }
-      },
-    };
+    const tree = new Ext4Tree(fs, name, (file) => { if (file.entry.type === "file") files.set(file.inode, file); });
     // Compressed files wait for the walk to end: by then dpkg's checksums are known, and the
     // thousands of stock gzip'd docs and man pages need no decompressing.
     const audited = await auditTree(tree, { scanContent: () => false, ...(signal === undefined ? {} : { signal }) });
