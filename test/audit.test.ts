@@ -17,6 +17,8 @@ const githubToken = ["ghp_", "R4nd0mT0k3nV4lu3sXyZ", "aBcDeFgHiJkLmNoP"].join(""
 const slackToken = ["xoxb", "2301948576", "Zq8LmN3pR7tVw"].join("-");
 const dbPassword = ["Tr0ub4dor", "&3-Kiln"].join("");
 const deletedMarker = ["KILN-DELETED", "gift-certificate-7731"].join("-");
+const csvSecret = ["q8Lm3Np", "R7tVw2Xy", "Z4aBcDeFgHiJkLmNoPqRsTu"].join("/");
+const clientSecret = ["Zq8vLm2", "PnR4tY"].join("");
 
 /** Every rule that must be found, and where, in the fixture tree below. */
 const expected = [
@@ -49,6 +51,16 @@ const expected = [
   "machine-id /etc/machine-id",
   "cloud-init-state /var/lib/cloud/instances",
   "temporary-files /tmp",
+  // Found since an independent review: shapes the first version missed.
+  "aws-credentials /root/admin_accessKeys.csv",
+  "secret-assignment /srv/app/config.json",
+  "secret-assignment /srv/app/config.json",
+  "private-key /etc/cloud/user-data.yaml",
+  "private-key /home/admin/.config/service-account.json",
+  "secret-assignment /var/log/app/deploy.log",
+  "private-key /root/keybackup.1",
+  "secret-assignment /var/log/app/app.log.3.bz2",
+  "aws-credentials /opt/app/big.conf",
 ].sort();
 
 function put(root: string, path: string, content: string | Buffer, mode = 0o644): void {
@@ -96,6 +108,18 @@ function makeTree(root: string, keys: string): void {
   put(root, "/etc/machine-id", "0123456789abcdef0123456789abcdef\n");
   put(root, "/var/lib/cloud/instances/i-0123456789abcdef0/boot-finished", "done\n");
   put(root, "/tmp/build-leftover", "x\n");
+  put(root, "/root/admin_accessKeys.csv", `Access key ID,Secret access key\n${keyId},${csvSecret}\n`);
+  put(root, "/srv/app/config.json", JSON.stringify({ client_secret: clientSecret, db_password: dbPassword }));
+  const pemKey = sh("openssl", ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+  put(root, "/etc/cloud/user-data.yaml", `ssh_keys:\n  ecdsa_private: |\n${pemKey.trim().split("\n").map((l) => `    ${l}`).join("\n")}\n`);
+  put(root, "/home/admin/.config/service-account.json", JSON.stringify({ type: "service_account", private_key: pemKey }));
+  put(root, "/var/log/app/deploy.log", `mysql -u root --password=${dbPassword} -h db.internal\n`);
+  put(root, "/root/keybackup.1", gzipSync(userKey));
+  put(root, "/var/log/app/app.log.3.bz2", Buffer.from(sh("bzip2", ["-c"], `started\napi_password=${dbPassword}\n`), "latin1"));
+  // The secret, then its key id just past the first 1 MiB - 16 KiB: the two meet across a stream round.
+  const filler = "# filler line of a large configuration file\n";
+  const head = `aws_secret_access_key = ${secretKey}\n`;
+  put(root, "/opt/app/big.conf", `${filler.repeat(Math.floor((1024 * 1024 - 16 * 1024 - head.length - 200) / filler.length))}${head}aws_access_key_id = ${keyId}\n${filler.repeat(16000)}`);
   // Near misses, none of which is a finding.
   put(root, "/usr/share/doc/app/example.conf", "password = example-from-the-docs\n");
   put(root, "/etc/app/empty-keys/authorized_keys", "# no keys here\n");
@@ -194,7 +218,17 @@ describe("kiln audit (real fixtures: ssh-keygen, tar, zstd, mke2fs, sfdisk, debu
     assert.equal(result.findings[0]?.location.kind === "raw" && result.findings[0].location.area, "unallocated");
   });
 
+  it("finds a secret in inline data, split between the inode and its xattr", async () => {
+    const small = join(dir, "inline-tree");
+    put(small, "/etc/app/split.conf", `${"#".repeat(50)}\nsmtp_password = ${dbPassword}\n`);
+    const inline = join(dir, "inline.raw");
+    sh("mke2fs", ["-q", "-t", "ext4", "-O", "inline_data", "-d", small, inline, "16M"]);
+    assert.deepEqual(found((await auditImage(inline, { failOn: "high" })).findings), ["secret-assignment /etc/app/split.conf"]);
+  });
+
   it("CLI: exit 1 with findings, 0 when accepted by a baseline or below --fail-on, 2 on bad input; JSON and SARIF", async () => {
+    const text = await runKiln(["audit", image]);
+    for (const secret of [keyId.slice(4), secretKey, githubToken.slice(4), slackToken.slice(5), dbPassword, csvSecret.slice(0, 12), clientSecret]) assert.ok(!text.stdout.includes(secret), `no secret in the text report (${secret.slice(0, 3)}…)`);
     const failing = await runKiln(["audit", image, "--json", "--sarif", join(dir, "report.sarif")]);
     assert.equal(failing.code, 1, failing.stderr);
     const report = JSON.parse(failing.stdout) as { findings: unknown[]; passed: boolean };
@@ -204,7 +238,7 @@ describe("kiln audit (real fixtures: ssh-keygen, tar, zstd, mke2fs, sfdisk, debu
     assert.equal(sarif.version, "2.1.0");
     assert.equal(sarif.runs[0]?.results.length, expected.length);
     for (const text of [failing.stdout, await readFile(join(dir, "report.sarif"), "utf8")]) {
-      for (const secret of [keyId.slice(4), secretKey, githubToken.slice(4), slackToken.slice(5), dbPassword]) assert.ok(!text.includes(secret), "no secret printed");
+      for (const secret of [keyId.slice(4), secretKey, githubToken.slice(4), slackToken.slice(5), dbPassword, csvSecret.slice(0, 12), clientSecret]) assert.ok(!text.includes(secret), `no secret printed (${secret.slice(0, 3)}…)`);
     }
 
     const baseline = join(dir, "baseline.yaml");

@@ -58,16 +58,18 @@ export function lineAt(text: string, offset: number): number {
   return line;
 }
 
-const base64Body = /^(?:[A-Za-z0-9+/=]{4,}\r?\n?)+/;
+const base64Body = /^(?:[ \t]*[A-Za-z0-9+/=]{4,}\r?\n?)+/;
 
 const privateKey: Judge = (text, start, end) => {
   const marker = text.slice(start, end);
-  // A real PEM block: the marker ends its line and base64 follows, maybe after headers.
+  // A real PEM block: the marker ends its line and base64 follows, maybe after headers, maybe
+  // indented (a YAML block scalar) or with its line breaks escaped (a JSON string: "\n").
   // Stock binaries hold the marker as a bare C string, followed by NUL, not by a key.
-  const rest = /^\r?\n((?:[A-Za-z-]+: [^\n]*\n)*)(?:\r?\n)?/.exec(text.slice(end, end + 512));
+  let after = text.slice(end, end + 4608);
+  if (after.startsWith("\\n")) after = after.replace(/\\n/g, "\n");
+  const rest = /^\r?\n((?:[ \t]*[A-Za-z-]+: [^\n]*\n)*)(?:[ \t]*\r?\n)?/.exec(after);
   if (rest === null) return undefined;
-  const bodyStart = end + rest[0].length;
-  const body = base64Body.exec(text.slice(bodyStart, bodyStart + 4096))?.[0].replace(/\s/g, "") ?? "";
+  const body = base64Body.exec(after.slice(rest[0].length))?.[0].replace(/\s/g, "") ?? "";
   if (body.length < 64) return undefined;
   const kind = marker.slice(11, -17).trim() || "PKCS#8";
   const encrypted = kind === "ENCRYPTED" || /ENCRYPTED/.test(rest[1] ?? "") || (kind === "OPENSSH" && openSshCipher(body) !== "none");
@@ -91,7 +93,7 @@ function openSshCipher(body: string): string | undefined {
 const puttyKey: Judge = (text, start, end) => {
   const encryption = /\r?\nEncryption: (\S+)/.exec(text.slice(end, end + 300))?.[1];
   if (encryption === undefined) return undefined;
-  const excerpt = `${text.slice(start, end)} … Encryption: ${encryption} (key masked)`;
+  const excerpt = `${text.slice(start, end)} … Encryption: ${printable(encryption)} (key masked)`;
   return encryption === "none"
     ? { rule: rules.privateKey, severity: rules.privateKey.severity, message: "unencrypted PuTTY private key", excerpt }
     : { rule: rules.encryptedPrivateKey, severity: rules.encryptedPrivateKey.severity, message: "passphrase-protected PuTTY private key", excerpt };
@@ -140,9 +142,10 @@ const assignment: Judge = (text, start, end, context) => {
   if (/^\s*(?:#|;|\/\/|--|\*|!)/.test(text.slice(lineStart, start))) return undefined; // a comment
   const value = assignedValue(text, end);
   if (value === undefined || value.text.length < 4 || placeholder.test(value.text) || printable(value.text) !== value.text) return undefined;
-  // An unquoted value followed by more words is a list or a sentence (nsswitch's `passwd: files
-  // systemd`, openssl's `challengePassword = A challenge password`), not a password.
-  if (!value.quoted && /^[ \t]+[^\s#;]/.test(text.slice(value.start + value.text.length, value.start + value.text.length + 80).split("\n")[0] ?? "")) return undefined;
+  // After `key: ` an unquoted value followed by more words is a list or a sentence (nsswitch's
+  // `passwd: files systemd`), not a password; after `=` it is a password on a command line.
+  const colon = text.charAt(end - 1) === ":";
+  if (colon && !value.quoted && /^[ \t]+[^\s#;]/.test(text.slice(value.start + value.text.length, value.start + value.text.length + 80).split("\n")[0] ?? "")) return undefined;
   const key = /[A-Za-z0-9_.-]*$/.exec(text.slice(Math.max(lineStart, start - 40), start))?.[0] ?? "";
   const name = `${key}${text.slice(start, end).replace(/[\s"'=:]/g, "")}`;
   const where = context === "unallocated" ? "" : " in a configuration or log file";

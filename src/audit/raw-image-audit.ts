@@ -10,9 +10,8 @@ import { judgeInFile, md5Of, straddlingSeams } from "./in-file-candidates.js";
 import { Ext4Tree } from "./sources/ext4-tree.js";
 import { scanRaw, rawHitLimit } from "./raw-scan.js";
 import { auditTree, type TreeAuditResult } from "./tree-audit.js";
-import { ownerFile, type Walked } from "./walked-filesystem.js";
-
-const compressedName = /\.(?:gz|tgz|zst|tzst|xz|txz)$/;
+import { compressionOf } from "./sources/decompress.js";
+import { fileHead, ownerFile, type Walked } from "./walked-filesystem.js";
 
 /**
  * Audits a raw disk image: the file rules on every ext filesystem in it, and one scan of every
@@ -79,7 +78,8 @@ async function auditWithScan({ handle, path, size, volumes, data, scanSignal, si
     result.problems.push(...fs.problems.map((p) => `${tree.description}: ${p}`));
     walked.push({ volume, fs, files, judge: audited.judge, packages: audited.packages });
     for (const file of files.values()) {
-      if (!compressedName.test(file.entry.path) || file.entry.size === 0) continue;
+      // Compressed by its first bytes, whatever its name (a rotated log.1 is gzip too).
+      if (file.entry.size < 4 || compressionOf(await fileHead(handle, { volume, fs, files }, file, 8)) === undefined) continue;
       if (audited.packages.size > 0 && audited.packages.isStock(file.entry.path, await md5Of(fs.read(file)))) continue;
       const scan = await scanFileContent(file.entry.path, fs.read(file), signal);
       result.bytes += scan.bytes;
@@ -93,7 +93,11 @@ async function auditWithScan({ handle, path, size, volumes, data, scanSignal, si
   result.bytes += size;
   if (hits.length >= rawHitLimit) result.problems.push(`more than ${rawHitLimit} candidate secrets in the raw bytes; only the first were judged`);
   const candidates = new Map<Ext4File, { w: Walked; offsets: number[]; whole: boolean }>();
-  for (const w of walked) for (const file of await straddlingSeams(handle, w)) candidates.set(file, { w, offsets: [], whole: true });
+  for (const w of walked) {
+    for (const file of await straddlingSeams(handle, w)) candidates.set(file, { w, offsets: [], whole: true });
+    // Inline data is split between the inode's block map and an xattr: no raw pass sees it whole.
+    for (const file of w.files.values()) if (file.inline && file.entry.size > 0) candidates.set(file, { w, offsets: [], whole: true });
+  }
   const deleted = new Map(await Promise.all(walked.map(async (w) => [w, await w.fs.deletedInodes()] as const)));
   const raw: Finding[] = [];
   for (const hit of hits) {

@@ -11,34 +11,40 @@ export interface LocatedMatch extends ContentMatch {
 /**
  * Scans content that arrives in chunks. Each round scans what is carried over plus the new
  * chunk, but reports only candidates that start before the last `overlap` bytes; those are
- * carried into the next round, so a secret across a chunk boundary is found exactly once.
+ * carried into the next round, so a secret across a chunk boundary is found exactly once. The
+ * text reported last round comes along as context only: a key id judged now still sees the
+ * secret on the line before it.
  */
 export class StreamScanner {
+  private context = "";
   private carry = "";
   private consumed = 0;
   private lines = 0;
   readonly matches: LocatedMatch[] = [];
 
-  constructor(private readonly context: ContentContext) {}
+  constructor(private readonly kind: ContentContext) {}
 
   push(chunk: Buffer): void {
-    this.round(this.carry + chunk.toString("latin1"), false);
+    this.round(chunk.toString("latin1"), false);
   }
 
   end(): LocatedMatch[] {
-    this.round(this.carry, true);
+    this.round("", true);
     return this.matches;
   }
 
-  private round(text: string, last: boolean): void {
-    const reportable = last ? text.length : Math.max(0, text.length - overlap);
-    for (const m of scanContent(text, this.context, 0, reportable)) {
-      const line = this.context === "binary" ? undefined : this.lines + countLines(text, 0, m.offset) + 1;
-      this.matches.push({ ...m, offset: this.consumed + m.offset, ...(line === undefined ? {} : { line }) });
+  private round(chunk: string, last: boolean): void {
+    const text = this.context + this.carry + chunk;
+    const from = this.context.length;
+    const reportable = last ? text.length : Math.max(from, text.length - overlap);
+    for (const m of scanContent(text, this.kind, from, reportable)) {
+      const line = this.kind === "binary" ? undefined : this.lines + countLines(text, from, m.offset) + 1;
+      this.matches.push({ ...m, offset: this.consumed + m.offset - from, ...(line === undefined ? {} : { line }) });
     }
-    if (this.context !== "binary") this.lines += countLines(text, 0, reportable);
-    this.consumed += reportable;
+    if (this.kind !== "binary") this.lines += countLines(text, from, reportable);
+    this.consumed += reportable - from;
     this.carry = text.slice(reportable);
+    this.context = text.slice(Math.max(0, reportable - overlap), reportable);
   }
 }
 

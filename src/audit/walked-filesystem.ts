@@ -1,4 +1,6 @@
+import type { FileHandle } from "node:fs/promises";
 import type { Ext4File, Ext4Filesystem } from "../image/ext4/ext4-filesystem.js";
+import { readAt } from "../system/read-at.js";
 import type { Volume } from "../image/partition-table.js";
 import type { PackageFiles } from "./package-files.js";
 import type { Finding } from "./finding.js";
@@ -15,6 +17,18 @@ export interface WalkedFilesystem {
 export interface Walked extends WalkedFilesystem {
   judge: (scanned: ScannedFile[]) => Finding[];
   packages: PackageFiles;
+}
+
+/** The first bytes of a live file, read where its first block lies (or through the reader for inline data). */
+export async function fileHead(handle: FileHandle, w: WalkedFilesystem, file: Ext4File, bytes: number): Promise<Buffer> {
+  const first = file.extents.find((r) => r.logicalBlock === 0 && r.uninitialized !== true);
+  if (first !== undefined && !file.inline) {
+    const head = Buffer.alloc(Math.min(bytes, file.entry.size));
+    return head.subarray(0, readAt(handle, head, w.volume.offset + first.physicalBlock * w.fs.blockSize));
+  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of w.fs.read(file, bytes)) chunks.push(chunk);
+  return Buffer.concat(chunks);
 }
 
 /** The live regular file whose bytes (data, or inline data in its inode) hold this offset. */

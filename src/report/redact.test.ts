@@ -16,6 +16,8 @@ describe("Redactor", () => {
   it("keeps the name of an assigned secret and hides its value", () => {
     assert.equal(redactor.redact("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG"), "aws_secret_access_key = [redacted]");
     assert.equal(redactor.redact('password: "correct horse"'), "password: [redacted]");
+    assert.equal(redactor.redact("DB_PASSWORD=TopSecretPw9 client_secret: Zq8vLm2"), "DB_PASSWORD=[redacted] client_secret: [redacted]");
+    assert.equal(redactor.redact('{"db_password": "Hunter2"}'), '{"db_password": [redacted]}');
   });
 
   it("leaves ordinary text alone", () => {

@@ -9,7 +9,8 @@ const secretShapes: readonly RegExp[] = [
   /\bgh[pousr]_[A-Za-z0-9]{36,}\b/g,
   /\bxox[abprs]-[A-Za-z0-9-]{10,}/g,
 ];
-const secretAssignment = /\b(aws_secret_access_key|aws_session_token|password|passwd|secret|token)([ \t]*[=:][ \t]*)("[^"\n]*"|'[^'\n]*'|[^\s"']\S*)/gi;
+// The key may carry a prefix (DB_PASSWORD, client_secret) and a closing quote (JSON's "password":).
+const secretAssignment = /\b([A-Za-z0-9_]*(?:aws_secret_access_key|aws_session_token|password|passwd|secret|token))(["']?[ \t]*[=:][ \t]*)("[^"\n]*"|'[^'\n]*'|[^\s"']\S*)/gi;
 
 export class Redactor {
   private readonly secrets = new Set<string>();

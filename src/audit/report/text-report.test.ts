@@ -32,7 +32,7 @@ describe("renderTextReport", () => {
       "HIGH",
       "  secret-assignment — password or secret set in a configuration or log file",
       "    /opt/app with space/app.env:3 — DB_PASSWORD set",
-      "      DB_PASSWORD=****",
+      "      DB_PASSWORD=[redacted]",
       `    fix: ${rules.secretAssignment.fix}`,
       "  shell-history — shell or REPL history",
       "    /root/.bash_history — bash history with 212 lines",

@@ -7,7 +7,7 @@ import { renderJsonReport } from "../../audit/report/json-report.js";
 import { renderSarifReport } from "../../audit/report/sarif-report.js";
 import { renderTextReport } from "../../audit/report/text-report.js";
 import { severities, type Severity } from "../../audit/rules.js";
-import { CancelledError, ExitStatus } from "../../errors.js";
+import { CancelledError, ExitStatus, KilnError } from "../../errors.js";
 import { kilnVersion } from "../../version.js";
 import type { CliContext } from "../io.js";
 
@@ -35,9 +35,10 @@ export function auditCommand(program: Command, { io, redactor, document }: CliCo
         const started = Date.now();
         const progress = (message: string): void => io.err(`==> [${((Date.now() - started) / 1000).toFixed(1)}s] ${message}`);
         const result = await auditImage(path, { failOn: options.failOn, signal: stop.signal, progress, ...(baseline === undefined ? {} : { baseline }) });
-        if (options.sarif !== undefined) await writeFile(options.sarif, renderSarifReport(result, { redactor, kilnVersion }));
         if (options.json === true) document(renderJsonReport(result, { redactor, kilnVersion }));
         else for (const line of renderTextReport(result, { redactor, color: process.stdout.isTTY === true && process.env.NO_COLOR === undefined })) io.out(line);
+        // After the report: a SARIF path that cannot be written still leaves the findings on screen.
+        if (options.sarif !== undefined) await writeSarif(options.sarif, renderSarifReport(result, { redactor, kilnVersion }));
         if (auditFails(result)) throw new ExitStatus(1);
       } catch (error) {
         throw stop.signal.aborted ? new CancelledError("audit cancelled") : error;
@@ -46,4 +47,14 @@ export function auditCommand(program: Command, { io, redactor, document }: CliCo
         process.off("SIGTERM", onSignal);
       }
     });
+}
+
+async function writeSarif(file: string, sarif: string): Promise<void> {
+  try {
+    await writeFile(file, sarif);
+  } catch (error) {
+    throw new KilnError("KILN_AUDIT_SARIF_UNWRITABLE", `cannot write the SARIF report to ${file}: ${(error as Error).message}`, {
+      exitCode: 2, hint: "give --sarif a path in a directory that exists and is writable",
+    });
+  }
 }

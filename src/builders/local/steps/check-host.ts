@@ -26,6 +26,7 @@ export function toolsFor(request: LocalBuildRequest): HostTool[] {
   if (request.loaded.template.audit !== false) {
     tools.push({ command: "zstd", debianPackage: "zstd", purpose: "the audit reads zstd files in the image" });
     tools.push({ command: "xz", debianPackage: "xz-utils", purpose: "the audit reads xz files in the image" });
+    tools.push({ command: "bzip2", debianPackage: "bzip2", purpose: "the audit reads bzip2 files in the image" });
   }
   if (image.formats.some((f) => f !== "raw")) tools.push({ command: "qemu-img", debianPackage: "qemu-utils", purpose: `converts to ${image.formats.filter((f) => f !== "raw").join(", ")}` });
   return tools;
