@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
 import { Ext4Filesystem, type Ext4File } from "../image/ext4/ext4-filesystem.js";
 import { findFilesystems, type Volume } from "../image/partition-table.js";
@@ -11,7 +12,7 @@ import { Ext4Tree } from "./sources/ext4-tree.js";
 import { scanRaw, rawHitLimit } from "./raw-scan.js";
 import { auditTree, type TreeAuditResult } from "./tree-audit.js";
 import { compressionOf } from "./sources/decompress.js";
-import { fileHead, ownerFile, type Walked } from "./walked-filesystem.js";
+import { fileHead, ownerFile, type Walked, type WalkedFilesystem } from "./walked-filesystem.js";
 
 /**
  * Audits a raw disk image: the file rules on every ext filesystem in it, and one scan of every
@@ -65,6 +66,7 @@ async function auditWithScan({ handle, path, size, volumes, data, scanSignal, si
   scanning.catch(() => undefined); // awaited below; an early failure must not go unhandled meanwhile
   const result: TreeAuditResult = { findings: [], files: 0, bytes: 0, problems: [] };
   const walked: Walked[] = [];
+  const scratch = Buffer.allocUnsafe(1024 * 1024);
   for (const volume of volumes.filter((v) => v.filesystem === "ext")) {
     progress?.(`reading the ext filesystem${volume.index === undefined ? "" : ` in partition ${volume.index}`}`);
     const fs = await Ext4Filesystem.open(handle, { offset: volume.offset, size: volume.size, name });
@@ -79,8 +81,8 @@ async function auditWithScan({ handle, path, size, volumes, data, scanSignal, si
     walked.push({ volume, fs, files, judge: audited.judge, packages: audited.packages });
     for (const file of files.values()) {
       // Compressed by its first bytes, whatever its name (a rotated log.1 is gzip too).
-      if (file.entry.size < 4 || compressionOf(await fileHead(handle, { volume, fs, files }, file, 8)) === undefined) continue;
-      if (audited.packages.size > 0 && audited.packages.isStock(file.entry.path, await md5Of(fs.read(file)))) continue;
+      if (file.entry.size < 4 || compressionOf(await fileHead(handle, { volume, fs, files }, file, 8, scratch)) === undefined) continue;
+      if (audited.packages.has(file.entry.path) && audited.packages.isStock(file.entry.path, await stockCheckSum(handle, { volume, fs, files }, file, scratch))) continue;
       const scan = await scanFileContent(file.entry.path, fs.read(file), signal);
       result.bytes += scan.bytes;
       result.problems.push(...scan.problems);
@@ -126,6 +128,12 @@ function throttled(ms: number): () => boolean {
     last = now;
     return true;
   };
+}
+
+/** MD5 of a file dpkg knows; small files (most gzip'd docs) in one read into `scratch`. */
+async function stockCheckSum(handle: FileHandle, w: WalkedFilesystem, file: Ext4File, scratch: Buffer): Promise<string> {
+  if (file.entry.size > scratch.length) return md5Of(w.fs.read(file));
+  return createHash("md5").update(await fileHead(handle, w, file, file.entry.size, scratch)).digest("hex");
 }
 
 function merge(into: TreeAuditResult, from: TreeAuditResult): void {

@@ -19,11 +19,16 @@ export interface Walked extends WalkedFilesystem {
   packages: PackageFiles;
 }
 
-/** The first bytes of a live file, read where its first block lies (or through the reader for inline data). */
-export async function fileHead(handle: FileHandle, w: WalkedFilesystem, file: Ext4File, bytes: number): Promise<Buffer> {
+/**
+ * The first `bytes` of a live file (all of it when `bytes` >= its size): one read where its
+ * first extent lies when that extent holds them, else through the filesystem reader.
+ */
+export async function fileHead(handle: FileHandle, w: WalkedFilesystem, file: Ext4File, bytes: number, scratch?: Buffer): Promise<Buffer> {
+  const wanted = Math.min(bytes, file.entry.size);
   const first = file.extents.find((r) => r.logicalBlock === 0 && r.uninitialized !== true);
-  if (first !== undefined && !file.inline) {
-    const head = Buffer.alloc(Math.min(bytes, file.entry.size));
+  if (first !== undefined && !file.inline && first.blocks * w.fs.blockSize >= wanted) {
+    // Into the caller's scratch buffer when it has room: thousands of files, no garbage.
+    const head = scratch !== undefined && scratch.length >= wanted ? scratch.subarray(0, wanted) : Buffer.allocUnsafe(wanted);
     return head.subarray(0, readAt(handle, head, w.volume.offset + first.physicalBlock * w.fs.blockSize));
   }
   const chunks: Buffer[] = [];
