@@ -43,8 +43,9 @@ describe("loadTemplate", () => {
   it("accepts a valid template and fills in defaults", async () => {
     const loaded = await loadTemplate(await templateFile(valid), noInputs);
     const builder = loaded.template.builders[0];
-    assert.equal(builder?.base.mmdebstrap?.variant, "minbase");
-    assert.deepEqual(builder?.image, { size: "auto", formats: ["raw"], label: "root" });
+    assert.ok(builder?.type === "local");
+    assert.equal(builder.base.mmdebstrap?.variant, "minbase");
+    assert.deepEqual(builder.image, { size: "auto", formats: ["raw"], label: "root" });
     assert.equal(loaded.template.clean.enabled, true);
     assert.equal(loaded.template.output.directory, "output");
   });
@@ -162,6 +163,7 @@ provisioners:
       now: new Date("2026-01-02T03:04:05Z"),
     });
     const builder = loaded.template.builders[0]!;
+    assert.ok(builder.type === "local");
     assert.equal(builder.base.mmdebstrap?.suite, "bookworm");
     assert.equal(loaded.variables.get("suite")?.source, "command line");
     assert.equal(loaded.variables.get("token")?.value, "from-file");

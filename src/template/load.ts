@@ -51,6 +51,10 @@ export async function loadTemplate(file: string, options: LoadOptions): Promise<
 async function missingFiles(source: SourceDocument, template: Template, directory: string): Promise<ConfigProblem[]> {
   const wanted: { path: (string | number)[]; file: string; kind: "file" | "directory" | "any" }[] = [];
   template.builders.forEach((b, i) => {
+    if (b.type === "amazon-ebs") {
+      if (b.user_data_file !== undefined) wanted.push({ path: ["builders", i, "user_data_file"], file: b.user_data_file, kind: "file" });
+      return;
+    }
     if (b.base.tarball !== undefined) wanted.push({ path: ["builders", i, "base", "tarball"], file: b.base.tarball, kind: "file" });
     if (b.base.directory !== undefined) wanted.push({ path: ["builders", i, "base", "directory"], file: b.base.directory, kind: "directory" });
   });

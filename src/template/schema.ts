@@ -76,8 +76,53 @@ const localBuilder = section({
     .describe("file times are clamped to this (default: when the base was built)"),
 });
 
-const builderTypes = ["local"] as const;
-export const builder = z.discriminatedUnion("type", [localBuilder], {
+const awsTags = z.record(z.string().min(1).max(128), z.string().max(256)).default({});
+
+const amazonEbsBuilder = section({
+  type: z.literal("amazon-ebs"),
+  name: z.string().regex(namePattern, "must be letters, digits, . _ -").optional(),
+  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, "must look like an AWS region (e.g. us-east-1)"),
+  profile: z.string().min(1).optional().describe("a profile of the shared AWS config; default: the SDK's default chain"),
+  endpoint: z.string().regex(/^https?:\/\//, "must be an http(s):// URL").optional()
+    .describe("an EC2-compatible endpoint (default: AWS, or AWS_ENDPOINT_URL_EC2 / AWS_ENDPOINT_URL)"),
+  source_ami: z.string().regex(/^ami-[0-9a-f]{8,17}$/, "must be an image id like ami-0123456789abcdef0").optional(),
+  source_ami_filter: section({
+    filters: z.record(z.string().min(1), z.union([z.string(), z.array(z.string()).min(1)])).default({})
+      .describe("DescribeImages filters, e.g. name: debian-12-amd64-*"),
+    owners: z.array(z.string().min(1)).min(1, "needs at least one owner (an account id, or amazon, aws-marketplace, self)")
+      .describe("whose images may be used: required, so nobody else's image with a matching name is picked"),
+    most_recent: z.boolean().default(false).describe("take the newest match; without it several matches are an error"),
+  }).optional(),
+  instance_type: z.string().regex(/^[a-z0-9-]+\.[a-z0-9]+$/, "must be an instance type like t3.micro"),
+  subnet_id: z.string().regex(/^subnet-[0-9a-f]+$/, "must be a subnet id like subnet-0123abcd").optional(),
+  vpc_id: z.string().regex(/^vpc-[0-9a-f]+$/, "must be a VPC id like vpc-0123abcd").optional(),
+  communicator: z.literal("none", { error: "must be none: kiln's SSH communicator for amazon-ebs is not released yet (provisioners cannot run on this builder yet)" })
+    .default("none").describe("how kiln reaches the build instance; only none today"),
+  user_data: z.string().optional().describe("user data for the build instance"),
+  user_data_file: z.string().min(1).optional().describe("a file of user data (relative to the template)"),
+  metadata_options: section({
+    http_tokens: z.enum(["required", "optional"]).default("required").describe("required = IMDSv2 only"),
+  }).default({ http_tokens: "required" }),
+  ami_name: z.string().regex(/^[A-Za-z0-9()[\]./'@_ -]{3,128}$/, "must be 3-128 letters, digits, spaces or ( ) [ ] . / ' @ _ -"),
+  ami_description: z.string().max(255).optional(),
+  tags: awsTags.describe("tags on the image"),
+  snapshot_tags: awsTags.describe("tags on the image's snapshots"),
+  run_tags: awsTags.describe("tags on the build instance and its volumes"),
+  wait: section({
+    delay_seconds: z.number().positive().default(5),
+    timeout_seconds: z.number().positive().default(1800),
+  }).default({ delay_seconds: 5, timeout_seconds: 1800 }).describe("how often and how long kiln polls instance and image states"),
+}).superRefine((value, ctx) => {
+  if ((value.source_ami === undefined) === (value.source_ami_filter === undefined)) {
+    ctx.addIssue({ code: "custom", message: "needs source_ami or source_ami_filter, not both", params: { hint: "give an image id, or a filter with owners" } });
+  }
+  if (value.user_data !== undefined && value.user_data_file !== undefined) {
+    ctx.addIssue({ code: "custom", message: "gives user_data and user_data_file; only one is allowed" });
+  }
+});
+
+const builderTypes = ["local", "amazon-ebs"] as const;
+export const builder = z.discriminatedUnion("type", [localBuilder, amazonEbsBuilder], {
   error: (issue) => (issue.code === "invalid_union" ? unknownTypeMessage("builder", builderTypes, issue.input) : undefined),
 });
 
@@ -143,6 +188,12 @@ export const template = section({
   audit: audit.default({ fail_on: "high" }),
   output: section({ directory: z.string().min(1).default("output") }).default({ directory: "output" }),
 }).superRefine((value, ctx) => {
+  // Provisioners run through a communicator; an amazon-ebs builder has none yet.
+  value.builders.forEach((b, i) => {
+    if (b.type === "amazon-ebs" && b.communicator === "none" && value.provisioners.length > 0) {
+      ctx.addIssue({ code: "custom", path: ["builders", i, "communicator"], message: "is none, so the provisioners cannot run on this builder", params: { hint: "remove the provisioners, or build with a local builder" } });
+    }
+  });
   // Builder names name their output directories, so they must differ.
   const seen = new Set<string>();
   value.builders.forEach((b, i) => {
@@ -155,6 +206,7 @@ export const template = section({
 export type Template = z.output<typeof template>;
 export type BuilderConfig = z.output<typeof builder>;
 export type LocalBuilderConfig = z.output<typeof localBuilder>;
+export type AmazonEbsBuilderConfig = z.output<typeof amazonEbsBuilder>;
 export type ProvisionerConfig = z.output<typeof provisioner>;
 export type ShellProvisionerConfig = z.output<typeof shellProvisioner>;
 export type FileProvisionerConfig = z.output<typeof fileProvisioner>;

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { join, resolve } from "node:path";
 import { Option, type Command } from "commander";
 import { defaultCacheDirectory } from "../../builders/local/base-cache.js";
+import { amazonEbsBuilder } from "../../builders/amazon-ebs/amazon-ebs-builder.js";
 import { localBuilder } from "../../builders/local/local-builder.js";
 import { ExitStatus, UsageError } from "../../errors.js";
 import { runBuild, type OnError } from "../../pipeline/run-build.js";
@@ -28,11 +29,6 @@ export function buildCommand(program: Command, { io, redactor }: CliContext): vo
     .option("--work-dir <dir>", "where work directories are created (default: $KILN_WORK_DIR or /var/tmp/kiln)")
     .option("--output-dir <dir>", "where artifact directories are created (default: the template's output.directory)")
     .action(async (file: string, options: BuildOptions) => {
-      if (process.getuid?.() !== 0) {
-        const code = await rebuildRootless();
-        if (code !== 0) throw new ExitStatus(code);
-        return;
-      }
       const cleanupSeconds = Number(options.cleanupTimeout);
       const epochText = process.env.SOURCE_DATE_EPOCH;
       const sourceDateEpoch = epochText === undefined || epochText === "" ? undefined : Number(epochText);
@@ -41,6 +37,12 @@ export function buildCommand(program: Command, { io, redactor }: CliContext): vo
       }
       if (!Number.isFinite(cleanupSeconds) || cleanupSeconds <= 0) throw new UsageError(`--cleanup-timeout ${options.cleanupTimeout} is not a positive number of seconds`);
       const loaded = await loadFromCli(file, options, redactor);
+      // Only the local builder needs root (chroot, mounts, owners); an AMI build does not.
+      if (process.getuid?.() !== 0 && loaded.template.builders.some((b) => b.type === "local")) {
+        const code = await rebuildRootless();
+        if (code !== 0) throw new ExitStatus(code);
+        return;
+      }
       const report = reporterFor(options, io.out, redactor);
       const interrupts = listenForInterrupts(report);
       try {
@@ -50,12 +52,19 @@ export function buildCommand(program: Command, { io, redactor }: CliContext): vo
         for (const [i, builder] of builders.entries()) {
           const label = builders.length === 1 ? name : `${name}-${builder.name ?? String(i + 1)}`;
           const buildId = `${label}-${stamp}-${randomBytes(3).toString("hex")}`;
+          const outputDirectory = join(outputParent, `${label}-${stamp}`);
+          const run = { report, signal: interrupts.build, cleanupSignal: interrupts.cleanup, onError: options.onError, cleanupTimeoutMs: cleanupSeconds * 1000 };
+          if (builder.type === "amazon-ebs") {
+            const state = await runBuild(amazonEbsBuilder, { loaded, builder, buildId, kilnVersion, outputDirectory }, run);
+            report.info(`built ${state.image.id} in ${state.image.region} in ${report.elapsed().toFixed(1)}s`);
+            continue;
+          }
           const state = await runBuild(localBuilder, {
             loaded, builder, buildId, kilnVersion, ...(sourceDateEpoch === undefined ? {} : { sourceDateEpoch }),
             cacheDirectory: resolve(options.cacheDir ?? defaultCacheDirectory()),
             workParent: resolve(options.workDir ?? process.env.KILN_WORK_DIR ?? join(process.env.TMPDIR ?? "/var/tmp", "kiln")),
-            outputDirectory: join(outputParent, `${label}-${stamp}`),
-          }, { report, signal: interrupts.build, cleanupSignal: interrupts.cleanup, onError: options.onError, cleanupTimeoutMs: cleanupSeconds * 1000 });
+            outputDirectory,
+          }, run);
           report.info(`built ${state.artifacts.map((a) => a.path).join(", ")} in ${report.elapsed().toFixed(1)}s`);
         }
       } finally {

@@ -1,0 +1,24 @@
+import { Pipeline } from "../../pipeline/pipeline.js";
+import type { AmazonEbsBuildRequest } from "./request.js";
+import { checkCredentials } from "./steps/check-credentials.js";
+import { createImage } from "./steps/create-image.js";
+import { launchInstance } from "./steps/launch-instance.js";
+import { sourceImage } from "./steps/source-image.js";
+import { stopInstance } from "./steps/stop-instance.js";
+import { temporaryKeyPair } from "./steps/temporary-key-pair.js";
+import { temporarySecurityGroup } from "./steps/temporary-security-group.js";
+import { writeManifest } from "./steps/write-manifest.js";
+
+/**
+ * The AWS builder: an image (AMI) from a build instance launched from the newest matching source
+ * image, with a temporary key pair and security group that are always removed again.
+ */
+export const amazonEbsBuilder = Pipeline.start<AmazonEbsBuildRequest>()
+  .then(checkCredentials)
+  .then(sourceImage)
+  .then(temporaryKeyPair)
+  .then(temporarySecurityGroup)
+  .then(launchInstance)
+  .then(stopInstance)
+  .then(createImage)
+  .then(writeManifest);

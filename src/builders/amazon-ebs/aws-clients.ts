@@ -1,0 +1,67 @@
+import { EC2Client } from "@aws-sdk/client-ec2";
+import { STSClient } from "@aws-sdk/client-sts";
+import { KilnError, CancelledError } from "../../errors.js";
+import type { AmazonEbsBuilderConfig } from "../../template/schema.js";
+
+/** The AWS clients one build uses, all for its region, credentials and endpoint. */
+export interface AwsClients {
+  ec2: EC2Client;
+  sts: STSClient;
+  region: string;
+}
+
+/**
+ * Credentials come from the SDK's default chain (environment, shared config and `profile`,
+ * SSO, instance role); the endpoint from the template, else the SDK's AWS_ENDPOINT_URL(_EC2/
+ * _STS) variables. Retries are the SDK's standard mode: throttling and 5xx, with backoff.
+ */
+export function awsClients(builder: AmazonEbsBuilderConfig): AwsClients {
+  const common = {
+    region: builder.region,
+    maxAttempts: 8,
+    retryMode: "standard" as const,
+    ...(builder.endpoint === undefined ? {} : { endpoint: builder.endpoint }),
+    ...(builder.profile === undefined ? {} : { profile: builder.profile }),
+  };
+  return { ec2: new EC2Client(common), sts: new STSClient(common), region: builder.region };
+}
+
+/** What each AWS error means to the person running the build, and what to do. */
+const hints: Record<string, string> = {
+  CredentialsProviderError: "set AWS_PROFILE (or the template's profile), AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run on an instance with a role",
+  InvalidClientTokenId: "the access key is not valid: check the profile or AWS_ACCESS_KEY_ID",
+  SignatureDoesNotMatch: "the secret key does not match the access key: check the credentials",
+  ExpiredToken: "the session has expired: log in again (aws sso login, or new temporary credentials)",
+  UnauthorizedOperation: "the credentials are not allowed to do this: add the permission to their IAM policy",
+  AccessDenied: "the credentials are not allowed to do this: add the permission to their IAM policy",
+  AuthFailure: "AWS did not accept the credentials: check them, and that the region is enabled for the account",
+  InstanceLimitExceeded: "the account's instance quota is reached: ask for a higher quota, or use another instance type",
+  VcpuLimitExceeded: "the account's vCPU quota is reached: ask for a higher quota, or use a smaller instance type",
+  InsufficientInstanceCapacity: "AWS has no capacity for this instance type here now: try another type or subnet",
+  InvalidAMIID: "the source image does not exist in this region, or this account cannot use it",
+  InvalidSubnetID: "the subnet does not exist in this region",
+  InvalidVpcID: "the VPC does not exist in this region",
+};
+
+/** Turns an AWS SDK error into one clear KilnError naming what kiln was doing. */
+export function awsError(doing: string, error: unknown, signal?: AbortSignal): Error {
+  if (signal?.aborted === true || (error instanceof Error && error.name === "AbortError")) return new CancelledError();
+  if (error instanceof KilnError) return error;
+  const e = error as { name?: string; Code?: string; message?: string; code?: string; $metadata?: { httpStatusCode?: number } };
+  const code = e.Code ?? e.name ?? "Error";
+  const family = Object.keys(hints).find((k) => code === k || code.startsWith(`${k}.`));
+  const unreachable = ["ECONNREFUSED", "ENOTFOUND", "ETIMEDOUT", "EAI_AGAIN"].includes(e.code ?? "");
+  const hint = family !== undefined ? hints[family] : unreachable ? "check the region, the endpoint and the network" : undefined;
+  return new KilnError(`KILN_AWS_${code.replace(/\W/g, "_").toUpperCase()}`, `${doing}: ${code}: ${e.message ?? String(error)}`, {
+    cause: error, ...(hint === undefined ? {} : { hint }),
+  });
+}
+
+/** Runs one AWS call, translating its error. */
+export async function aws<T>(doing: string, call: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw awsError(doing, error, signal);
+  }
+}

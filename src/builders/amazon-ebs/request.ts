@@ -1,0 +1,12 @@
+import type { LoadedTemplate } from "../../template/load.js";
+import type { AmazonEbsBuilderConfig } from "../../template/schema.js";
+
+/** What an amazon-ebs build starts from: the validated template and where its manifest goes. */
+export interface AmazonEbsBuildRequest {
+  loaded: LoadedTemplate;
+  builder: AmazonEbsBuilderConfig;
+  /** The manifest's directory, `output/<name>-<timestamp>`; created by the build. */
+  outputDirectory: string;
+  buildId: string;
+  kilnVersion: string;
+}

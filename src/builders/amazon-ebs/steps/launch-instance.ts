@@ -1,0 +1,56 @@
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import { DescribeInstancesCommand, RunInstancesCommand, TerminateInstancesCommand, type Instance, type RunInstancesCommandInput } from "@aws-sdk/client-ec2";
+import type { Step } from "../../../pipeline/step.js";
+import { aws, type AwsClients } from "../aws-clients.js";
+import { pollUntil } from "../poll.js";
+import type { AmazonEbsBuildRequest } from "../request.js";
+import { kilnTags, tagOnCreate } from "../tags.js";
+import type { TemporaryKeyPair } from "./temporary-key-pair.js";
+
+export interface BuildInstance {
+  id: string;
+  publicIp?: string;
+  privateIp?: string;
+}
+
+type LaunchInput = AmazonEbsBuildRequest & { aws: AwsClients; source: { id: string }; keyPair: TemporaryKeyPair; securityGroupId: string };
+
+/**
+ * The build instance, tagged in RunInstances itself, IMDSv2 only unless the template says
+ * otherwise. Its undo terminates it and waits until it is gone, so the security group (whose
+ * undo runs next) can be deleted.
+ */
+export const launchInstance: Step<LaunchInput, { instance: BuildInstance }> = {
+  name: "launch build instance",
+  run: async (ctx, input) => {
+    const { builder, aws: clients, buildId, kilnVersion, loaded } = input;
+    const userData = builder.user_data ?? (builder.user_data_file === undefined ? undefined : await readFile(resolve(loaded.directory, builder.user_data_file), "utf8"));
+    const tags = kilnTags(buildId, kilnVersion, { Name: `kiln build ${buildId}`, ...builder.run_tags });
+    const launched = await aws("launching the build instance (ec2:RunInstances)", () => clients.ec2.send(new RunInstancesCommand({
+      ImageId: input.source.id, InstanceType: builder.instance_type as RunInstancesCommandInput["InstanceType"], MinCount: 1, MaxCount: 1,
+      KeyName: input.keyPair.name, SecurityGroupIds: [input.securityGroupId],
+      ...(builder.subnet_id === undefined ? {} : { SubnetId: builder.subnet_id }),
+      ...(userData === undefined ? {} : { UserData: Buffer.from(userData).toString("base64") }),
+      MetadataOptions: { HttpTokens: builder.metadata_options.http_tokens, HttpEndpoint: "enabled" },
+      TagSpecifications: tagOnCreate(["instance", "volume"], tags),
+    }), { abortSignal: ctx.signal }), ctx.signal);
+    const id = launched.Instances?.[0]?.InstanceId ?? "";
+    const poll = { report: ctx.report, delaySeconds: builder.wait.delay_seconds, timeoutSeconds: builder.wait.timeout_seconds };
+    ctx.cleanup.defer(`terminate instance ${id}`, async (signal) => {
+      await aws(`terminating instance ${id}`, () => clients.ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }), { abortSignal: signal }), signal);
+      await pollUntil(`instance ${id} to terminate`, async () => ((await describe(clients, id, signal))?.State?.Name === "terminated" ? true : undefined), { ...poll, signal });
+    });
+    const running = await pollUntil(`instance ${id} to run`, async () => {
+      const instance = await describe(clients, id, ctx.signal);
+      return instance?.State?.Name === "running" ? instance : undefined;
+    }, { ...poll, signal: ctx.signal });
+    const instance: BuildInstance = { id, ...(running.PublicIpAddress === undefined ? {} : { publicIp: running.PublicIpAddress }), ...(running.PrivateIpAddress === undefined ? {} : { privateIp: running.PrivateIpAddress }) };
+    return { output: { instance }, summary: `${id} (${builder.instance_type}) running${instance.publicIp === undefined ? "" : ` at ${instance.publicIp}`}` };
+  },
+};
+
+export async function describe(clients: AwsClients, id: string, signal: AbortSignal): Promise<Instance | undefined> {
+  const found = await aws(`describing instance ${id}`, () => clients.ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }), { abortSignal: signal }), signal);
+  return found.Reservations?.[0]?.Instances?.[0];
+}

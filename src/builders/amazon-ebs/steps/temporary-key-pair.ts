@@ -1,0 +1,40 @@
+import { generateKeyPairSync } from "node:crypto";
+import { DeleteKeyPairCommand, ImportKeyPairCommand } from "@aws-sdk/client-ec2";
+import type { Step } from "../../../pipeline/step.js";
+import { aws, type AwsClients } from "../aws-clients.js";
+import type { AmazonEbsBuildRequest } from "../request.js";
+import { kilnTags, tagOnCreate } from "../tags.js";
+
+export interface TemporaryKeyPair {
+  name: string;
+  id: string;
+  /** PKCS#8 PEM, in memory only: never written or printed. */
+  privateKey: string;
+}
+
+/** An ed25519 key made here; only its public half goes to AWS (ImportKeyPair). */
+export const temporaryKeyPair: Step<AmazonEbsBuildRequest & { aws: AwsClients }, { keyPair: TemporaryKeyPair }> = {
+  name: "create temporary key pair",
+  run: async (ctx, { aws: clients, buildId, kilnVersion }) => {
+    const { publicKey, privateKey } = generateKeyPairSync("ed25519");
+    const name = `kiln-${buildId}`;
+    const imported = await aws("importing the temporary key pair (ec2:ImportKeyPair)", () => clients.ec2.send(new ImportKeyPairCommand({
+      KeyName: name,
+      PublicKeyMaterial: Buffer.from(openSshPublicKey(publicKey.export({ format: "jwk" }).x ?? "", name)),
+      TagSpecifications: tagOnCreate(["key-pair"], kilnTags(buildId, kilnVersion)),
+    }), { abortSignal: ctx.signal }), ctx.signal);
+    const id = imported.KeyPairId ?? name;
+    ctx.cleanup.defer(`delete key pair ${name}`, (signal) => aws(`deleting key pair ${name}`, () => clients.ec2.send(new DeleteKeyPairCommand({ KeyName: name }), { abortSignal: signal })).then(() => undefined));
+    return {
+      output: { keyPair: { name, id, privateKey: privateKey.export({ format: "pem", type: "pkcs8" }).toString() } },
+      summary: `${name} (${id}, ed25519; the private key stays in memory)`,
+    };
+  },
+};
+
+/** `ssh-ed25519 AAAA… comment`: the key type and the 32 raw bytes, each length-prefixed. */
+export function openSshPublicKey(jwkX: string, comment: string): string {
+  const field = (b: Buffer): Buffer => Buffer.concat([Buffer.from([0, 0, 0, 0].map((_, i) => (b.length >>> (24 - 8 * i)) & 0xff)), b]);
+  const blob = Buffer.concat([field(Buffer.from("ssh-ed25519")), field(Buffer.from(jwkX, "base64url"))]);
+  return `ssh-ed25519 ${blob.toString("base64")} ${comment}`;
+}

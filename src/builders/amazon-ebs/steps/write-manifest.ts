@@ -1,0 +1,28 @@
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Step } from "../../../pipeline/step.js";
+import type { AmazonEbsBuildRequest } from "../request.js";
+import type { MachineImage } from "./create-image.js";
+import type { SourceImage } from "./source-image.js";
+
+/** `manifest.json`: region → image id, snapshots, the source image and the build id. */
+export const writeManifest: Step<AmazonEbsBuildRequest & { account: string; source: SourceImage; image: MachineImage }, { manifestPath: string }> = {
+  name: "write manifest",
+  run: async (ctx, { loaded, builder, outputDirectory, buildId, kilnVersion, account, source, image }) => {
+    await mkdir(outputDirectory, { recursive: true });
+    ctx.cleanup.deferOnFailure(`remove unfinished output ${outputDirectory}`, () => rm(outputDirectory, { recursive: true, force: true }));
+    const manifest = {
+      kiln: { version: kilnVersion },
+      build: { id: buildId, startedAt: loaded.startedAt.toISOString(), finishedAt: new Date().toISOString(), seconds: ctx.report.elapsed() },
+      template: { file: loaded.file, name: loaded.template.name },
+      builder: { type: builder.type, ...(builder.name === undefined ? {} : { name: builder.name }) },
+      account,
+      source: { image: source.id, name: source.name, owner: source.owner },
+      artifacts: [{ region: image.region, image: image.id, name: image.name, snapshots: image.snapshots }],
+    };
+    const manifestPath = join(outputDirectory, "manifest.json");
+    const redact = (_key: string, value: unknown): unknown => (typeof value === "string" ? ctx.report.redactor.redact(value) : value);
+    await writeFile(manifestPath, `${JSON.stringify(manifest, redact, 2)}\n`);
+    return { output: { manifestPath }, summary: manifestPath };
+  },
+};

@@ -1,0 +1,18 @@
+import type { ResourceType, Tag, TagSpecification } from "@aws-sdk/client-ec2";
+
+/**
+ * The tags on everything a build creates: `kiln:build-id` lets `kiln sweep` find a resource even
+ * when the build's journal is lost, `kiln:created-by` tells a person who made it.
+ */
+export function kilnTags(buildId: string, kilnVersion: string, extra: Record<string, string> = {}): Tag[] {
+  return [
+    ...Object.entries(extra).map(([Key, Value]) => ({ Key, Value })),
+    { Key: "kiln:build-id", Value: buildId },
+    { Key: "kiln:created-by", Value: `kiln ${kilnVersion}` },
+  ];
+}
+
+/** Tags applied in the create call itself, so no resource exists untagged even for a moment. */
+export function tagOnCreate(types: ResourceType[], tags: Tag[]): TagSpecification[] {
+  return types.map((ResourceType) => ({ ResourceType, Tags: tags }));
+}

@@ -1,0 +1,119 @@
+import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, beforeEach, describe, it } from "node:test";
+import { DescribeImagesCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, DescribeSnapshotsCommand, EC2Client } from "@aws-sdk/client-ec2";
+import { runKiln } from "./helpers/kiln-process.js";
+import { startMoto, type Moto } from "./helpers/moto.js";
+
+const credentials = { AWS_ACCESS_KEY_ID: "testing", AWS_SECRET_ACCESS_KEY: "testing", AWS_EC2_METADATA_DISABLED: "true" };
+const byKiln = [{ Name: "tag-key", Values: ["kiln:build-id"] }];
+
+describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 * 60_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), "kiln-ebs-"));
+  let moto: Moto;
+  let ec2: EC2Client;
+  after(async () => {
+    await moto?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+  // Instance type validation on, so a bad type fails RunInstances as AWS does.
+  before(async () => {
+    moto = await startMoto({ MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION: "true" });
+    ec2 = new EC2Client({ region: "us-east-1", endpoint: moto.endpoint, credentials: { accessKeyId: "testing", secretAccessKey: "testing" } });
+  });
+  beforeEach(() => moto.reset());
+
+  async function template(name: string, builder: string): Promise<string> {
+    const file = join(dir, `${name}.yaml`);
+    await writeFile(file, `name: ${name}\nbuilders:\n  - type: amazon-ebs\n    region: us-east-1\n    endpoint: ${moto.endpoint}\n    wait: {delay_seconds: 0.1, timeout_seconds: 30}\n${builder}`);
+    return file;
+  }
+
+  async function leftovers(): Promise<string[]> {
+    const instances = (await ec2.send(new DescribeInstancesCommand({ Filters: byKiln }))).Reservations?.flatMap((r) => r.Instances ?? []) ?? [];
+    const keys = (await ec2.send(new DescribeKeyPairsCommand({}))).KeyPairs ?? [];
+    const groups = (await ec2.send(new DescribeSecurityGroupsCommand({}))).SecurityGroups ?? [];
+    return [
+      ...instances.filter((i) => i.State?.Name !== "terminated").map((i) => `instance ${i.InstanceId} ${i.State?.Name}`),
+      ...keys.filter((k) => k.KeyName?.startsWith("kiln-") === true).map((k) => `key pair ${k.KeyName}`),
+      ...groups.filter((g) => g.GroupName?.startsWith("kiln-") === true).map((g) => `security group ${g.GroupId}`),
+    ];
+  }
+
+  it("builds an image from the newest matching source image, tags it and its snapshots, and removes everything temporary", async () => {
+    const file = await template("ebs", [
+      "    source_ami_filter: {filters: {name: amzn2-ami-hvm-*-x86_64-gp2}, owners: [amazon], most_recent: true}",
+      "    instance_type: t3.micro",
+      "    ami_name: kiln-test-${{ timestamp }}",
+      "    tags: {team: images}",
+      "    snapshot_tags: {team: images}",
+      "    run_tags: {purpose: kiln-test}",
+      "",
+    ].join("\n"));
+    const run = await runKiln(["build", file, "--output-dir", join(dir, "out")], credentials);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    for (const step of ["check AWS credentials", "find source image", "create temporary key pair", "create temporary security group", "launch build instance", "stop build instance", "create image", "write manifest"]) {
+      assert.match(run.stdout, new RegExp(`==> \\[[\\d.]+s\\] \\d/8 ${step}`));
+    }
+    const [out] = await readdir(join(dir, "out"));
+    const manifest = JSON.parse(await readFile(join(dir, "out", out ?? "", "manifest.json"), "utf8")) as { build: { id: string }; artifacts: { region: string; image: string; snapshots: string[] }[]; source: { image: string } };
+    const artifact = manifest.artifacts[0];
+    assert.equal(artifact?.region, "us-east-1");
+    assert.match(manifest.source.image, /^ami-/);
+
+    const image = (await ec2.send(new DescribeImagesCommand({ ImageIds: [artifact?.image ?? ""] }))).Images?.[0];
+    assert.equal(image?.State, "available");
+    const tags = Object.fromEntries((image?.Tags ?? []).map((t) => [t.Key, t.Value]));
+    assert.equal(tags["kiln:build-id"], manifest.build.id);
+    assert.equal(tags.team, "images");
+    assert.ok((artifact?.snapshots.length ?? 0) > 0, "the image has snapshots");
+    const snapshots = (await ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: artifact?.snapshots }))).Snapshots ?? [];
+    for (const s of snapshots) assert.ok(s.Tags?.some((t) => t.Key === "kiln:build-id" && t.Value === manifest.build.id), `snapshot ${s.SnapshotId} is tagged`);
+
+    const instances = (await ec2.send(new DescribeInstancesCommand({ Filters: byKiln }))).Reservations?.flatMap((r) => r.Instances ?? []) ?? [];
+    assert.equal(instances.length, 1);
+    assert.equal(instances[0]?.State?.Name, "terminated");
+    assert.equal(instances[0]?.MetadataOptions?.HttpTokens, "required", "IMDSv2 only");
+    assert.ok(instances[0]?.Tags?.some((t) => t.Key === "purpose" && t.Value === "kiln-test"), "run_tags on the instance");
+    assert.deepEqual(await leftovers(), []);
+  });
+
+  it("fails clearly when no image matches the filter, having created nothing", async () => {
+    const file = await template("nomatch", "    source_ami_filter: {filters: {name: no-such-image-*}, owners: [amazon]}\n    instance_type: t3.micro\n    ami_name: kiln-test\n");
+    const run = await runKiln(["build", file, "--output-dir", join(dir, "out2")], credentials);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /^error: no image matches source_ami_filter \(owners amazon; name=no-such-image-\*\) in us-east-1/m);
+    assert.doesNotMatch(run.stderr, /\n\s+at /);
+    assert.deepEqual(await leftovers(), []);
+  });
+
+  it("refuses several matches without most_recent", async () => {
+    const file = await template("ambiguous", "    source_ami_filter: {filters: {name: amzn2-ami-hvm-*}, owners: [amazon]}\n    instance_type: t3.micro\n    ami_name: kiln-test\n");
+    const run = await runKiln(["build", file, "--output-dir", join(dir, "out3")], credentials);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /images match source_ami_filter/);
+    assert.match(run.stderr, /set most_recent: true/);
+  });
+
+  it("undoes the key pair and security group when the launch fails", async () => {
+    const file = await template("badtype", "    source_ami_filter: {filters: {name: amzn2-ami-hvm-*-x86_64-gp2}, owners: [amazon], most_recent: true}\n    instance_type: zz9.mega\n    ami_name: kiln-test\n");
+    const run = await runKiln(["build", file, "--output-dir", join(dir, "out4")], credentials);
+    assert.equal(run.code, 1, run.stdout + run.stderr);
+    assert.match(run.stderr, /^error: launching the build instance \(ec2:RunInstances\)/m);
+    assert.match(run.stdout, /<== \[[\d.]+s\] delete security group sg-/);
+    assert.match(run.stdout, /<== \[[\d.]+s\] delete key pair kiln-/);
+    assert.deepEqual(await leftovers(), []);
+    assert.deepEqual(await readdir(join(dir, "out4")).catch(() => []), [], "no output directory");
+  });
+
+  it("rejects provisioners on a builder without a communicator, before touching the cloud", async () => {
+    const file = join(dir, "prov.yaml");
+    await writeFile(file, `name: prov\nbuilders:\n  - type: amazon-ebs\n    region: us-east-1\n    source_ami: ami-0123456789abcdef0\n    instance_type: t3.micro\n    ami_name: kiln-test\nprovisioners:\n  - type: shell\n    inline: [echo hi]\n`);
+    const run = await runKiln(["validate", file]);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /builders\.0\.communicator: is none, so the provisioners cannot run on this builder/);
+  });
+});
