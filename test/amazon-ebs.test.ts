@@ -5,14 +5,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { DescribeImagesCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, DescribeSnapshotsCommand, EC2Client } from "@aws-sdk/client-ec2";
-import { runKiln } from "./helpers/kiln-process.js";
+import { FaultProxy } from "./helpers/fault-proxy.js";
+import { runKiln, startKiln } from "./helpers/kiln-process.js";
 import { startMoto, type Moto } from "./helpers/moto.js";
 
 const credentials = { AWS_ACCESS_KEY_ID: "testing", AWS_SECRET_ACCESS_KEY: "testing", AWS_EC2_METADATA_DISABLED: "true" };
+const amazonLinux = "    source_ami_filter: {filters: {name: amzn2-ami-hvm-*-x86_64-gp2}, owners: [amazon], most_recent: true}\n    instance_type: t3.micro\n    ami_name: kiln-test-${{ uuid }}\n";
 const byKiln = [{ Name: "tag-key", Values: ["kiln:build-id"] }];
 
 describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 * 60_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), "kiln-ebs-"));
+  const state = join(dir, "state");
+  const env = { ...credentials, KILN_STATE_DIR: state };
   let moto: Moto;
   let ec2: EC2Client;
   after(async () => {
@@ -26,11 +30,13 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
   });
   beforeEach(() => moto.reset());
 
-  async function template(name: string, builder: string): Promise<string> {
+  async function template(name: string, builder: string, endpoint = moto.endpoint): Promise<string> {
     const file = join(dir, `${name}.yaml`);
-    await writeFile(file, `name: ${name}\nbuilders:\n  - type: amazon-ebs\n    region: us-east-1\n    endpoint: ${moto.endpoint}\n    wait: {delay_seconds: 0.1, timeout_seconds: 30}\n${builder}`);
+    await writeFile(file, `name: ${name}\nbuilders:\n  - type: amazon-ebs\n    region: us-east-1\n    endpoint: ${endpoint}\n    wait: {delay_seconds: 0.1, timeout_seconds: 30}\n${builder}`);
     return file;
   }
+
+  const journals = async (): Promise<string[]> => (await readdir(join(state, "builds")).catch(() => [])).filter((f) => f.endsWith(".json"));
 
   async function leftovers(): Promise<string[]> {
     const instances = (await ec2.send(new DescribeInstancesCommand({ Filters: byKiln }))).Reservations?.flatMap((r) => r.Instances ?? []) ?? [];
@@ -53,7 +59,7 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
       "    run_tags: {purpose: kiln-test}",
       "",
     ].join("\n"));
-    const run = await runKiln(["build", file, "--output-dir", join(dir, "out")], credentials);
+    const run = await runKiln(["build", file, "--output-dir", join(dir, "out")], env);
     assert.equal(run.code, 0, run.stdout + run.stderr);
     for (const step of ["check AWS credentials", "find source image", "create temporary key pair", "create temporary security group", "launch build instance", "stop build instance", "create image", "write manifest"]) {
       assert.match(run.stdout, new RegExp(`==> \\[[\\d.]+s\\] \\d/8 ${step}`));
@@ -79,11 +85,56 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
     assert.equal(instances[0]?.MetadataOptions?.HttpTokens, "required", "IMDSv2 only");
     assert.ok(instances[0]?.Tags?.some((t) => t.Key === "purpose" && t.Value === "kiln-test"), "run_tags on the instance");
     assert.deepEqual(await leftovers(), []);
+    assert.deepEqual(await journals(), [], "the journal is removed when nothing is left");
+  });
+
+  it("rides out throttling (RequestLimitExceeded) on its calls", async () => {
+    const proxy = new FaultProxy(moto.endpoint);
+    await proxy.start();
+    try {
+      proxy.inject("DescribeImages", { throttle: 2 });
+      proxy.inject("CreateSecurityGroup", { throttle: 1 });
+      proxy.inject("RunInstances", { throttle: 1 });
+      const run = await runKiln(["build", await template("throttled", amazonLinux, proxy.endpoint), "--output-dir", join(dir, "out-throttled")], env);
+      assert.equal(run.code, 0, run.stdout + run.stderr);
+      assert.ok((proxy.calls.get("DescribeImages") ?? 0) >= 3, "the throttled calls were retried");
+      assert.ok((proxy.calls.get("RunInstances") ?? 0) >= 2);
+      assert.deepEqual(await leftovers(), []);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it("leaves a journal when killed with SIGKILL, and kiln cleanup --stale removes everything it names", async () => {
+    const proxy = new FaultProxy(moto.endpoint);
+    await proxy.start();
+    try {
+      proxy.inject("RunInstances", { delayMs: 10_000 });
+      const build = startKiln(["build", await template("killed", amazonLinux, proxy.endpoint), "--output-dir", join(dir, "out-killed")], env);
+      const deadline = Date.now() + 60_000;
+      while (!/\d\/8 launch build instance/.test(build.stdout()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      build.child.kill("SIGKILL");
+      await build.done;
+      const left = await leftovers();
+      assert.ok(left.some((l) => l.startsWith("key pair")) && left.some((l) => l.startsWith("security group")), `the killed build left its key pair and group: ${left.join(", ")}`);
+      assert.equal((await journals()).length, 1, "and its journal");
+
+      const cleanup = await runKiln(["cleanup", "--stale"], env);
+      assert.equal(cleanup.code, 0, cleanup.stdout + cleanup.stderr);
+      assert.match(cleanup.stdout, /removed security group sg-/);
+      assert.match(cleanup.stdout, /removed key pair kiln-/);
+      assert.deepEqual(await leftovers(), []);
+      assert.deepEqual(await journals(), []);
+      const again = await runKiln(["cleanup", "--stale"], env);
+      assert.match(again.stdout, /nothing to clean up/);
+    } finally {
+      await proxy.stop();
+    }
   });
 
   it("fails clearly when no image matches the filter, having created nothing", async () => {
     const file = await template("nomatch", "    source_ami_filter: {filters: {name: no-such-image-*}, owners: [amazon]}\n    instance_type: t3.micro\n    ami_name: kiln-test\n");
-    const run = await runKiln(["build", file, "--output-dir", join(dir, "out2")], credentials);
+    const run = await runKiln(["build", file, "--output-dir", join(dir, "out2")], env);
     assert.equal(run.code, 1);
     assert.match(run.stderr, /^error: no image matches source_ami_filter \(owners amazon; name=no-such-image-\*\) in us-east-1/m);
     assert.doesNotMatch(run.stderr, /\n\s+at /);
@@ -92,7 +143,7 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
 
   it("refuses several matches without most_recent", async () => {
     const file = await template("ambiguous", "    source_ami_filter: {filters: {name: amzn2-ami-hvm-*}, owners: [amazon]}\n    instance_type: t3.micro\n    ami_name: kiln-test\n");
-    const run = await runKiln(["build", file, "--output-dir", join(dir, "out3")], credentials);
+    const run = await runKiln(["build", file, "--output-dir", join(dir, "out3")], env);
     assert.equal(run.code, 1);
     assert.match(run.stderr, /images match source_ami_filter/);
     assert.match(run.stderr, /set most_recent: true/);
@@ -100,7 +151,7 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
 
   it("undoes the key pair and security group when the launch fails", async () => {
     const file = await template("badtype", "    source_ami_filter: {filters: {name: amzn2-ami-hvm-*-x86_64-gp2}, owners: [amazon], most_recent: true}\n    instance_type: zz9.mega\n    ami_name: kiln-test\n");
-    const run = await runKiln(["build", file, "--output-dir", join(dir, "out4")], credentials);
+    const run = await runKiln(["build", file, "--output-dir", join(dir, "out4")], env);
     assert.equal(run.code, 1, run.stdout + run.stderr);
     assert.match(run.stderr, /^error: launching the build instance \(ec2:RunInstances\)/m);
     assert.match(run.stdout, /<== \[[\d.]+s\] delete security group sg-/);

@@ -4,6 +4,7 @@ import { BuildError } from "../pipeline/run-build.js";
 import { kilnVersion } from "../version.js";
 import { auditCommand } from "./commands/audit.js";
 import { buildCommand } from "./commands/build.js";
+import { cleanupCommand } from "./commands/cleanup.js";
 import { inspectCommand } from "./commands/inspect.js";
 import { schemaCommand } from "./commands/schema.js";
 import { validateCommand } from "./commands/validate.js";
@@ -22,6 +23,7 @@ export function createProgram(context: CliContext): Command {
   inspectCommand(program, context);
   schemaCommand(program, context);
   auditCommand(program, context);
+  cleanupCommand(program, context);
   return program;
 }
 

@@ -15,7 +15,7 @@ export interface AwsClients {
  * SSO, instance role); the endpoint from the template, else the SDK's AWS_ENDPOINT_URL(_EC2/
  * _STS) variables. Retries are the SDK's standard mode: throttling and 5xx, with backoff.
  */
-export function awsClients(builder: AmazonEbsBuilderConfig): AwsClients {
+export function awsClients(builder: Pick<AmazonEbsBuilderConfig, "region" | "endpoint" | "profile">): AwsClients {
   const common = {
     region: builder.region,
     maxAttempts: 8,

@@ -1,15 +1,33 @@
 import { GetCallerIdentityCommand } from "@aws-sdk/client-sts";
+import { KilnError } from "../../../errors.js";
 import type { Step } from "../../../pipeline/step.js";
 import { aws, awsClients, type AwsClients } from "../aws-clients.js";
+import { BuildJournal } from "../journal.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
 
-/** One GetCallerIdentity before anything is created: wrong or missing credentials fail here. */
-export const checkCredentials: Step<AmazonEbsBuildRequest, { aws: AwsClients; account: string }> = {
+/**
+ * One GetCallerIdentity before anything is created: wrong or missing credentials fail here.
+ * Then the build's journal is opened; its own undo runs last and deletes it only when every
+ * resource it recorded is gone, else says how to remove the rest.
+ */
+export const checkCredentials: Step<AmazonEbsBuildRequest, { aws: AwsClients; account: string; journal: BuildJournal }> = {
   name: "check AWS credentials",
-  run: async (ctx, { builder }) => {
+  run: async (ctx, { builder, buildId }) => {
     const clients = awsClients(builder);
     const identity = await aws("checking the AWS credentials (sts:GetCallerIdentity)", () => clients.sts.send(new GetCallerIdentityCommand({}), { abortSignal: ctx.signal }), ctx.signal);
     const account = identity.Account ?? "unknown";
-    return { output: { aws: clients, account }, summary: `account ${account}, ${identity.Arn ?? ""}, region ${clients.region}` };
+    const journal = await BuildJournal.start({
+      buildId, region: clients.region,
+      ...(builder.endpoint === undefined ? {} : { endpoint: builder.endpoint }),
+      ...(builder.profile === undefined ? {} : { profile: builder.profile }),
+    });
+    ctx.cleanup.defer(`close build journal ${journal.path}`, async () => {
+      const left = journal.remaining();
+      if (left.length === 0) return journal.remove();
+      throw new KilnError("KILN_RESOURCES_LEFT", `${left.length} resource${left.length === 1 ? "" : "s"} could not be removed: ${left.map((r) => `${r.type} ${r.id}`).join(", ")}`, {
+        hint: `run: kiln cleanup ${buildId}`,
+      });
+    });
+    return { output: { aws: clients, account, journal }, summary: `account ${account}, ${identity.Arn ?? ""}, region ${clients.region}` };
   },
 };

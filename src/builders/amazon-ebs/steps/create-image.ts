@@ -1,10 +1,12 @@
-import { CreateImageCommand, CreateTagsCommand, DeleteSnapshotCommand, DeregisterImageCommand, DescribeImagesCommand, type Image } from "@aws-sdk/client-ec2";
+import { CreateImageCommand, CreateTagsCommand, DescribeImagesCommand, type Image } from "@aws-sdk/client-ec2";
 import { KilnError } from "../../../errors.js";
 import type { Step } from "../../../pipeline/step.js";
 import { aws, type AwsClients } from "../aws-clients.js";
 import { pollUntil } from "../poll.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
+import type { BuildJournal } from "../journal.js";
 import { kilnTags, tagOnCreate } from "../tags.js";
+import { track } from "../tracked-resource.js";
 import type { BuildInstance } from "./launch-instance.js";
 
 export interface MachineImage {
@@ -19,16 +21,17 @@ export interface MachineImage {
  * deletes its snapshots: a half-made image is not left to be launched. Snapshots are tagged
  * once the image is available (their ids are known only then).
  */
-export const createImage: Step<AmazonEbsBuildRequest & { aws: AwsClients; instance: BuildInstance }, { image: MachineImage }> = {
+export const createImage: Step<AmazonEbsBuildRequest & { aws: AwsClients; journal: BuildJournal; instance: BuildInstance }, { image: MachineImage }> = {
   name: "create image",
-  run: async (ctx, { builder, aws: clients, instance, buildId, kilnVersion }) => {
+  run: async (ctx, input) => {
+    const { builder, aws: clients, instance, buildId, kilnVersion } = input;
     const created = await aws("creating the image (ec2:CreateImage)", () => clients.ec2.send(new CreateImageCommand({
       InstanceId: instance.id, Name: builder.ami_name,
       ...(builder.ami_description === undefined ? {} : { Description: builder.ami_description }),
       TagSpecifications: tagOnCreate(["image"], kilnTags(buildId, kilnVersion, builder.tags)),
     }), { abortSignal: ctx.signal }), ctx.signal);
     const id = created.ImageId ?? "";
-    ctx.cleanup.deferOnFailure(`deregister image ${id} and delete its snapshots`, (signal) => deleteImage(clients, id, signal));
+    await track(ctx, input, { type: "image", id, temporary: false }, `deregister image ${id} and delete its snapshots`);
     const available = await pollUntil(`image ${id} to become available`, async () => {
       const image = await describeImage(clients, id, ctx.signal);
       if (image?.State === "failed") throw new KilnError("KILN_IMAGE_FAILED", `image ${id} failed: ${image.StateReason?.Message ?? "no reason given"}`);
@@ -49,12 +52,4 @@ async function describeImage(clients: AwsClients, id: string, signal: AbortSigna
 
 function snapshotsOf(image: Image): string[] {
   return (image.BlockDeviceMappings ?? []).map((m) => m.Ebs?.SnapshotId).filter((s): s is string => s !== undefined);
-}
-
-async function deleteImage(clients: AwsClients, id: string, signal: AbortSignal): Promise<void> {
-  const image = await describeImage(clients, id, signal);
-  await aws(`deregistering image ${id}`, () => clients.ec2.send(new DeregisterImageCommand({ ImageId: id }), { abortSignal: signal }), signal);
-  for (const snapshot of image === undefined ? [] : snapshotsOf(image)) {
-    await aws(`deleting snapshot ${snapshot}`, () => clients.ec2.send(new DeleteSnapshotCommand({ SnapshotId: snapshot }), { abortSignal: signal }), signal);
-  }
 }

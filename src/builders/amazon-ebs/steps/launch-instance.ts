@@ -1,11 +1,13 @@
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import { DescribeInstancesCommand, RunInstancesCommand, TerminateInstancesCommand, type Instance, type RunInstancesCommandInput } from "@aws-sdk/client-ec2";
+import { DescribeInstancesCommand, RunInstancesCommand, type Instance, type RunInstancesCommandInput } from "@aws-sdk/client-ec2";
 import type { Step } from "../../../pipeline/step.js";
 import { aws, type AwsClients } from "../aws-clients.js";
 import { pollUntil } from "../poll.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
+import type { BuildJournal } from "../journal.js";
 import { kilnTags, tagOnCreate } from "../tags.js";
+import { track } from "../tracked-resource.js";
 import type { TemporaryKeyPair } from "./temporary-key-pair.js";
 
 export interface BuildInstance {
@@ -14,7 +16,7 @@ export interface BuildInstance {
   privateIp?: string;
 }
 
-type LaunchInput = AmazonEbsBuildRequest & { aws: AwsClients; source: { id: string }; keyPair: TemporaryKeyPair; securityGroupId: string };
+type LaunchInput = AmazonEbsBuildRequest & { aws: AwsClients; journal: BuildJournal; source: { id: string }; keyPair: TemporaryKeyPair; securityGroupId: string };
 
 /**
  * The build instance, tagged in RunInstances itself, IMDSv2 only unless the template says
@@ -37,10 +39,7 @@ export const launchInstance: Step<LaunchInput, { instance: BuildInstance }> = {
     }), { abortSignal: ctx.signal }), ctx.signal);
     const id = launched.Instances?.[0]?.InstanceId ?? "";
     const poll = { report: ctx.report, delaySeconds: builder.wait.delay_seconds, timeoutSeconds: builder.wait.timeout_seconds };
-    ctx.cleanup.defer(`terminate instance ${id}`, async (signal) => {
-      await aws(`terminating instance ${id}`, () => clients.ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }), { abortSignal: signal }), signal);
-      await pollUntil(`instance ${id} to terminate`, async () => ((await describe(clients, id, signal))?.State?.Name === "terminated" ? true : undefined), { ...poll, signal });
-    });
+    await track(ctx, input, { type: "instance", id, temporary: true }, `terminate instance ${id}`);
     const running = await pollUntil(`instance ${id} to run`, async () => {
       const instance = await describe(clients, id, ctx.signal);
       return instance?.State?.Name === "running" ? instance : undefined;

@@ -1,9 +1,11 @@
 import { generateKeyPairSync } from "node:crypto";
-import { DeleteKeyPairCommand, ImportKeyPairCommand } from "@aws-sdk/client-ec2";
+import { ImportKeyPairCommand } from "@aws-sdk/client-ec2";
 import type { Step } from "../../../pipeline/step.js";
 import { aws, type AwsClients } from "../aws-clients.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
+import type { BuildJournal } from "../journal.js";
 import { kilnTags, tagOnCreate } from "../tags.js";
+import { track } from "../tracked-resource.js";
 
 export interface TemporaryKeyPair {
   name: string;
@@ -13,9 +15,10 @@ export interface TemporaryKeyPair {
 }
 
 /** An ed25519 key made here; only its public half goes to AWS (ImportKeyPair). */
-export const temporaryKeyPair: Step<AmazonEbsBuildRequest & { aws: AwsClients }, { keyPair: TemporaryKeyPair }> = {
+export const temporaryKeyPair: Step<AmazonEbsBuildRequest & { aws: AwsClients; journal: BuildJournal }, { keyPair: TemporaryKeyPair }> = {
   name: "create temporary key pair",
-  run: async (ctx, { aws: clients, buildId, kilnVersion }) => {
+  run: async (ctx, input) => {
+    const { aws: clients, buildId, kilnVersion } = input;
     const { publicKey, privateKey } = generateKeyPairSync("ed25519");
     const name = `kiln-${buildId}`;
     const imported = await aws("importing the temporary key pair (ec2:ImportKeyPair)", () => clients.ec2.send(new ImportKeyPairCommand({
@@ -24,7 +27,7 @@ export const temporaryKeyPair: Step<AmazonEbsBuildRequest & { aws: AwsClients },
       TagSpecifications: tagOnCreate(["key-pair"], kilnTags(buildId, kilnVersion)),
     }), { abortSignal: ctx.signal }), ctx.signal);
     const id = imported.KeyPairId ?? name;
-    ctx.cleanup.defer(`delete key pair ${name}`, (signal) => aws(`deleting key pair ${name}`, () => clients.ec2.send(new DeleteKeyPairCommand({ KeyName: name }), { abortSignal: signal })).then(() => undefined));
+    await track(ctx, input, { type: "key-pair", id: name, temporary: true }, `delete key pair ${name}`);
     return {
       output: { keyPair: { name, id, privateKey: privateKey.export({ format: "pem", type: "pkcs8" }).toString() } },
       summary: `${name} (${id}, ed25519; the private key stays in memory)`,

@@ -1,14 +1,15 @@
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Step } from "../../../pipeline/step.js";
+import type { BuildJournal } from "../journal.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
 import type { MachineImage } from "./create-image.js";
 import type { SourceImage } from "./source-image.js";
 
 /** `manifest.json`: region → image id, snapshots, the source image and the build id. */
-export const writeManifest: Step<AmazonEbsBuildRequest & { account: string; source: SourceImage; image: MachineImage }, { manifestPath: string }> = {
+export const writeManifest: Step<AmazonEbsBuildRequest & { account: string; journal: BuildJournal; source: SourceImage; image: MachineImage }, { manifestPath: string }> = {
   name: "write manifest",
-  run: async (ctx, { loaded, builder, outputDirectory, buildId, kilnVersion, account, source, image }) => {
+  run: async (ctx, { loaded, builder, outputDirectory, buildId, kilnVersion, account, source, image, journal }) => {
     await mkdir(outputDirectory, { recursive: true });
     ctx.cleanup.deferOnFailure(`remove unfinished output ${outputDirectory}`, () => rm(outputDirectory, { recursive: true, force: true }));
     const manifest = {
@@ -23,6 +24,8 @@ export const writeManifest: Step<AmazonEbsBuildRequest & { account: string; sour
     const manifestPath = join(outputDirectory, "manifest.json");
     const redact = (_key: string, value: unknown): unknown => (typeof value === "string" ? ctx.report.redactor.redact(value) : value);
     await writeFile(manifestPath, `${JSON.stringify(manifest, redact, 2)}\n`);
+    // From here the image is the build's product, not a leftover for `kiln cleanup`.
+    await journal.kept();
     return { output: { manifestPath }, summary: manifestPath };
   },
 };

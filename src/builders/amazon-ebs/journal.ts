@@ -1,0 +1,104 @@
+import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { homedir } from "node:os";
+import { join } from "node:path";
+
+/** A cloud resource a build created, as the journal records it. */
+export interface JournalEntry {
+  type: "instance" | "security-group" | "key-pair" | "image";
+  id: string;
+  /** Temporary resources are always removed; the image is kept when the build succeeds. */
+  temporary: boolean;
+}
+
+export interface JournalRecord {
+  buildId: string;
+  pid: number;
+  region: string;
+  endpoint?: string;
+  profile?: string;
+  startedAt: string;
+  resources: JournalEntry[];
+}
+
+/** `$XDG_STATE_HOME/kiln/builds` (else ~/.local/state/kiln/builds), or KILN_STATE_DIR. */
+export function journalDirectory(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.KILN_STATE_DIR !== undefined && env.KILN_STATE_DIR !== "") return join(env.KILN_STATE_DIR, "builds");
+  const state = env.XDG_STATE_HOME !== undefined && env.XDG_STATE_HOME !== "" ? env.XDG_STATE_HOME : join(homedir(), ".local", "state");
+  return join(state, "kiln", "builds");
+}
+
+/**
+ * What a running build has created, on disk before the build goes on: a build killed with
+ * SIGKILL leaves its journal, and `kiln cleanup` removes what it names. Written whole to a
+ * temporary file and renamed, so a crash never leaves half a journal.
+ */
+export class BuildJournal {
+  private constructor(private readonly file: string, private readonly entries: JournalRecord) {}
+
+  static async start(record: Omit<JournalRecord, "resources" | "pid" | "startedAt">, directory = journalDirectory()): Promise<BuildJournal> {
+    await mkdir(directory, { recursive: true, mode: 0o700 });
+    const journal = new BuildJournal(join(directory, `${record.buildId}.json`), { ...record, pid: process.pid, startedAt: new Date().toISOString(), resources: [] });
+    await journal.save();
+    return journal;
+  }
+
+  get path(): string {
+    return this.file;
+  }
+
+  async record(entry: JournalEntry): Promise<void> {
+    this.entries.resources.push(entry);
+    await this.save();
+  }
+
+  async forget(type: JournalEntry["type"], id: string): Promise<void> {
+    this.entries.resources = this.entries.resources.filter((r) => !(r.type === type && r.id === id));
+    await this.save();
+  }
+
+  /** What is still recorded and not yet removed (the image stays until `kept`). */
+  remaining(): JournalEntry[] {
+    return [...this.entries.resources];
+  }
+
+  /** The build succeeded: its image is the artifact, no longer a leftover. */
+  async kept(): Promise<void> {
+    this.entries.resources = this.entries.resources.filter((r) => r.temporary);
+    await this.save();
+  }
+
+  async remove(): Promise<void> {
+    await rm(this.file, { force: true });
+  }
+
+  private async save(): Promise<void> {
+    const temporary = `${this.file}.${process.pid}.tmp`;
+    await writeFile(temporary, `${JSON.stringify(this.entries, null, 2)}\n`, { mode: 0o600 });
+    await rename(temporary, this.file);
+  }
+}
+
+/** Every journal in the directory, with the file it came from; unreadable ones are skipped. */
+export async function readJournals(directory = journalDirectory()): Promise<{ file: string; record: JournalRecord }[]> {
+  const names = await readdir(directory).catch(() => [] as string[]);
+  const journals: { file: string; record: JournalRecord }[] = [];
+  for (const name of names.filter((n) => n.endsWith(".json"))) {
+    const file = join(directory, name);
+    try {
+      journals.push({ file, record: JSON.parse(await readFile(file, "utf8")) as JournalRecord });
+    } catch {
+      // a journal being renamed into place, or not kiln's: not ours to judge here
+    }
+  }
+  return journals;
+}
+
+/** Whether the process that wrote a journal still runs (signal 0 tests without sending). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

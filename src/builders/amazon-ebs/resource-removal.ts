@@ -1,0 +1,65 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { DeleteKeyPairCommand, DeleteSecurityGroupCommand, DeleteSnapshotCommand, DeregisterImageCommand, DescribeImagesCommand, DescribeInstancesCommand, TerminateInstancesCommand } from "@aws-sdk/client-ec2";
+import type { Reporter } from "../../report/reporter.js";
+import { aws, type AwsClients } from "./aws-clients.js";
+import type { JournalEntry } from "./journal.js";
+import { pollUntil } from "./poll.js";
+
+export interface RemovalOptions {
+  signal: AbortSignal;
+  report: Reporter;
+  delaySeconds: number;
+  timeoutSeconds: number;
+}
+
+/** A resource someone (or an earlier attempt) already removed is done, not a failure. */
+const gone = /NotFound|InvalidKeyPair\.NotFound|InvalidGroup\.NotFound|InvalidAMIID\.(NotFound|Unavailable)|InvalidInstanceID\.NotFound|InvalidSnapshot\.NotFound/;
+
+/**
+ * Removes one resource a build created. The build's own undo and `kiln cleanup` both call this,
+ * so a dead build's leftovers are removed exactly as a living build removes them: an instance is
+ * terminated and waited for (its security group cannot go before), a group still in use is
+ * retried until the deadline, an image takes its snapshots with it.
+ */
+export async function removeResource(clients: AwsClients, entry: Pick<JournalEntry, "type" | "id">, options: RemovalOptions): Promise<void> {
+  try {
+    await removers[entry.type](clients, entry.id, options);
+  } catch (error) {
+    const code = (error as { name?: string; cause?: { name?: string } }).cause?.name ?? (error as { name?: string }).name ?? "";
+    if (!gone.test(code)) throw error;
+  }
+}
+
+const removers: Record<JournalEntry["type"], (clients: AwsClients, id: string, options: RemovalOptions) => Promise<void>> = {
+  instance: async (clients, id, options) => {
+    const { signal } = options;
+    await aws(`terminating instance ${id}`, () => clients.ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }), { abortSignal: signal }), signal);
+    await pollUntil(`instance ${id} to terminate`, async () => {
+      const found = await aws(`describing instance ${id}`, () => clients.ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }), { abortSignal: signal }), signal);
+      return found.Reservations?.[0]?.Instances?.[0]?.State?.Name === "terminated" ? true : undefined;
+    }, options);
+  },
+  "security-group": async (clients, id, { signal }) => {
+    for (;;) {
+      try {
+        await clients.ec2.send(new DeleteSecurityGroupCommand({ GroupId: id }), { abortSignal: signal });
+        return;
+      } catch (error) {
+        if ((error as { name?: string }).name !== "DependencyViolation" || signal.aborted) throw error;
+        await sleep(5000, undefined, { signal });
+      }
+    }
+  },
+  "key-pair": async (clients, name, { signal }) => {
+    // By name: unique in the region, and accepted by every EC2-compatible endpoint.
+    await aws(`deleting key pair ${name}`, () => clients.ec2.send(new DeleteKeyPairCommand({ KeyName: name }), { abortSignal: signal }), signal);
+  },
+  image: async (clients, id, { signal }) => {
+    const found = await aws(`describing image ${id}`, () => clients.ec2.send(new DescribeImagesCommand({ ImageIds: [id] }), { abortSignal: signal }), signal);
+    const snapshots = (found.Images?.[0]?.BlockDeviceMappings ?? []).map((m) => m.Ebs?.SnapshotId).filter((s): s is string => s !== undefined);
+    await aws(`deregistering image ${id}`, () => clients.ec2.send(new DeregisterImageCommand({ ImageId: id }), { abortSignal: signal }), signal);
+    for (const snapshot of snapshots) {
+      await aws(`deleting snapshot ${snapshot}`, () => clients.ec2.send(new DeleteSnapshotCommand({ SnapshotId: snapshot }), { abortSignal: signal }), signal);
+    }
+  },
+};

@@ -1,0 +1,63 @@
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { setTimeout as sleep } from "node:timers/promises";
+
+/** What to do to the next calls of one API action. */
+export interface Fault {
+  /** Answer this many calls with EC2's throttling error before letting them through. */
+  throttle?: number;
+  /** Hold each call this long before forwarding it (dropped if the caller has gone meanwhile). */
+  delayMs?: number;
+}
+
+/**
+ * A loopback proxy in front of moto that injects throttling and delays into chosen calls (moto
+ * has none of its own) and counts calls by action, for retry tests and the API-call benchmark.
+ */
+export class FaultProxy {
+  readonly calls = new Map<string, number>();
+  private readonly faults = new Map<string, Fault>();
+  private server?: Server;
+  endpoint = "";
+
+  constructor(private readonly target: string) {}
+
+  inject(action: string, fault: Fault): void {
+    this.faults.set(action, { ...fault });
+  }
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve) => this.server?.listen(0, "127.0.0.1", resolve));
+    const address = this.server.address();
+    this.endpoint = `http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`;
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise((resolve) => this.server?.close(resolve));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks);
+    const action = new URLSearchParams(body.toString()).get("Action") ?? new URL(req.url ?? "/", "http://x").searchParams.get("Action") ?? "?";
+    this.calls.set(action, (this.calls.get(action) ?? 0) + 1);
+    const fault = this.faults.get(action);
+    if (fault?.throttle !== undefined && fault.throttle > 0) {
+      fault.throttle--;
+      res.writeHead(503, { "content-type": "text/xml" });
+      res.end("<?xml version=\"1.0\"?><Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>");
+      return;
+    }
+    if (fault?.delayMs !== undefined) await sleep(fault.delayMs);
+    if (req.socket.destroyed) return; // the caller died while held: the call never reaches the cloud
+    const target = new URL(req.url ?? "/", this.target);
+    const forward = request(target, { method: req.method, headers: { ...req.headers, host: target.host } }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    forward.on("error", () => { res.writeHead(502); res.end(); });
+    forward.end(body);
+  }
+}
