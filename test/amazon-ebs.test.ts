@@ -132,6 +132,39 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
     }
   });
 
+  it("says what is wrong and what to do for rejected credentials, missing permissions and quotas", async () => {
+    const proxy = new FaultProxy(moto.endpoint);
+    await proxy.start();
+    try {
+      const cases = [
+        { action: "GetCallerIdentity", status: 403, code: "InvalidClientTokenId", message: "The security token included in the request is invalid.", says: /checking the AWS credentials \(sts:GetCallerIdentity\): InvalidClientTokenId/, hint: /the access key is not valid/ },
+        { action: "CreateSecurityGroup", status: 403, code: "UnauthorizedOperation", message: "You are not authorized to perform this operation.", says: /creating the temporary security group \(ec2:CreateSecurityGroup\): UnauthorizedOperation/, hint: /add the permission to their IAM policy/ },
+        { action: "RunInstances", status: 400, code: "InstanceLimitExceeded", message: "You have requested more instances than your current instance limit allows.", says: /launching the build instance \(ec2:RunInstances\): InstanceLimitExceeded/, hint: /instance quota is reached/ },
+      ];
+      for (const c of cases) {
+        await moto.reset();
+        proxy.inject(c.action, { error: { status: c.status, code: c.code, message: c.message } });
+        const run = await runKiln(["build", await template(`fails-${c.action}`, amazonLinux, proxy.endpoint), "--output-dir", join(dir, `out-${c.action}`)], env);
+        proxy.inject(c.action, {});
+        assert.equal(run.code, 1, run.stdout + run.stderr);
+        assert.match(run.stderr, c.says);
+        assert.match(run.stderr, c.hint);
+        assert.doesNotMatch(run.stderr, /\n\s+at /, "no stack trace");
+        assert.deepEqual(await leftovers(), [], `${c.action}: nothing left`);
+      }
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it("rejects a region that is not one, before touching the cloud", async () => {
+    const file = join(dir, "region.yaml");
+    await writeFile(file, "name: region\nbuilders:\n  - type: amazon-ebs\n    region: us-east\n    source_ami: ami-0123456789abcdef0\n    instance_type: t3.micro\n    ami_name: kiln-test\n");
+    const run = await runKiln(["validate", file]);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /region\.yaml:4:13 builders\.0\.region: must look like an AWS region \(e\.g\. us-east-1\)/);
+  });
+
   it("fails clearly when no image matches the filter, having created nothing", async () => {
     const file = await template("nomatch", "    source_ami_filter: {filters: {name: no-such-image-*}, owners: [amazon]}\n    instance_type: t3.micro\n    ami_name: kiln-test\n");
     const run = await runKiln(["build", file, "--output-dir", join(dir, "out2")], env);

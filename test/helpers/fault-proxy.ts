@@ -7,6 +7,8 @@ export interface Fault {
   throttle?: number;
   /** Hold each call this long before forwarding it (dropped if the caller has gone meanwhile). */
   delayMs?: number;
+  /** Answer every call with this AWS error (EC2's or STS's error document, by the action). */
+  error?: { status: number; code: string; message: string };
 }
 
 /**
@@ -48,6 +50,15 @@ export class FaultProxy {
       fault.throttle--;
       res.writeHead(503, { "content-type": "text/xml" });
       res.end("<?xml version=\"1.0\"?><Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>");
+      return;
+    }
+    if (fault?.error !== undefined) {
+      const { status, code, message } = fault.error;
+      res.writeHead(status, { "content-type": "text/xml" });
+      // STS (query API) and EC2 word their error documents differently.
+      res.end(action === "GetCallerIdentity"
+        ? `<ErrorResponse><Error><Type>Sender</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>`
+        : `<?xml version="1.0"?><Response><Errors><Error><Code>${code}</Code><Message>${message}</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>`);
       return;
     }
     if (fault?.delayMs !== undefined) await sleep(fault.delayMs);
