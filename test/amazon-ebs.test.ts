@@ -4,7 +4,7 @@ import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
-import { DescribeImagesCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, DescribeSnapshotsCommand, EC2Client } from "@aws-sdk/client-ec2";
+import { CreateKeyPairCommand, CreateSecurityGroupCommand, DescribeImagesCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, DescribeSnapshotsCommand, EC2Client } from "@aws-sdk/client-ec2";
 import { FaultProxy } from "./helpers/fault-proxy.js";
 import { runKiln, startKiln } from "./helpers/kiln-process.js";
 import { startMoto, type Moto } from "./helpers/moto.js";
@@ -163,6 +163,28 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
     const run = await runKiln(["validate", file]);
     assert.equal(run.code, 2);
     assert.match(run.stderr, /region\.yaml:4:13 builders\.0\.region: must look like an AWS region \(e\.g\. us-east-1\)/);
+  });
+
+  it("sweeps kiln-tagged temporary resources no journal names, older than asked, and leaves younger ones", async () => {
+    const tagged = (buildId: string, type: "security-group" | "key-pair") => [{ ResourceType: type, Tags: [{ Key: "kiln:build-id", Value: buildId }] }];
+    const old = "crashed-20200101-000000-abcdef";
+    const young = `young-${new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15)}-abcdef`;
+    await ec2.send(new CreateSecurityGroupCommand({ GroupName: `kiln-${old}`, Description: "left by a crash", TagSpecifications: tagged(old, "security-group") }));
+    await ec2.send(new CreateKeyPairCommand({ KeyName: `kiln-${old}`, TagSpecifications: tagged(old, "key-pair") }));
+    await ec2.send(new CreateKeyPairCommand({ KeyName: `kiln-${young}`, TagSpecifications: tagged(young, "key-pair") }));
+    // The SDK's own endpoint variable: sweep has no template to name one.
+    const sweepEnv = { ...env, AWS_ENDPOINT_URL: moto.endpoint };
+    const dry = await runKiln(["sweep", "--region", "us-east-1", "--older-than", "6h", "--dry-run"], sweepEnv);
+    assert.equal(dry.code, 0, dry.stdout + dry.stderr);
+    assert.match(dry.stdout, /would remove key pair kiln-crashed-20200101-000000-abcdef/);
+    assert.equal((await leftovers()).length, 3, "a dry run removes nothing");
+    const run = await runKiln(["sweep", "--region", "us-east-1", "--older-than", "6h"], sweepEnv);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.match(run.stdout, /2 removed, 0 could not be/);
+    assert.deepEqual(await leftovers(), [`key pair kiln-${young}`]);
+    const bad = await runKiln(["sweep", "--region", "us-east-1", "--older-than", "soon"], sweepEnv);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--older-than soon is not an age\n {2}\(write it like 6h, 90m or 2d\)/);
   });
 
   it("fails clearly when no image matches the filter, having created nothing", async () => {

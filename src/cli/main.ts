@@ -7,6 +7,7 @@ import { buildCommand } from "./commands/build.js";
 import { cleanupCommand } from "./commands/cleanup.js";
 import { inspectCommand } from "./commands/inspect.js";
 import { schemaCommand } from "./commands/schema.js";
+import { sweepCommand } from "./commands/sweep.js";
 import { validateCommand } from "./commands/validate.js";
 import { cliContext, processIo, type CliContext, type CliIo } from "./io.js";
 
@@ -24,6 +25,7 @@ export function createProgram(context: CliContext): Command {
   schemaCommand(program, context);
   auditCommand(program, context);
   cleanupCommand(program, context);
+  sweepCommand(program, context);
   return program;
 }
 

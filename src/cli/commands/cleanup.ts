@@ -1,11 +1,11 @@
 import { rm } from "node:fs/promises";
 import type { Command } from "commander";
 import { awsClients } from "../../builders/amazon-ebs/aws-clients.js";
-import { journalDirectory, processAlive, readJournals, type JournalEntry, type JournalRecord } from "../../builders/amazon-ebs/journal.js";
-import { removeResource } from "../../builders/amazon-ebs/resource-removal.js";
+import { journalDirectory, processAlive, readJournals, type JournalEntry } from "../../builders/amazon-ebs/journal.js";
 import { ExitStatus, UsageError } from "../../errors.js";
 import { TextReporter } from "../../report/reporter.js";
 import type { CliContext } from "../io.js";
+import { describeResource, removeEach } from "./remove-resources.js";
 
 interface CleanupOptions {
   stale?: boolean;
@@ -28,6 +28,10 @@ export function cleanupCommand(program: Command, { io, redactor }: CliContext): 
       if (buildId !== undefined && journals.length === 0) {
         throw new UsageError(`no journal for build ${buildId} in ${journalDirectory()}`, "kiln sweep finds kiln-tagged resources without a journal");
       }
+      const alive = journals.find(({ record }) => processAlive(record.pid));
+      if (alive !== undefined) {
+        throw new UsageError(`build ${alive.record.buildId} is still running (pid ${alive.record.pid})`, "stop it first: Ctrl-C (or SIGTERM) makes a build clean up after itself");
+      }
       if (journals.length === 0) {
         io.out("no stale build journals: nothing to clean up");
         return;
@@ -38,35 +42,17 @@ export function cleanupCommand(program: Command, { io, redactor }: CliContext): 
       let failed = 0;
       for (const { file, record } of journals) {
         const resources = [...record.resources].sort((a, b) => order.indexOf(a.type) - order.indexOf(b.type));
-        io.out(`build ${record.buildId} (${record.region}, pid ${record.pid} gone): ${resources.length} resource${resources.length === 1 ? "" : "s"}`);
+        io.out(`build ${record.buildId} (${record.region}, its process ${record.pid} is gone): ${resources.length} resource${resources.length === 1 ? "" : "s"}`);
         if (dryRun) {
-          for (const r of resources) io.out(`    would remove ${describe(r)}`);
+          for (const r of resources) io.out(`    would remove ${describeResource(r)}`);
           continue;
         }
-        const notRemoved = await removeAll(record, resources, report, io.out);
+        const clients = awsClients({ region: record.region, ...(record.endpoint === undefined ? {} : { endpoint: record.endpoint }), ...(record.profile === undefined ? {} : { profile: record.profile }) });
+        const notRemoved = await removeEach(clients, resources, report, io.out);
         if (notRemoved === 0) await rm(file, { force: true });
         failed += notRemoved;
       }
       if (dryRun) io.out("dry run: run again with --yes to remove these");
       else if (failed > 0) throw new ExitStatus(1);
     });
-}
-
-async function removeAll(record: JournalRecord, resources: JournalEntry[], report: TextReporter, out: (line: string) => void): Promise<number> {
-  const clients = awsClients({ region: record.region, ...(record.endpoint === undefined ? {} : { endpoint: record.endpoint }), ...(record.profile === undefined ? {} : { profile: record.profile }) });
-  let failed = 0;
-  for (const r of resources) {
-    try {
-      await removeResource(clients, r, { signal: AbortSignal.timeout(15 * 60_000), report, delaySeconds: 2, timeoutSeconds: 900 });
-      out(`    removed ${describe(r)}`);
-    } catch (error) {
-      failed++;
-      out(`    could not remove ${describe(r)}: ${error instanceof Error ? error.message : String(error)}`);
-    }
-  }
-  return failed;
-}
-
-function describe(resource: JournalEntry): string {
-  return `${resource.type.replace("-", " ")} ${resource.id}`;
 }

@@ -1,0 +1,38 @@
+import { DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, type Tag } from "@aws-sdk/client-ec2";
+import { aws, type AwsClients } from "./aws-clients.js";
+import type { JournalEntry } from "./journal.js";
+
+export interface SweptResource extends Pick<JournalEntry, "type" | "id"> {
+  buildId: string;
+  /** When its build started, from the build id (security groups carry no creation time). */
+  builtAt: Date;
+}
+
+const byKiln = [{ Name: "tag-key", Values: ["kiln:build-id"] }];
+
+/** `<name>-YYYYMMDD-HHMMSS-<hex>`: the build's start, UTC. */
+export function buildTime(buildId: string): Date | undefined {
+  const m = /-(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})-[0-9a-f]+$/.exec(buildId);
+  return m === null ? undefined : new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])));
+}
+
+/**
+ * The temporary resources kiln builds left in a region, found by their `kiln:build-id` tag even
+ * when no journal names them (a build killed between a create call and its journal write).
+ * Images are never swept: a tagged image is what a build made.
+ */
+export async function findKilnResources(clients: AwsClients, signal: AbortSignal): Promise<SweptResource[]> {
+  const reservations = (await aws("listing kiln-tagged instances", () => clients.ec2.send(new DescribeInstancesCommand({ Filters: byKiln }), { abortSignal: signal }), signal)).Reservations ?? [];
+  const groups = (await aws("listing kiln-tagged security groups", () => clients.ec2.send(new DescribeSecurityGroupsCommand({ Filters: byKiln }), { abortSignal: signal }), signal)).SecurityGroups ?? [];
+  const keys = (await aws("listing kiln-tagged key pairs", () => clients.ec2.send(new DescribeKeyPairsCommand({ Filters: byKiln }), { abortSignal: signal }), signal)).KeyPairs ?? [];
+  const found: SweptResource[] = [];
+  const add = (type: JournalEntry["type"], id: string | undefined, tags: Tag[] | undefined): void => {
+    const buildId = tags?.find((t) => t.Key === "kiln:build-id")?.Value;
+    const builtAt = buildId === undefined ? undefined : buildTime(buildId);
+    if (id !== undefined && buildId !== undefined && builtAt !== undefined) found.push({ type, id, buildId, builtAt });
+  };
+  for (const i of reservations.flatMap((r) => r.Instances ?? [])) if (i.State?.Name !== "terminated") add("instance", i.InstanceId, i.Tags);
+  for (const g of groups) add("security-group", g.GroupId, g.Tags);
+  for (const k of keys) add("key-pair", k.KeyName, k.Tags);
+  return found;
+}

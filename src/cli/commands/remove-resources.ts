@@ -1,0 +1,28 @@
+import type { AwsClients } from "../../builders/amazon-ebs/aws-clients.js";
+import type { JournalEntry } from "../../builders/amazon-ebs/journal.js";
+import { removeResource } from "../../builders/amazon-ebs/resource-removal.js";
+import type { Reporter } from "../../report/reporter.js";
+
+/** "security group sg-…", as people say it. */
+export function describeResource(resource: Pick<JournalEntry, "type" | "id">, note = ""): string {
+  return `${resource.type.replace("-", " ")} ${resource.id}${note}`;
+}
+
+/**
+ * Removes each resource in the order given, saying what went and what could not (and why);
+ * one failure does not stop the rest. Returns how many could not be removed.
+ */
+export async function removeEach(clients: AwsClients, resources: (Pick<JournalEntry, "type" | "id"> & { note?: string })[], report: Reporter, out: (line: string) => void): Promise<number> {
+  const signal = AbortSignal.timeout(30 * 60_000);
+  let failed = 0;
+  for (const r of resources) {
+    try {
+      await removeResource(clients, r, { signal, report, delaySeconds: 2, timeoutSeconds: 900 });
+      out(`    removed ${describeResource(r, r.note)}`);
+    } catch (error) {
+      failed++;
+      out(`    could not remove ${describeResource(r, r.note)}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  return failed;
+}

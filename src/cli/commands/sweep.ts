@@ -1,0 +1,60 @@
+import type { Command } from "commander";
+import { awsClients } from "../../builders/amazon-ebs/aws-clients.js";
+import { processAlive, readJournals, type JournalEntry } from "../../builders/amazon-ebs/journal.js";
+import { findKilnResources } from "../../builders/amazon-ebs/sweep.js";
+import { ExitStatus, UsageError } from "../../errors.js";
+import { TextReporter } from "../../report/reporter.js";
+import type { CliContext } from "../io.js";
+import { describeResource, removeEach } from "./remove-resources.js";
+
+interface SweepOptions {
+  region: string;
+  olderThan: string;
+  profile?: string;
+  yes?: boolean;
+  dryRun?: boolean;
+}
+
+const order: JournalEntry["type"][] = ["instance", "security-group", "key-pair"];
+
+/** "6h", "90m", "2d" in milliseconds. */
+export function parseAge(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)\s*([smhd])$/.exec(text.trim());
+  if (m === null) return undefined;
+  return Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as "s" | "m" | "h" | "d"];
+}
+
+export function sweepCommand(program: Command, { io, redactor }: CliContext): void {
+  program.command("sweep")
+    .description("find and remove kiln-tagged temporary resources (instances, security groups, key pairs) that no running build owns")
+    .requiredOption("--region <region>", "the region to sweep")
+    .requiredOption("--older-than <age>", "only builds started longer ago than this (e.g. 6h, 90m, 2d)")
+    .option("--profile <name>", "a profile of the shared AWS config")
+    .option("--yes", "remove without asking (the default when not on a terminal)")
+    .option("--dry-run", "only list what would be removed")
+    .action(async (options: SweepOptions) => {
+      const age = parseAge(options.olderThan);
+      if (age === undefined) throw new UsageError(`--older-than ${options.olderThan} is not an age`, "write it like 6h, 90m or 2d");
+      const clients = awsClients({ region: options.region, ...(options.profile === undefined ? {} : { profile: options.profile }) });
+      const signal = AbortSignal.timeout(5 * 60_000);
+      // A build still running on this machine is its own business, whatever its age.
+      const running = new Set((await readJournals()).filter((j) => processAlive(j.record.pid)).map((j) => j.record.buildId));
+      const found = (await findKilnResources(clients, signal))
+        .filter((r) => Date.now() - r.builtAt.getTime() > age && !running.has(r.buildId))
+        .sort((a, b) => order.indexOf(a.type) - order.indexOf(b.type));
+      if (found.length === 0) {
+        io.out(`no kiln-tagged temporary resources older than ${options.olderThan} in ${options.region}`);
+        return;
+      }
+      const dryRun = options.dryRun === true || (process.stdin.isTTY === true && options.yes !== true);
+      const listed = found.map((r) => ({ ...r, note: ` (build ${r.buildId})` }));
+      if (dryRun) {
+        for (const r of listed) io.out(`    would remove ${describeResource(r, r.note)}`);
+        io.out("dry run: run again with --yes to remove these");
+        return;
+      }
+      const failed = await removeEach(clients, listed, new TextReporter(io.out, redactor), io.out);
+      io.out(`${found.length - failed} removed, ${failed} could not be`);
+      if (failed > 0) throw new ExitStatus(1);
+    });
+}
