@@ -4,7 +4,7 @@ import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
-import { CreateKeyPairCommand, CreateSecurityGroupCommand, DescribeImagesCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, DescribeSnapshotsCommand, EC2Client } from "@aws-sdk/client-ec2";
+import { CreateKeyPairCommand, CreateSecurityGroupCommand, DescribeImageAttributeCommand, DescribeImagesCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, DescribeSnapshotsCommand, EC2Client } from "@aws-sdk/client-ec2";
 import { FaultProxy } from "./helpers/fault-proxy.js";
 import { runKiln, startKiln } from "./helpers/kiln-process.js";
 import { startMoto, type Moto } from "./helpers/moto.js";
@@ -57,12 +57,14 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
       "    tags: {team: images}",
       "    snapshot_tags: {team: images}",
       "    run_tags: {purpose: kiln-test}",
+      "    ami_users: [\"123456789013\"]",
+      "    ami_regions: [us-west-2]",
       "",
     ].join("\n"));
     const run = await runKiln(["build", file, "--output-dir", join(dir, "out")], env);
     assert.equal(run.code, 0, run.stdout + run.stderr);
-    for (const step of ["check AWS credentials", "find source image", "create temporary key pair", "create temporary security group", "launch build instance", "stop build instance", "create image", "write manifest"]) {
-      assert.match(run.stdout, new RegExp(`==> \\[[\\d.]+s\\] \\d/8 ${step}`));
+    for (const step of ["check AWS credentials", "find source image", "create temporary key pair", "create temporary security group", "launch build instance", "stop build instance", "create image", "share and copy image", "write manifest"]) {
+      assert.match(run.stdout, new RegExp(`==> \\[[\\d.]+s\\] \\d/9 ${step}`));
     }
     const [out] = await readdir(join(dir, "out"));
     const manifest = JSON.parse(await readFile(join(dir, "out", out ?? "", "manifest.json"), "utf8")) as { build: { id: string }; artifacts: { region: string; image: string; snapshots: string[] }[]; source: { image: string } };
@@ -86,6 +88,17 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
     assert.ok(instances[0]?.Tags?.some((t) => t.Key === "purpose" && t.Value === "kiln-test"), "run_tags on the instance");
     assert.deepEqual(await leftovers(), []);
     assert.deepEqual(await journals(), [], "the journal is removed when nothing is left");
+
+    // Shared with the account named, in both regions; copied and tagged in us-west-2.
+    const copy = manifest.artifacts[1];
+    assert.equal(copy?.region, "us-west-2");
+    const west = new EC2Client({ region: "us-west-2", endpoint: moto.endpoint, credentials: { accessKeyId: "testing", secretAccessKey: "testing" } });
+    const copied = (await west.send(new DescribeImagesCommand({ ImageIds: [copy?.image ?? ""] }))).Images?.[0];
+    assert.ok(copied?.Tags?.some((t) => t.Key === "kiln:build-id" && t.Value === manifest.build.id), "the copy is tagged");
+    for (const [client, id] of [[ec2, artifact?.image], [west, copy?.image]] as const) {
+      const permissions = await client.send(new DescribeImageAttributeCommand({ ImageId: id ?? "", Attribute: "launchPermission" }));
+      assert.deepEqual(permissions.LaunchPermissions?.map((p) => p.UserId), ["123456789013"]);
+    }
   });
 
   it("rides out throttling (RequestLimitExceeded) on its calls", async () => {
@@ -112,7 +125,7 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
       proxy.inject("RunInstances", { delayMs: 10_000 });
       const build = startKiln(["build", await template("killed", amazonLinux, proxy.endpoint), "--output-dir", join(dir, "out-killed")], env);
       const deadline = Date.now() + 60_000;
-      while (!/\d\/8 launch build instance/.test(build.stdout()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      while (!/\d\/\d launch build instance/.test(build.stdout()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       build.child.kill("SIGKILL");
       await build.done;
       const left = await leftovers();
@@ -155,6 +168,14 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
     } finally {
       await proxy.stop();
     }
+  });
+
+  it("refuses to make an image public unless the template says public: true", async () => {
+    const file = join(dir, "public.yaml");
+    await writeFile(file, "name: public\nbuilders:\n  - type: amazon-ebs\n    region: us-east-1\n    source_ami: ami-0123456789abcdef0\n    instance_type: t3.micro\n    ami_name: kiln-test\n    ami_groups: [all]\n");
+    const run = await runKiln(["validate", file]);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /builders\.0\.ami_groups: would make the image public, and public is not set \(add public: true/);
   });
 
   it("rejects a region that is not one, before touching the cloud", async () => {

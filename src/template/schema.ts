@@ -108,6 +108,11 @@ const amazonEbsBuilder = section({
   tags: awsTags.describe("tags on the image"),
   snapshot_tags: awsTags.describe("tags on the image's snapshots"),
   run_tags: awsTags.describe("tags on the build instance and its volumes"),
+  ami_users: z.array(z.string().regex(/^\d{12}$/, "must be a 12-digit AWS account id")).default([]).describe("accounts that may launch the image"),
+  ami_groups: z.array(z.literal("all", { error: "the only group is all (everyone)" })).default([]).describe("[all] makes the image public (needs public: true)"),
+  public: z.boolean().default(false).describe("confirms that ami_groups: [all] is meant: anyone may launch the image"),
+  ami_regions: z.array(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, "must look like an AWS region (e.g. eu-west-1)")).default([]).describe("regions to copy the image to"),
+  ami_region_kms_key_ids: z.record(z.string(), z.string().min(1)).default({}).describe("region → KMS key: that region's copy is encrypted with it"),
   wait: section({
     delay_seconds: z.number().positive().default(5),
     timeout_seconds: z.number().positive().default(1800),
@@ -115,6 +120,12 @@ const amazonEbsBuilder = section({
 }).superRefine((value, ctx) => {
   if ((value.source_ami === undefined) === (value.source_ami_filter === undefined)) {
     ctx.addIssue({ code: "custom", message: "needs source_ami or source_ami_filter, not both", params: { hint: "give an image id, or a filter with owners" } });
+  }
+  if (value.ami_groups.includes("all") && !value.public) {
+    ctx.addIssue({ code: "custom", path: ["ami_groups"], message: "would make the image public, and public is not set", params: { hint: "add public: true if anyone may launch it (kiln audits first), or remove all" } });
+  }
+  for (const region of Object.keys(value.ami_region_kms_key_ids)) {
+    if (!value.ami_regions.includes(region)) ctx.addIssue({ code: "custom", path: ["ami_region_kms_key_ids", region], message: `names ${region}, which is not in ami_regions`, params: { hint: "add the region to ami_regions, or remove its key" } });
   }
   if (value.user_data !== undefined && value.user_data_file !== undefined) {
     ctx.addIssue({ code: "custom", message: "gives user_data and user_data_file; only one is allowed" });

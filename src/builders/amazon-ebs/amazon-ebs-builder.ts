@@ -3,6 +3,7 @@ import type { AmazonEbsBuildRequest } from "./request.js";
 import { checkCredentials } from "./steps/check-credentials.js";
 import { createImage } from "./steps/create-image.js";
 import { launchInstance } from "./steps/launch-instance.js";
+import { shareAndCopy } from "./steps/share-and-copy.js";
 import { sourceImage } from "./steps/source-image.js";
 import { stopInstance } from "./steps/stop-instance.js";
 import { temporaryKeyPair } from "./steps/temporary-key-pair.js";
@@ -21,4 +22,5 @@ export const amazonEbsBuilder = Pipeline.start<AmazonEbsBuildRequest>()
   .then(launchInstance)
   .then(stopInstance)
   .then(createImage)
+  .then(shareAndCopy)
   .then(writeManifest);

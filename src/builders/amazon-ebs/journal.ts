@@ -8,6 +8,8 @@ export interface JournalEntry {
   id: string;
   /** Temporary resources are always removed; the image is kept when the build succeeds. */
   temporary: boolean;
+  /** Where it is, when not in the build's region (a copy of the image). */
+  region?: string;
 }
 
 export interface JournalRecord {

@@ -1,6 +1,6 @@
 import { rm } from "node:fs/promises";
 import type { Command } from "commander";
-import { awsClients } from "../../builders/amazon-ebs/aws-clients.js";
+import { awsClients, type AwsClients } from "../../builders/amazon-ebs/aws-clients.js";
 import { journalDirectory, processAlive, readJournals, type JournalEntry } from "../../builders/amazon-ebs/journal.js";
 import { ExitStatus, UsageError } from "../../errors.js";
 import { TextReporter } from "../../report/reporter.js";
@@ -47,8 +47,13 @@ export function cleanupCommand(program: Command, { io, redactor }: CliContext): 
           for (const r of resources) io.out(`    would remove ${describeResource(r)}`);
           continue;
         }
-        const clients = awsClients({ region: record.region, ...(record.endpoint === undefined ? {} : { endpoint: record.endpoint }), ...(record.profile === undefined ? {} : { profile: record.profile }) });
-        const notRemoved = await removeEach(clients, resources, report, io.out);
+        const clients = new Map<string, AwsClients>();
+        const clientsFor = (region = record.region): AwsClients => {
+          const known = clients.get(region) ?? awsClients({ region, ...(record.endpoint === undefined ? {} : { endpoint: record.endpoint }), ...(record.profile === undefined ? {} : { profile: record.profile }) });
+          clients.set(region, known);
+          return known;
+        };
+        const notRemoved = await removeEach(clientsFor, resources, report, io.out);
         if (notRemoved === 0) await rm(file, { force: true });
         failed += notRemoved;
       }

@@ -9,15 +9,15 @@ export function describeResource(resource: Pick<JournalEntry, "type" | "id">, no
 }
 
 /**
- * Removes each resource in the order given, saying what went and what could not (and why);
+ * Removes each resource in the order given (a copy of an image in its own region), saying what went and what could not (and why);
  * one failure does not stop the rest. Returns how many could not be removed.
  */
-export async function removeEach(clients: AwsClients, resources: (Pick<JournalEntry, "type" | "id"> & { note?: string })[], report: Reporter, out: (line: string) => void): Promise<number> {
+export async function removeEach(clientsFor: (region: string | undefined) => AwsClients, resources: (Pick<JournalEntry, "type" | "id" | "region"> & { note?: string })[], report: Reporter, out: (line: string) => void): Promise<number> {
   const signal = AbortSignal.timeout(30 * 60_000);
   let failed = 0;
   for (const r of resources) {
     try {
-      await removeResource(clients, r, { signal, report, delaySeconds: 2, timeoutSeconds: 900 });
+      await removeResource(clientsFor(r.region), r, { signal, report, delaySeconds: 2, timeoutSeconds: 900 });
       out(`    removed ${describeResource(r, r.note)}`);
     } catch (error) {
       failed++;

@@ -53,7 +53,7 @@ export function sweepCommand(program: Command, { io, redactor }: CliContext): vo
         io.out("dry run: run again with --yes to remove these");
         return;
       }
-      const failed = await removeEach(clients, listed, new TextReporter(io.out, redactor), io.out);
+      const failed = await removeEach(() => clients, listed, new TextReporter(io.out, redactor), io.out);
       io.out(`${found.length - failed} removed, ${failed} could not be`);
       if (failed > 0) throw new ExitStatus(1);
     });

@@ -7,9 +7,9 @@ import type { MachineImage } from "./create-image.js";
 import type { SourceImage } from "./source-image.js";
 
 /** `manifest.json`: region → image id, snapshots, the source image and the build id. */
-export const writeManifest: Step<AmazonEbsBuildRequest & { account: string; journal: BuildJournal; source: SourceImage; image: MachineImage }, { manifestPath: string }> = {
+export const writeManifest: Step<AmazonEbsBuildRequest & { account: string; journal: BuildJournal; source: SourceImage; image: MachineImage; copies: MachineImage[] }, { manifestPath: string }> = {
   name: "write manifest",
-  run: async (ctx, { loaded, builder, outputDirectory, buildId, kilnVersion, account, source, image, journal }) => {
+  run: async (ctx, { loaded, builder, outputDirectory, buildId, kilnVersion, account, source, image, copies, journal }) => {
     await mkdir(outputDirectory, { recursive: true });
     ctx.cleanup.deferOnFailure(`remove unfinished output ${outputDirectory}`, () => rm(outputDirectory, { recursive: true, force: true }));
     const manifest = {
@@ -19,7 +19,8 @@ export const writeManifest: Step<AmazonEbsBuildRequest & { account: string; jour
       builder: { type: builder.type, ...(builder.name === undefined ? {} : { name: builder.name }) },
       account,
       source: { image: source.id, name: source.name, owner: source.owner },
-      artifacts: [{ region: image.region, image: image.id, name: image.name, snapshots: image.snapshots }],
+      artifacts: [image, ...copies].map((i) => ({ region: i.region, image: i.id, name: i.name, snapshots: i.snapshots })),
+      sharedWith: { accounts: builder.ami_users, public: builder.public && builder.ami_groups.includes("all") },
     };
     const manifestPath = join(outputDirectory, "manifest.json");
     const redact = (_key: string, value: unknown): unknown => (typeof value === "string" ? ctx.report.redactor.redact(value) : value);

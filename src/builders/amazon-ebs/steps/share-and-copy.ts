@@ -1,0 +1,48 @@
+import { CopyImageCommand, ModifyImageAttributeCommand, type LaunchPermission } from "@aws-sdk/client-ec2";
+import type { Step } from "../../../pipeline/step.js";
+import type { AmazonEbsBuilderConfig } from "../../../template/schema.js";
+import { aws, awsClients, type AwsClients } from "../aws-clients.js";
+import { imageAvailable, type MachineImage } from "../image-state.js";
+import type { BuildJournal } from "../journal.js";
+import type { AmazonEbsBuildRequest } from "../request.js";
+import { track } from "../tracked-resource.js";
+
+type ShareInput = AmazonEbsBuildRequest & { aws: AwsClients; journal: BuildJournal; image: MachineImage };
+
+/**
+ * Launch permissions for `ami_users` (and everyone, only with `public: true`), then a copy in
+ * each of `ami_regions` (encrypted with that region's KMS key when one is given), each tagged,
+ * shared the same way, recorded in the journal and undone if the build fails later.
+ */
+export const shareAndCopy: Step<ShareInput, { copies: MachineImage[] }> = {
+  name: "share and copy image",
+  run: async (ctx, input) => {
+    const { builder, aws: clients, image } = input;
+    await share(clients, image.id, builder, ctx.signal);
+    const copies: MachineImage[] = [];
+    for (const region of builder.ami_regions.filter((r) => r !== clients.region)) {
+      const regional = awsClients({ ...builder, region });
+      const kmsKeyId = builder.ami_region_kms_key_ids[region];
+      const copied = await aws(`copying the image to ${region} (ec2:CopyImage)`, () => regional.ec2.send(new CopyImageCommand({
+        SourceImageId: image.id, SourceRegion: clients.region, Name: image.name,
+        ...(builder.ami_description === undefined ? {} : { Description: builder.ami_description }),
+        ...(kmsKeyId === undefined ? {} : { Encrypted: true, KmsKeyId: kmsKeyId }),
+      }), { abortSignal: ctx.signal }), ctx.signal);
+      const id = copied.ImageId ?? "";
+      await track(ctx, { ...input, aws: regional }, { type: "image", id, temporary: false, region }, `deregister copy ${id} in ${region} and delete its snapshots`);
+      copies.push(await imageAvailable(ctx, regional, id, input, true));
+      await share(regional, id, builder, ctx.signal);
+    }
+    const shared = [...builder.ami_users, ...(builder.ami_groups.includes("all") ? ["everyone (public)"] : [])];
+    return {
+      output: { copies },
+      summary: `${shared.length === 0 ? "not shared" : `shared with ${shared.join(", ")}`}; ${copies.length === 0 ? "no copies" : copies.map((c) => `${c.id} in ${c.region}`).join(", ")}`,
+    };
+  },
+};
+
+async function share(clients: AwsClients, id: string, builder: AmazonEbsBuilderConfig, signal: AbortSignal): Promise<void> {
+  const add: LaunchPermission[] = [...builder.ami_users.map((UserId) => ({ UserId })), ...(builder.public && builder.ami_groups.includes("all") ? [{ Group: "all" as const }] : [])];
+  if (add.length === 0) return;
+  await aws(`sharing image ${id} in ${clients.region} (ec2:ModifyImageAttribute)`, () => clients.ec2.send(new ModifyImageAttributeCommand({ ImageId: id, LaunchPermission: { Add: add } }), { abortSignal: signal }), signal);
+}
