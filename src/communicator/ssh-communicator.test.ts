@@ -1,0 +1,84 @@
+import assert from "node:assert/strict";
+import { generateKeyPairSync } from "node:crypto";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { readFile, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { CommandError } from "../system/command-error.js";
+import { startSshd, type Sshd } from "../../test/helpers/sshd.js";
+import { RecordingReporter } from "../../test/helpers/recording-reporter.js";
+import { ed25519OpenSshPrivateKey, ed25519PublicLine } from "./openssh-key.js";
+import { SshCommunicator, type SshTarget } from "./ssh-communicator.js";
+
+describe("SSH communicator (a real OpenSSH server on 127.0.0.1)", { timeout: 120_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), "kiln-ssh-"));
+  const { publicKey, privateKey } = generateKeyPairSync("ed25519");
+  let sshd: Sshd;
+  let target: SshTarget;
+  const signal = new AbortController().signal;
+
+  before(async () => {
+    sshd = await startSshd(dir, `${ed25519PublicLine(publicKey, "kiln-test")}\n`);
+    target = { host: "127.0.0.1", port: sshd.port, username: "root", privateKey: ed25519OpenSshPrivateKey(privateKey, "kiln-test"), timeoutSeconds: 10 };
+  });
+  after(async () => {
+    await sshd?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("runs a script with its environment, streams its output, and pins or reports the host key", async () => {
+    const report = new RecordingReporter();
+    const ssh = await SshCommunicator.connect({ ...target, pinned: [sshd.fingerprint] }, { signal, report });
+    try {
+      assert.equal(ssh.hostKey, sshd.fingerprint);
+      assert.match(report.lines.join("\n"), /matches the one the instance printed/);
+      const out: string[] = [];
+      await ssh.runScript("echo \"hello $GREETING\"\nread line || echo 'stdin is empty'\n", { what: "provisioner 1 (shell)", signal, env: { GREETING: "it's kiln" }, onStdoutLine: (l) => out.push(l) });
+      assert.deepEqual(out, ["hello it's kiln", "stdin is empty"]);
+    } finally {
+      ssh.close();
+    }
+  });
+
+  it("fails with the exit code and the last lines of stderr", async () => {
+    const ssh = await SshCommunicator.connect(target, { signal, report: new RecordingReporter() });
+    try {
+      await assert.rejects(ssh.runScript("echo about to fail >&2\nexit 7\n", { what: "provisioner 2 (shell)", signal }), (error: unknown) => {
+        assert.ok(error instanceof CommandError);
+        assert.match(error.message, /provisioner 2 \(shell\) failed: the script exited with code 7/);
+        assert.match(error.message, /about to fail/);
+        return true;
+      });
+    } finally {
+      ssh.close();
+    }
+  });
+
+  it("uploads a file with a mode and a directory tree", async () => {
+    const local = join(dir, "local");
+    mkdirSync(join(local, "tree", "sub"), { recursive: true });
+    writeFileSync(join(local, "app.conf"), "listen = 8080\n");
+    writeFileSync(join(local, "tree", "sub", "two.txt"), "two\n");
+    const ssh = await SshCommunicator.connect(target, { signal, report: new RecordingReporter() });
+    try {
+      await ssh.upload(join(local, "app.conf"), join(dir, "remote", "etc", "app.conf"), { what: "provisioner 3 (file)", signal, mode: "0640" });
+      await ssh.upload(join(local, "tree"), `${join(dir, "remote", "opt")}/`, { what: "provisioner 4 (file)", signal });
+    } finally {
+      ssh.close();
+    }
+    assert.equal(await readFile(join(dir, "remote", "etc", "app.conf"), "utf8"), "listen = 8080\n");
+    assert.equal((await stat(join(dir, "remote", "etc", "app.conf"))).mode & 0o777, 0o640);
+    assert.equal(await readFile(join(dir, "remote", "opt", "tree", "sub", "two.txt"), "utf8"), "two\n");
+  });
+
+  it("refuses a host key other than the pinned one, at once", async () => {
+    const started = Date.now();
+    await assert.rejects(SshCommunicator.connect({ ...target, pinned: ["SHA256:notthekeytheinstanceprinted"] }, { signal, report: new RecordingReporter() }), /presented host key SHA256:.*not one the instance printed/);
+    assert.ok(Date.now() - started < 5000, "a mismatch is not retried");
+  });
+
+  it("gives up after its timeout when nothing answers, saying what to check", async () => {
+    await assert.rejects(SshCommunicator.connect({ ...target, port: 9, timeoutSeconds: 3 }, { signal, report: new RecordingReporter() }), /could not connect to root@127\.0\.0\.1:9 within 3s/);
+  });
+});
