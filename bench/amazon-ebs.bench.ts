@@ -24,6 +24,7 @@ try {
     `    endpoint: ${proxy.endpoint}`,
     "    source_ami_filter: {filters: {name: amzn2-ami-hvm-*-x86_64-gp2}, owners: [amazon], most_recent: true}",
     "    instance_type: t3.micro",
+    "    communicator: none",
     "    ami_name: bench-${{ uuid }}",
     "    wait: {delay_seconds: 1, timeout_seconds: 60}",
     "",

@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import { mkdtempSync } from "node:fs";
-import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { CreateKeyPairCommand, CreateSecurityGroupCommand, DescribeImageAttributeCommand, DescribeImagesCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, DescribeSnapshotsCommand, EC2Client } from "@aws-sdk/client-ec2";
+import { createServer } from "node:http";
 import { FaultProxy } from "./helpers/fault-proxy.js";
+import { startSshd } from "./helpers/sshd.js";
 import { runKiln, startKiln } from "./helpers/kiln-process.js";
 import { startMoto, type Moto } from "./helpers/moto.js";
 
@@ -32,7 +34,8 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
 
   async function template(name: string, builder: string, endpoint = moto.endpoint): Promise<string> {
     const file = join(dir, `${name}.yaml`);
-    await writeFile(file, `name: ${name}\nbuilders:\n  - type: amazon-ebs\n    region: us-east-1\n    endpoint: ${endpoint}\n    wait: {delay_seconds: 0.1, timeout_seconds: 30}\n${builder}`);
+    const communicator = builder.includes("communicator:") ? "" : "    communicator: none\n";
+    await writeFile(file, `name: ${name}\nbuilders:\n  - type: amazon-ebs\n    region: us-east-1\n    endpoint: ${endpoint}\n    wait: {delay_seconds: 0.1, timeout_seconds: 30}\n${communicator}${builder}`);
     return file;
   }
 
@@ -63,8 +66,8 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
     ].join("\n"));
     const run = await runKiln(["build", file, "--output-dir", join(dir, "out")], env);
     assert.equal(run.code, 0, run.stdout + run.stderr);
-    for (const step of ["check AWS credentials", "find source image", "create temporary key pair", "create temporary security group", "launch build instance", "stop build instance", "create image", "share and copy image", "write manifest"]) {
-      assert.match(run.stdout, new RegExp(`==> \\[[\\d.]+s\\] \\d/9 ${step}`));
+    for (const step of ["check AWS credentials", "find source image", "create temporary key pair", "create temporary security group", "launch build instance", "connect over SSH", "provision", "stop build instance", "create image", "share and copy image", "write manifest"]) {
+      assert.match(run.stdout, new RegExp(`==> \\[[\\d.]+s\\] \\d+/11 ${step}`));
     }
     const [out] = await readdir(join(dir, "out"));
     const manifest = JSON.parse(await readFile(join(dir, "out", out ?? "", "manifest.json"), "utf8")) as { build: { id: string }; artifacts: { region: string; image: string; snapshots: string[] }[]; source: { image: string } };
@@ -125,7 +128,7 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
       proxy.inject("RunInstances", { delayMs: 10_000 });
       const build = startKiln(["build", await template("killed", amazonLinux, proxy.endpoint), "--output-dir", join(dir, "out-killed")], env);
       const deadline = Date.now() + 60_000;
-      while (!/\d\/\d launch build instance/.test(build.stdout()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      while (!/\d+\/\d+ launch build instance/.test(build.stdout()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       build.child.kill("SIGKILL");
       await build.done;
       const left = await leftovers();
@@ -172,7 +175,7 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
 
   it("refuses to make an image public unless the template says public: true", async () => {
     const file = join(dir, "public.yaml");
-    await writeFile(file, "name: public\nbuilders:\n  - type: amazon-ebs\n    region: us-east-1\n    source_ami: ami-0123456789abcdef0\n    instance_type: t3.micro\n    ami_name: kiln-test\n    ami_groups: [all]\n");
+    await writeFile(file, "name: public\nbuilders:\n  - type: amazon-ebs\n    region: us-east-1\n    source_ami: ami-0123456789abcdef0\n    instance_type: t3.micro\n    ami_name: kiln-test\n    communicator: none\n    ami_groups: [all]\n");
     const run = await runKiln(["validate", file]);
     assert.equal(run.code, 2);
     assert.match(run.stderr, /builders\.0\.ami_groups: would make the image public, and public is not set \(add public: true/);
@@ -208,6 +211,74 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
     assert.match(bad.stderr, /--older-than soon is not an age\n {2}\(write it like 6h, 90m or 2d\)/);
   });
 
+  it("provisions over SSH (a real sshd stands in for the instance), its port open to this machine only", async () => {
+    const sshDir = join(dir, "sshd");
+    await mkdir(sshDir);
+    const sshd = await startSshd(sshDir, "");
+    // This machine's "public address", as a check-IP service would say it.
+    const checkIp = createServer((_req, res) => res.end("198.51.100.7\n"));
+    await new Promise<void>((resolve) => checkIp.listen(0, "127.0.0.1", resolve));
+    const checkIpPort = (checkIp.address() as { port: number }).port;
+    const proxy = new FaultProxy(moto.endpoint);
+    await proxy.start();
+    const marker = join(dir, "provisioned.txt");
+    await writeFile(join(dir, "motd"), "Built by kiln\n");
+    try {
+      const file = await template("ssh", [
+        amazonLinux.trimEnd(),
+        "    communicator: ssh",
+        "    ssh_username: root",
+        "    ssh_host: 127.0.0.1",
+        `    ssh_port: ${sshd.port}`,
+        "    ssh_timeout: 60",
+        `    check_ip_url: http://127.0.0.1:${checkIpPort}/`,
+        "provisioners:",
+        "  - type: shell",
+        "    env: {GREETING: hello}",
+        `    inline: ['echo "$GREETING from $(id -un)" > ${marker}']`,
+        "  - type: file",
+        `    source: ${join(dir, "motd")}`,
+        `    destination: ${join(dir, "uploaded", "motd")}`,
+        "    mode: \"0600\"",
+        "",
+      ].join("\n"), proxy.endpoint);
+      const build = startKiln(["build", file, "--output-dir", join(dir, "out-ssh")], env);
+      // The instance's sshd learns the build's key as a real instance would: from the key pair.
+      for (let authorized = false; !authorized && build.child.exitCode === null;) {
+        const keys = (await ec2.send(new DescribeKeyPairsCommand({ IncludePublicKey: true }))).KeyPairs ?? [];
+        const key = keys.find((k) => k.KeyName?.startsWith("kiln-ssh-") === true)?.PublicKey;
+        if (key !== undefined) {
+          await writeFile(join(sshDir, "authorized_keys"), `${key}\n`);
+          authorized = true;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const run = await build.done;
+      assert.equal(run.code, 0, run.stdout + run.stderr);
+      assert.equal(await readFile(marker, "utf8"), "hello from root\n");
+      assert.equal(await readFile(join(dir, "uploaded", "motd"), "utf8"), "Built by kiln\n");
+      assert.match(run.stdout, /host key SHA256:\S+ accepted on first use/);
+      const ingress = decodeURIComponent(proxy.bodies.get("AuthorizeSecurityGroupIngress")?.[0] ?? "");
+      assert.match(ingress, /CidrIp=198\.51\.100\.7\/32/);
+      assert.match(ingress, new RegExp(`FromPort=${sshd.port}&`));
+      assert.deepEqual(await leftovers(), []);
+
+      // With the instance's fingerprints on its console, any other host key is refused.
+      await moto.reset();
+      await writeFile(join(sshDir, "authorized_keys"), "");
+      const console = Buffer.from("-----BEGIN SSH HOST KEY FINGERPRINTS-----\n256 SHA256:AAAAnotthekeyofthishost0000000000000000000 root@i (ED25519)\n-----END SSH HOST KEY FINGERPRINTS-----\n").toString("base64");
+      proxy.inject("GetConsoleOutput", { answer: `<GetConsoleOutputResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>p</requestId><instanceId>i-0</instanceId><timestamp>2026-01-01T00:00:00Z</timestamp><output>${console}</output></GetConsoleOutputResponse>` });
+      const refused = await runKiln(["build", file, "--output-dir", join(dir, "out-ssh-2")], env);
+      assert.equal(refused.code, 1, refused.stdout + refused.stderr);
+      assert.match(refused.stderr, /presented host key SHA256:\S+, not one the instance printed/);
+      assert.deepEqual(await leftovers(), []);
+    } finally {
+      await proxy.stop();
+      checkIp.close();
+      await sshd.stop();
+    }
+  });
+
   it("fails clearly when no image matches the filter, having created nothing", async () => {
     const file = await template("nomatch", "    source_ami_filter: {filters: {name: no-such-image-*}, owners: [amazon]}\n    instance_type: t3.micro\n    ami_name: kiln-test\n");
     const run = await runKiln(["build", file, "--output-dir", join(dir, "out2")], env);
@@ -238,7 +309,7 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
 
   it("rejects provisioners on a builder without a communicator, before touching the cloud", async () => {
     const file = join(dir, "prov.yaml");
-    await writeFile(file, `name: prov\nbuilders:\n  - type: amazon-ebs\n    region: us-east-1\n    source_ami: ami-0123456789abcdef0\n    instance_type: t3.micro\n    ami_name: kiln-test\nprovisioners:\n  - type: shell\n    inline: [echo hi]\n`);
+    await writeFile(file, `name: prov\nbuilders:\n  - type: amazon-ebs\n    region: us-east-1\n    source_ami: ami-0123456789abcdef0\n    instance_type: t3.micro\n    ami_name: kiln-test\n    communicator: none\nprovisioners:\n  - type: shell\n    inline: [echo hi]\n`);
     const run = await runKiln(["validate", file]);
     assert.equal(run.code, 2);
     assert.match(run.stderr, /builders\.0\.communicator: is none, so the provisioners cannot run on this builder/);

@@ -96,8 +96,16 @@ const amazonEbsBuilder = section({
   instance_type: z.string().regex(/^[a-z0-9-]+\.[a-z0-9]+$/, "must be an instance type like t3.micro"),
   subnet_id: z.string().regex(/^subnet-[0-9a-f]+$/, "must be a subnet id like subnet-0123abcd").optional(),
   vpc_id: z.string().regex(/^vpc-[0-9a-f]+$/, "must be a VPC id like vpc-0123abcd").optional(),
-  communicator: z.literal("none", { error: "must be none: kiln's SSH communicator for amazon-ebs is not released yet (provisioners cannot run on this builder yet)" })
-    .default("none").describe("how kiln reaches the build instance; only none today"),
+  communicator: z.enum(["ssh", "none"]).default("ssh").describe("how kiln reaches the build instance to provision it"),
+  ssh_username: z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a user name like admin or ec2-user").optional()
+    .describe("the image's login user (admin on Debian, ec2-user on Amazon Linux, ubuntu on Ubuntu)"),
+  ssh_port: z.number().int().min(1).max(65535).default(22),
+  ssh_host: z.string().min(1).optional().describe("connect here instead of the instance's public (or private) address"),
+  ssh_timeout: z.number().positive().default(300).describe("seconds to keep trying to connect"),
+  temporary_security_group_source_cidrs: z.array(z.string().regex(/^[0-9a-f.:]+\/\d{1,3}$/i, "must be a CIDR like 203.0.113.7/32"))
+    .min(1).optional().describe("who may reach the SSH port (default: this machine's public address /32)"),
+  check_ip_url: z.string().regex(/^https?:\/\//, "must be an http(s):// URL").default("https://checkip.amazonaws.com")
+    .describe("where kiln learns this machine's public address"),
   user_data: z.string().optional().describe("user data for the build instance"),
   user_data_file: z.string().min(1).optional().describe("a file of user data (relative to the template)"),
   metadata_options: section({
@@ -120,6 +128,9 @@ const amazonEbsBuilder = section({
 }).superRefine((value, ctx) => {
   if ((value.source_ami === undefined) === (value.source_ami_filter === undefined)) {
     ctx.addIssue({ code: "custom", message: "needs source_ami or source_ami_filter, not both", params: { hint: "give an image id, or a filter with owners" } });
+  }
+  if (value.communicator === "ssh" && value.ssh_username === undefined) {
+    ctx.addIssue({ code: "custom", path: ["ssh_username"], message: "is needed with communicator ssh", params: { hint: "the image's login user: admin (Debian), ec2-user (Amazon Linux), ubuntu (Ubuntu); or communicator: none" } });
   }
   if (value.ami_groups.includes("all") && !value.public) {
     ctx.addIssue({ code: "custom", path: ["ami_groups"], message: "would make the image public, and public is not set", params: { hint: "add public: true if anyone may launch it (kiln audits first), or remove all" } });

@@ -9,6 +9,8 @@ export interface Fault {
   delayMs?: number;
   /** Answer every call with this AWS error (EC2's or STS's error document, by the action). */
   error?: { status: number; code: string; message: string };
+  /** Answer every call with this document instead of moto's (a console output, say). */
+  answer?: string;
 }
 
 /**
@@ -17,6 +19,8 @@ export interface Fault {
  */
 export class FaultProxy {
   readonly calls = new Map<string, number>();
+  /** The request bodies of each action, to check what was asked for. */
+  readonly bodies = new Map<string, string[]>();
   private readonly faults = new Map<string, Fault>();
   private server?: Server;
   endpoint = "";
@@ -45,6 +49,7 @@ export class FaultProxy {
     const body = Buffer.concat(chunks);
     const action = new URLSearchParams(body.toString()).get("Action") ?? new URL(req.url ?? "/", "http://x").searchParams.get("Action") ?? "?";
     this.calls.set(action, (this.calls.get(action) ?? 0) + 1);
+    this.bodies.set(action, [...(this.bodies.get(action) ?? []), body.toString()]);
     const fault = this.faults.get(action);
     if (fault?.throttle !== undefined && fault.throttle > 0) {
       fault.throttle--;
@@ -59,6 +64,11 @@ export class FaultProxy {
       res.end(action === "GetCallerIdentity"
         ? `<ErrorResponse><Error><Type>Sender</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>`
         : `<?xml version="1.0"?><Response><Errors><Error><Code>${code}</Code><Message>${message}</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>`);
+      return;
+    }
+    if (fault?.answer !== undefined) {
+      res.writeHead(200, { "content-type": "text/xml" });
+      res.end(fault.answer);
       return;
     }
     if (fault?.delayMs !== undefined) await sleep(fault.delayMs);

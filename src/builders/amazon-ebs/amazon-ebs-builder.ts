@@ -1,8 +1,10 @@
 import { Pipeline } from "../../pipeline/pipeline.js";
 import type { AmazonEbsBuildRequest } from "./request.js";
 import { checkCredentials } from "./steps/check-credentials.js";
+import { connectSsh } from "./steps/connect-ssh.js";
 import { createImage } from "./steps/create-image.js";
 import { launchInstance } from "./steps/launch-instance.js";
+import { provision } from "./steps/provision.js";
 import { shareAndCopy } from "./steps/share-and-copy.js";
 import { sourceImage } from "./steps/source-image.js";
 import { stopInstance } from "./steps/stop-instance.js";
@@ -20,6 +22,8 @@ export const amazonEbsBuilder = Pipeline.start<AmazonEbsBuildRequest>()
   .then(temporaryKeyPair)
   .then(temporarySecurityGroup)
   .then(launchInstance)
+  .then(connectSsh)
+  .then(provision)
   .then(stopInstance)
   .then(createImage)
   .then(shareAndCopy)

@@ -1,5 +1,6 @@
 import { generateKeyPairSync } from "node:crypto";
 import { ImportKeyPairCommand } from "@aws-sdk/client-ec2";
+import { ed25519OpenSshPrivateKey, ed25519PublicLine } from "../../../communicator/openssh-key.js";
 import type { Step } from "../../../pipeline/step.js";
 import { aws, type AwsClients } from "../aws-clients.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
@@ -10,7 +11,7 @@ import { track } from "../tracked-resource.js";
 export interface TemporaryKeyPair {
   name: string;
   id: string;
-  /** PKCS#8 PEM, in memory only: never written or printed. */
+  /** OpenSSH format, in memory only: never written or printed. */
   privateKey: string;
 }
 
@@ -23,21 +24,14 @@ export const temporaryKeyPair: Step<AmazonEbsBuildRequest & { aws: AwsClients; j
     const name = `kiln-${buildId}`;
     const imported = await aws("importing the temporary key pair (ec2:ImportKeyPair)", () => clients.ec2.send(new ImportKeyPairCommand({
       KeyName: name,
-      PublicKeyMaterial: Buffer.from(openSshPublicKey(publicKey.export({ format: "jwk" }).x ?? "", name)),
+      PublicKeyMaterial: Buffer.from(ed25519PublicLine(publicKey, name)),
       TagSpecifications: tagOnCreate(["key-pair"], kilnTags(buildId, kilnVersion)),
     }), { abortSignal: ctx.signal }), ctx.signal);
     const id = imported.KeyPairId ?? name;
     await track(ctx, input, { type: "key-pair", id: name, temporary: true }, `delete key pair ${name}`);
     return {
-      output: { keyPair: { name, id, privateKey: privateKey.export({ format: "pem", type: "pkcs8" }).toString() } },
+      output: { keyPair: { name, id, privateKey: ed25519OpenSshPrivateKey(privateKey, name) } },
       summary: `${name} (${id}, ed25519; the private key stays in memory)`,
     };
   },
 };
-
-/** `ssh-ed25519 AAAA… comment`: the key type and the 32 raw bytes, each length-prefixed. */
-export function openSshPublicKey(jwkX: string, comment: string): string {
-  const field = (b: Buffer): Buffer => Buffer.concat([Buffer.from([0, 0, 0, 0].map((_, i) => (b.length >>> (24 - 8 * i)) & 0xff)), b]);
-  const blob = Buffer.concat([field(Buffer.from("ssh-ed25519")), field(Buffer.from(jwkX, "base64url"))]);
-  return `ssh-ed25519 ${blob.toString("base64")} ${comment}`;
-}

@@ -1,4 +1,5 @@
-import { CreateSecurityGroupCommand, DescribeSubnetsCommand, DescribeVpcsCommand } from "@aws-sdk/client-ec2";
+import { AuthorizeSecurityGroupIngressCommand, CreateSecurityGroupCommand, DescribeSubnetsCommand, DescribeVpcsCommand } from "@aws-sdk/client-ec2";
+import { isIP } from "node:net";
 import { KilnError } from "../../../errors.js";
 import type { Step } from "../../../pipeline/step.js";
 import { aws, type AwsClients } from "../aws-clients.js";
@@ -9,8 +10,8 @@ import { track } from "../tracked-resource.js";
 
 /**
  * A security group of the build's own, in the subnet's VPC, the template's VPC or the default
- * one. It has no ingress rule: with no communicator nothing needs to reach the instance (the
- * SSH communicator will open its port to this machine's address /32 only).
+ * one. With SSH, its one ingress rule opens the SSH port to this machine's public address /32
+ * (or the CIDRs the template names), never to the world unless the template says 0.0.0.0/0.
  */
 export const temporarySecurityGroup: Step<AmazonEbsBuildRequest & { aws: AwsClients; journal: BuildJournal }, { securityGroupId: string; vpcId: string }> = {
   name: "create temporary security group",
@@ -24,7 +25,18 @@ export const temporarySecurityGroup: Step<AmazonEbsBuildRequest & { aws: AwsClie
     }), { abortSignal: ctx.signal }), ctx.signal);
     const id = created.GroupId ?? "";
     await track(ctx, input, { type: "security-group", id, temporary: true }, `delete security group ${id}`);
-    return { output: { securityGroupId: id, vpcId }, summary: `${id} in ${vpcId} (no ingress: communicator none)` };
+    if (builder.communicator === "none") return { output: { securityGroupId: id, vpcId }, summary: `${id} in ${vpcId} (no ingress: communicator none)` };
+    const cidrs = builder.temporary_security_group_source_cidrs ?? [await ownAddress(builder.check_ip_url, ctx.signal)];
+    if (cidrs.some((c) => c === "0.0.0.0/0" || c === "::/0")) ctx.report.warn(`the build instance's SSH port is open to the whole internet (${cidrs.join(", ")}), as the template says`);
+    await aws(`opening port ${builder.ssh_port} to ${cidrs.join(", ")} (ec2:AuthorizeSecurityGroupIngress)`, () => clients.ec2.send(new AuthorizeSecurityGroupIngressCommand({
+      GroupId: id,
+      IpPermissions: [{
+        IpProtocol: "tcp", FromPort: builder.ssh_port, ToPort: builder.ssh_port,
+        IpRanges: cidrs.filter((c) => !c.includes(":")).map((CidrIp) => ({ CidrIp, Description: `kiln build ${buildId}` })),
+        Ipv6Ranges: cidrs.filter((c) => c.includes(":")).map((CidrIpv6) => ({ CidrIpv6, Description: `kiln build ${buildId}` })),
+      }],
+    }), { abortSignal: ctx.signal }), ctx.signal);
+    return { output: { securityGroupId: id, vpcId }, summary: `${id} in ${vpcId}, ${builder.ssh_port}/tcp from ${cidrs.join(", ")}` };
   },
 };
 
@@ -42,4 +54,20 @@ async function vpcOf(subnetId: string | undefined, vpcId: string | undefined, cl
     throw new KilnError("KILN_NO_DEFAULT_VPC", `${clients.region} has no default VPC`, { hint: "set subnet_id (or vpc_id) in the builder" });
   }
   return found;
+}
+
+/** This machine's public address as a /32 (/128), from the check-IP URL. */
+async function ownAddress(url: string, signal: AbortSignal): Promise<string> {
+  const hint = "set temporary_security_group_source_cidrs (e.g. [203.0.113.7/32]) to this machine's address, or check_ip_url to a service that returns it";
+  let text: string;
+  try {
+    const response = await fetch(url, { signal: AbortSignal.any([signal, AbortSignal.timeout(10_000)]) });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    text = (await response.text()).trim();
+  } catch (error) {
+    throw new KilnError("KILN_CHECK_IP_FAILED", `could not learn this machine's public address from ${url}: ${error instanceof Error ? error.message : String(error)}`, { hint });
+  }
+  if (isIP(text) === 4) return `${text}/32`;
+  if (isIP(text) === 6) return `${text}/128`;
+  throw new KilnError("KILN_CHECK_IP_FAILED", `${url} did not answer with an IP address`, { hint });
 }
