@@ -1,8 +1,9 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { createConnection, createServer } from "node:net";
+import { createConnection } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { freePort } from "./free-port.js";
 
 /** A real OpenSSH server (apt openssh-server) on a free loopback port, with its own config and host key. */
 export interface Sshd {
@@ -10,14 +11,6 @@ export interface Sshd {
   /** SHA256:… of its host key, as ssh-keygen -l prints it. */
   fingerprint: string;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return typeof address === "object" && address !== null ? address.port : 0;
 }
 
 export async function startSshd(dir: string, authorizedKeys: string): Promise<Sshd> {
