@@ -279,6 +279,32 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
     }
   });
 
+  it("launches with the template's volumes and a public address on the network interface", async () => {
+    const proxy = new FaultProxy(moto.endpoint);
+    await proxy.start();
+    try {
+      const file = await template("volumes", [
+        amazonLinux.trimEnd(),
+        "    associate_public_ip_address: true",
+        "    launch_block_device_mappings: [{device_name: /dev/xvda, volume_size: 20, volume_type: gp3, encrypted: true}]",
+        "",
+      ].join("\n"), proxy.endpoint);
+      const run = await runKiln(["build", file, "--output-dir", join(dir, "out-volumes")], env);
+      assert.equal(run.code, 0, run.stdout + run.stderr);
+      const request = new URLSearchParams(proxy.bodies.get("RunInstances")?.[0] ?? "");
+      assert.equal(request.get("BlockDeviceMapping.1.DeviceName"), "/dev/xvda");
+      assert.equal(request.get("BlockDeviceMapping.1.Ebs.VolumeSize"), "20");
+      assert.equal(request.get("BlockDeviceMapping.1.Ebs.VolumeType"), "gp3");
+      assert.equal(request.get("BlockDeviceMapping.1.Ebs.Encrypted"), "true");
+      assert.equal(request.get("NetworkInterface.1.AssociatePublicIpAddress"), "true");
+      assert.match(request.get("NetworkInterface.1.SecurityGroupId.1") ?? "", /^sg-/, "the group goes with the interface");
+      assert.equal(request.get("SecurityGroupId.1"), null, "and not beside it (EC2 refuses both)");
+      assert.deepEqual(await leftovers(), []);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it("fails clearly when no image matches the filter, having created nothing", async () => {
     const file = await template("nomatch", "    source_ami_filter: {filters: {name: no-such-image-*}, owners: [amazon]}\n    instance_type: t3.micro\n    ami_name: kiln-test\n");
     const run = await runKiln(["build", file, "--output-dir", join(dir, "out2")], env);

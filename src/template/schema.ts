@@ -96,6 +96,17 @@ const amazonEbsBuilder = section({
   instance_type: z.string().regex(/^[a-z0-9-]+\.[a-z0-9]+$/, "must be an instance type like t3.micro"),
   subnet_id: z.string().regex(/^subnet-[0-9a-f]+$/, "must be a subnet id like subnet-0123abcd").optional(),
   vpc_id: z.string().regex(/^vpc-[0-9a-f]+$/, "must be a VPC id like vpc-0123abcd").optional(),
+  associate_public_ip_address: z.boolean().optional().describe("give the build instance a public address (default: the subnet's setting)"),
+  launch_block_device_mappings: z.array(section({
+    device_name: z.string().regex(/^\/dev\/[a-z0-9]+$/, "must be a device like /dev/xvda"),
+    volume_size: z.number().int().positive().optional().describe("GiB"),
+    volume_type: z.enum(["gp2", "gp3", "io1", "io2", "st1", "sc1", "standard"]).optional(),
+    iops: z.number().int().positive().optional(),
+    throughput: z.number().int().positive().optional(),
+    encrypted: z.boolean().optional(),
+    kms_key_id: z.string().min(1).optional(),
+    delete_on_termination: z.boolean().default(true),
+  })).default([]).describe("volumes of the build instance (the root volume's size and type, say); the image keeps them"),
   communicator: z.enum(["ssh", "none"]).default("ssh").describe("how kiln reaches the build instance to provision it"),
   ssh_username: z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a user name like admin or ec2-user").optional()
     .describe("the image's login user (admin on Debian, ec2-user on Amazon Linux, ubuntu on Ubuntu)"),

@@ -1,7 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import { DescribeInstancesCommand, RunInstancesCommand, type Instance, type RunInstancesCommandInput } from "@aws-sdk/client-ec2";
+import { DescribeInstancesCommand, RunInstancesCommand, type BlockDeviceMapping, type Instance, type RunInstancesCommandInput } from "@aws-sdk/client-ec2";
 import type { Step } from "../../../pipeline/step.js";
+import type { AmazonEbsBuilderConfig } from "../../../template/schema.js";
 import { aws, type AwsClients } from "../aws-clients.js";
 import { pollUntil } from "../poll.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
@@ -31,8 +32,9 @@ export const launchInstance: Step<LaunchInput, { instance: BuildInstance }> = {
     const tags = kilnTags(buildId, kilnVersion, { Name: `kiln build ${buildId}`, ...builder.run_tags });
     const launched = await aws("launching the build instance (ec2:RunInstances)", () => clients.ec2.send(new RunInstancesCommand({
       ImageId: input.source.id, InstanceType: builder.instance_type as RunInstancesCommandInput["InstanceType"], MinCount: 1, MaxCount: 1,
-      KeyName: input.keyPair.name, SecurityGroupIds: [input.securityGroupId],
-      ...(builder.subnet_id === undefined ? {} : { SubnetId: builder.subnet_id }),
+      KeyName: input.keyPair.name,
+      ...placement(builder.subnet_id, input.securityGroupId, builder.associate_public_ip_address),
+      ...(builder.launch_block_device_mappings.length === 0 ? {} : { BlockDeviceMappings: builder.launch_block_device_mappings.map(blockDevice) }),
       ...(userData === undefined ? {} : { UserData: Buffer.from(userData).toString("base64") }),
       MetadataOptions: { HttpTokens: builder.metadata_options.http_tokens, HttpEndpoint: "enabled" },
       TagSpecifications: tagOnCreate(["instance", "volume"], tags),
@@ -52,4 +54,25 @@ export const launchInstance: Step<LaunchInput, { instance: BuildInstance }> = {
 export async function describe(clients: AwsClients, id: string, signal: AbortSignal): Promise<Instance | undefined> {
   const found = await aws(`describing instance ${id}`, () => clients.ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }), { abortSignal: signal }), signal);
   return found.Reservations?.[0]?.Instances?.[0];
+}
+
+/** A public address is asked for on the network interface, which then carries subnet and group. */
+function placement(subnetId: string | undefined, groupId: string, publicIp: boolean | undefined): Partial<RunInstancesCommandInput> {
+  if (publicIp === undefined) return { SecurityGroupIds: [groupId], ...(subnetId === undefined ? {} : { SubnetId: subnetId }) };
+  return { NetworkInterfaces: [{ DeviceIndex: 0, AssociatePublicIpAddress: publicIp, Groups: [groupId], ...(subnetId === undefined ? {} : { SubnetId: subnetId }) }] };
+}
+
+function blockDevice(d: AmazonEbsBuilderConfig["launch_block_device_mappings"][number]): BlockDeviceMapping {
+  return {
+    DeviceName: d.device_name,
+    Ebs: {
+      DeleteOnTermination: d.delete_on_termination,
+      ...(d.volume_size === undefined ? {} : { VolumeSize: d.volume_size }),
+      ...(d.volume_type === undefined ? {} : { VolumeType: d.volume_type }),
+      ...(d.iops === undefined ? {} : { Iops: d.iops }),
+      ...(d.throughput === undefined ? {} : { Throughput: d.throughput }),
+      ...(d.encrypted === undefined ? {} : { Encrypted: d.encrypted }),
+      ...(d.kms_key_id === undefined ? {} : { KmsKeyId: d.kms_key_id }),
+    },
+  };
 }
