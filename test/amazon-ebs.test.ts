@@ -305,6 +305,33 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
     }
   });
 
+  it("launches on spot, and falls back to on demand when there is no spot capacity and spot_fallback says so", async () => {
+    const proxy = new FaultProxy(moto.endpoint);
+    await proxy.start();
+    try {
+      // As AWS does while no spot capacity exists: every spot request fails (the SDK retries them).
+      const noSpot = { error: { status: 500, code: "InsufficientInstanceCapacity", message: "There is no Spot capacity available that matches your request." }, match: "InstanceMarketOptions.MarketType=spot" };
+      proxy.inject("RunInstances", noSpot);
+      const run = await runKiln(["build", await template("spot", `${amazonLinux}    spot_price: auto\n    spot_fallback: true\n`, proxy.endpoint), "--output-dir", join(dir, "out-spot")], env);
+      assert.equal(run.code, 0, run.stdout + run.stderr);
+      const requests = (proxy.bodies.get("RunInstances") ?? []).map((b) => new URLSearchParams(b));
+      const [first, last] = [requests[0], requests.at(-1)];
+      assert.equal(first?.get("InstanceMarketOptions.MarketType"), "spot");
+      assert.equal(first?.get("InstanceMarketOptions.SpotOptions.MaxPrice"), null, "auto: no maximum, so at most the on-demand price");
+      assert.equal(last?.get("InstanceMarketOptions.MarketType"), null, "the fallback is on demand");
+      assert.match(run.stdout, /no spot capacity .*launching on demand, as spot_fallback says/);
+      assert.deepEqual(await leftovers(), []);
+
+      await moto.reset();
+      const strict = await runKiln(["build", await template("spot-strict", `${amazonLinux}    spot_price: "0.05"\n`, proxy.endpoint), "--output-dir", join(dir, "out-spot-strict")], env);
+      assert.equal(strict.code, 1, "without spot_fallback the build fails");
+      assert.match(strict.stderr, /launching the build instance on spot \(ec2:RunInstances\): InsufficientInstanceCapacity/);
+      assert.deepEqual(await leftovers(), []);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it("fails clearly when no image matches the filter, having created nothing", async () => {
     const file = await template("nomatch", "    source_ami_filter: {filters: {name: no-such-image-*}, owners: [amazon]}\n    instance_type: t3.micro\n    ami_name: kiln-test\n");
     const run = await runKiln(["build", file, "--output-dir", join(dir, "out2")], env);

@@ -96,6 +96,9 @@ const amazonEbsBuilder = section({
   instance_type: z.string().regex(/^[a-z0-9-]+\.[a-z0-9]+$/, "must be an instance type like t3.micro"),
   subnet_id: z.string().regex(/^subnet-[0-9a-f]+$/, "must be a subnet id like subnet-0123abcd").optional(),
   vpc_id: z.string().regex(/^vpc-[0-9a-f]+$/, "must be a VPC id like vpc-0123abcd").optional(),
+  spot_price: z.union([z.literal("auto"), z.string().regex(/^\d+(\.\d+)?$/, "must be auto or a price in USD per hour, like \"0.05\"")]).optional()
+    .describe("launch a spot instance: auto (at most the on-demand price) or a maximum price"),
+  spot_fallback: z.boolean().default(false).describe("when no spot capacity is to be had, launch on demand instead"),
   associate_public_ip_address: z.boolean().optional().describe("give the build instance a public address (default: the subnet's setting)"),
   launch_block_device_mappings: z.array(section({
     device_name: z.string().regex(/^\/dev\/[a-z0-9]+$/, "must be a device like /dev/xvda"),

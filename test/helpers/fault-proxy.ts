@@ -9,6 +9,10 @@ export interface Fault {
   delayMs?: number;
   /** Answer every call with this AWS error (EC2's or STS's error document, by the action). */
   error?: { status: number; code: string; message: string };
+  /** How many calls get `error` (all of them when absent). */
+  errorTimes?: number;
+  /** Only calls whose body contains this (a spot request, say) get the fault. */
+  match?: string;
   /** Answer every call with this document instead of moto's (a console output, say). */
   answer?: string;
 }
@@ -50,14 +54,16 @@ export class FaultProxy {
     const action = new URLSearchParams(body.toString()).get("Action") ?? new URL(req.url ?? "/", "http://x").searchParams.get("Action") ?? "?";
     this.calls.set(action, (this.calls.get(action) ?? 0) + 1);
     this.bodies.set(action, [...(this.bodies.get(action) ?? []), body.toString()]);
-    const fault = this.faults.get(action);
+    const candidate = this.faults.get(action);
+    const fault = candidate?.match === undefined || body.toString().includes(candidate.match) ? candidate : undefined;
     if (fault?.throttle !== undefined && fault.throttle > 0) {
       fault.throttle--;
       res.writeHead(503, { "content-type": "text/xml" });
       res.end("<?xml version=\"1.0\"?><Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>");
       return;
     }
-    if (fault?.error !== undefined) {
+    if (fault?.error !== undefined && (fault.errorTimes === undefined || fault.errorTimes > 0)) {
+      if (fault.errorTimes !== undefined) fault.errorTimes--;
       const { status, code, message } = fault.error;
       res.writeHead(status, { "content-type": "text/xml" });
       // STS (query API) and EC2 word their error documents differently.

@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { DescribeInstancesCommand, RunInstancesCommand, type BlockDeviceMapping, type Instance, type RunInstancesCommandInput } from "@aws-sdk/client-ec2";
+import { KilnError } from "../../../errors.js";
 import type { Step } from "../../../pipeline/step.js";
 import type { AmazonEbsBuilderConfig } from "../../../template/schema.js";
 import { aws, type AwsClients } from "../aws-clients.js";
@@ -30,7 +31,7 @@ export const launchInstance: Step<LaunchInput, { instance: BuildInstance }> = {
     const { builder, aws: clients, buildId, kilnVersion, loaded } = input;
     const userData = builder.user_data ?? (builder.user_data_file === undefined ? undefined : await readFile(resolve(loaded.directory, builder.user_data_file), "utf8"));
     const tags = kilnTags(buildId, kilnVersion, { Name: `kiln build ${buildId}`, ...builder.run_tags });
-    const launched = await aws("launching the build instance (ec2:RunInstances)", () => clients.ec2.send(new RunInstancesCommand({
+    const request: RunInstancesCommandInput = {
       ImageId: input.source.id, InstanceType: builder.instance_type as RunInstancesCommandInput["InstanceType"], MinCount: 1, MaxCount: 1,
       KeyName: input.keyPair.name,
       ...placement(builder.subnet_id, input.securityGroupId, builder.associate_public_ip_address),
@@ -38,7 +39,14 @@ export const launchInstance: Step<LaunchInput, { instance: BuildInstance }> = {
       ...(userData === undefined ? {} : { UserData: Buffer.from(userData).toString("base64") }),
       MetadataOptions: { HttpTokens: builder.metadata_options.http_tokens, HttpEndpoint: "enabled" },
       TagSpecifications: tagOnCreate(["instance", "volume"], tags),
-    }), { abortSignal: ctx.signal }), ctx.signal);
+    };
+    const run = (input: RunInstancesCommandInput, what: string) => aws(`launching the build instance${what} (ec2:RunInstances)`, () => clients.ec2.send(new RunInstancesCommand(input), { abortSignal: ctx.signal }), ctx.signal);
+    const launched = builder.spot_price === undefined ? await run(request, "") : await run(spot(request, builder.spot_price), " on spot").catch(async (error: unknown) => {
+      const code = error instanceof KilnError ? error.code : "";
+      if (!builder.spot_fallback || !/INSUFFICIENTINSTANCECAPACITY|SPOTMAXPRICETOOLOW|MAXSPOTINSTANCECOUNTEXCEEDED/.test(code)) throw error;
+      ctx.report.warn(`no spot capacity (${error instanceof Error ? error.message : String(error)}): launching on demand, as spot_fallback says`);
+      return run(request, " on demand");
+    });
     const id = launched.Instances?.[0]?.InstanceId ?? "";
     const poll = { report: ctx.report, delaySeconds: builder.wait.delay_seconds, timeoutSeconds: builder.wait.timeout_seconds };
     await track(ctx, input, { type: "instance", id, temporary: true }, `terminate instance ${id}`);
@@ -73,6 +81,17 @@ function blockDevice(d: AmazonEbsBuilderConfig["launch_block_device_mappings"][n
       ...(d.throughput === undefined ? {} : { Throughput: d.throughput }),
       ...(d.encrypted === undefined ? {} : { Encrypted: d.encrypted }),
       ...(d.kms_key_id === undefined ? {} : { KmsKeyId: d.kms_key_id }),
+    },
+  };
+}
+
+/** The same launch on the spot market: `auto` sets no maximum, so at most the on-demand price. */
+function spot(request: RunInstancesCommandInput, price: string): RunInstancesCommandInput {
+  return {
+    ...request,
+    InstanceMarketOptions: {
+      MarketType: "spot",
+      SpotOptions: { SpotInstanceType: "one-time", InstanceInterruptionBehavior: "terminate", ...(price === "auto" ? {} : { MaxPrice: price }) },
     },
   };
 }
