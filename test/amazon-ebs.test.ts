@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { mkdtempSync } from "node:fs";
-import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
@@ -64,8 +65,12 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
       "    ami_regions: [us-west-2]",
       "",
     ].join("\n"));
-    const run = await runKiln(["build", file, "--output-dir", join(dir, "out")], env);
+    const run = await runKiln(["build", file, "--output-dir", join(dir, "out"), "--debug-keys", join(dir, "keys")], env);
     assert.equal(run.code, 0, run.stdout + run.stderr);
+    const [keyFile] = await readdir(join(dir, "keys"));
+    assert.equal((await stat(join(dir, "keys", keyFile ?? ""))).mode & 0o777, 0o600, "--debug-keys writes the key owner-only");
+    assert.match(execFileSync("ssh-keygen", ["-y", "-f", join(dir, "keys", keyFile ?? "")], { encoding: "utf8" }), /^ssh-ed25519 /);
+    assert.doesNotMatch(run.stdout + run.stderr, /PRIVATE KEY/, "and never prints it");
     for (const step of ["check AWS credentials", "find source image", "create temporary key pair", "create temporary security group", "launch build instance", "connect over SSH", "provision", "stop build instance", "create image", "share and copy image", "write manifest"]) {
       assert.match(run.stdout, new RegExp(`==> \\[[\\d.]+s\\] \\d+/11 ${step}`));
     }

@@ -9,4 +9,6 @@ export interface AmazonEbsBuildRequest {
   outputDirectory: string;
   buildId: string;
   kilnVersion: string;
+  /** `--debug-keys DIR`: the temporary private key is written there (0600); otherwise never. */
+  debugKeysDirectory?: string;
 }

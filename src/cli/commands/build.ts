@@ -18,6 +18,7 @@ interface BuildOptions extends TemplateOptions {
   cacheDir?: string;
   workDir?: string;
   outputDir?: string;
+  debugKeys?: string;
 }
 
 export function buildCommand(program: Command, { io, redactor }: CliContext): void {
@@ -28,6 +29,7 @@ export function buildCommand(program: Command, { io, redactor }: CliContext): vo
     .option("--cache-dir <dir>", "where base root filesystems are cached (default: $KILN_CACHE_DIR or ~/.cache/kiln)")
     .option("--work-dir <dir>", "where work directories are created (default: $KILN_WORK_DIR or /var/tmp/kiln)")
     .option("--output-dir <dir>", "where artifact directories are created (default: the template's output.directory)")
+    .option("--debug-keys <dir>", "amazon-ebs: also write the temporary private key there (mode 0600), to log in while debugging")
     .action(async (file: string, options: BuildOptions) => {
       const cleanupSeconds = Number(options.cleanupTimeout);
       const epochText = process.env.SOURCE_DATE_EPOCH;
@@ -55,7 +57,7 @@ export function buildCommand(program: Command, { io, redactor }: CliContext): vo
           const outputDirectory = join(outputParent, `${label}-${stamp}`);
           const run = { report, signal: interrupts.build, cleanupSignal: interrupts.cleanup, onError: options.onError, cleanupTimeoutMs: cleanupSeconds * 1000 };
           if (builder.type === "amazon-ebs") {
-            const state = await runBuild(amazonEbsBuilder, { loaded, builder, buildId, kilnVersion, outputDirectory }, run);
+            const state = await runBuild(amazonEbsBuilder, { loaded, builder, buildId, kilnVersion, outputDirectory, ...(options.debugKeys === undefined ? {} : { debugKeysDirectory: resolve(options.debugKeys) }) }, run);
             report.info(`built ${state.image.id} in ${state.image.region} in ${report.elapsed().toFixed(1)}s`);
             continue;
           }

@@ -1,4 +1,6 @@
 import { generateKeyPairSync } from "node:crypto";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { ImportKeyPairCommand } from "@aws-sdk/client-ec2";
 import { ed25519OpenSshPrivateKey, ed25519PublicLine } from "../../../communicator/openssh-key.js";
 import type { Step } from "../../../pipeline/step.js";
@@ -29,9 +31,17 @@ export const temporaryKeyPair: Step<AmazonEbsBuildRequest & { aws: AwsClients; j
     }), { abortSignal: ctx.signal }), ctx.signal);
     const id = imported.KeyPairId ?? name;
     await track(ctx, input, { type: "key-pair", id: name, temporary: true }, `delete key pair ${name}`);
+    const privateKeyText = ed25519OpenSshPrivateKey(privateKey, name);
+    if (input.debugKeysDirectory !== undefined) {
+      // Asked for by --debug-keys to log in by hand while debugging: owner-only, and kept.
+      await mkdir(input.debugKeysDirectory, { recursive: true, mode: 0o700 });
+      const file = join(input.debugKeysDirectory, name);
+      await writeFile(file, privateKeyText, { mode: 0o600, flag: "wx" });
+      ctx.report.warn(`the temporary private key is in ${file} (--debug-keys): delete it when done`);
+    }
     return {
-      output: { keyPair: { name, id, privateKey: ed25519OpenSshPrivateKey(privateKey, name) } },
-      summary: `${name} (${id}, ed25519; the private key stays in memory)`,
+      output: { keyPair: { name, id, privateKey: privateKeyText } },
+      summary: `${name} (${id}, ed25519; the private key stays in memory${input.debugKeysDirectory === undefined ? "" : " and in --debug-keys"})`,
     };
   },
 };
