@@ -1,3 +1,5 @@
+import { shellQuote as quote } from "../system/shell-quote.js";
+
 /**
  * What must not ship in a shared image (seed 004): every user's shell and REPL histories, every
  * authorized_keys, SSH host keys (generated per instance at first boot), the machine id, the
@@ -65,7 +67,6 @@ const hostKeysAtFirstBoot = [
  * `removed PATH` / `emptied PATH` line for each thing it touched.
  */
 export function cleanScript(extraPaths: readonly string[]): string {
-  const quote = (p: string): string => `'${p.replaceAll("'", "'\\''")}'`;
   // Globs must stay unquoted to expand; anything else is quoted.
   const word = (p: string): string => (/[*?[]/.test(p) ? p.split("/").map((part) => (part === "" || /[*?[]/.test(part) ? part : quote(part))).join("/") : quote(p));
   const lines = [

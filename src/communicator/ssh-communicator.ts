@@ -6,6 +6,7 @@ import ssh2 from "ssh2";
 import { CancelledError, KilnError } from "../errors.js";
 import type { Reporter } from "../report/reporter.js";
 import { CommandError } from "../system/command-error.js";
+import { shellQuote as quote } from "../system/shell-quote.js";
 import type { Communicator, RunScriptOptions, UploadOptions } from "./communicator.js";
 
 const { Client } = ssh2;
@@ -21,8 +22,6 @@ export interface SshTarget {
   pinned?: readonly string[];
   timeoutSeconds: number;
 }
-
-const quote = (s: string): string => `'${s.replaceAll("'", "'\\''")}'`;
 
 /** Runs provisioners on a build instance over SSH, as root (through `sudo -n` for other users). */
 export class SshCommunicator implements Communicator {

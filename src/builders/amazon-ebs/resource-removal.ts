@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { DeleteKeyPairCommand, DeleteSecurityGroupCommand, DeleteSnapshotCommand, DeregisterImageCommand, DescribeImagesCommand, DescribeInstancesCommand, TerminateInstancesCommand } from "@aws-sdk/client-ec2";
+import { DeleteKeyPairCommand, DeleteSecurityGroupCommand, DeleteSnapshotCommand, DeregisterImageCommand, DescribeImagesCommand, TerminateInstancesCommand } from "@aws-sdk/client-ec2";
 import type { Reporter } from "../../report/reporter.js";
 import { aws, type AwsClients } from "./aws-clients.js";
+import { describeInstance } from "./instance-state.js";
 import type { JournalEntry } from "./journal.js";
 import { pollUntil } from "./poll.js";
 
@@ -10,6 +11,14 @@ export interface RemovalOptions {
   report: Reporter;
   delaySeconds: number;
   timeoutSeconds: number;
+}
+
+// An instance first (its security group cannot go while it exists), the image last.
+const removalOrder: JournalEntry["type"][] = ["instance", "security-group", "key-pair", "image"];
+
+/** Resources sorted so that each can be removed when its turn comes. */
+export function inRemovalOrder<R extends Pick<JournalEntry, "type">>(resources: readonly R[]): R[] {
+  return [...resources].sort((a, b) => removalOrder.indexOf(a.type) - removalOrder.indexOf(b.type));
 }
 
 /** A resource someone (or an earlier attempt) already removed is done, not a failure. */
@@ -34,10 +43,7 @@ const removers: Record<JournalEntry["type"], (clients: AwsClients, id: string, o
   instance: async (clients, id, options) => {
     const { signal } = options;
     await aws(`terminating instance ${id}`, () => clients.ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }), { abortSignal: signal }), signal);
-    await pollUntil(`instance ${id} to terminate`, async () => {
-      const found = await aws(`describing instance ${id}`, () => clients.ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }), { abortSignal: signal }), signal);
-      return found.Reservations?.[0]?.Instances?.[0]?.State?.Name === "terminated" ? true : undefined;
-    }, options);
+    await pollUntil(`instance ${id} to terminate`, async () => ((await describeInstance(clients, id, signal))?.State?.Name === "terminated" ? true : undefined), options);
   },
   "security-group": async (clients, id, { signal }) => {
     for (;;) {

@@ -1,20 +1,18 @@
 import { rm } from "node:fs/promises";
 import type { Command } from "commander";
 import { awsClients, type AwsClients } from "../../builders/amazon-ebs/aws-clients.js";
-import { journalDirectory, processAlive, readJournals, type JournalEntry } from "../../builders/amazon-ebs/journal.js";
+import { journalDirectory, processAlive, readJournals } from "../../builders/amazon-ebs/journal.js";
+import { inRemovalOrder } from "../../builders/amazon-ebs/resource-removal.js";
 import { ExitStatus, UsageError } from "../../errors.js";
 import { TextReporter } from "../../report/reporter.js";
 import type { CliContext } from "../io.js";
-import { describeResource, removeEach } from "./remove-resources.js";
+import { describeResource, dryRunWanted, removeEach } from "./remove-resources.js";
 
 interface CleanupOptions {
   stale?: boolean;
   yes?: boolean;
   dryRun?: boolean;
 }
-
-// An instance first (its security group cannot go while it exists), the image last.
-const order: JournalEntry["type"][] = ["instance", "security-group", "key-pair", "image"];
 
 export function cleanupCommand(program: Command, { io, redactor }: CliContext): void {
   program.command("cleanup").argument("[build-id]", "the build whose leftovers to remove (its journal names them)")
@@ -36,12 +34,11 @@ export function cleanupCommand(program: Command, { io, redactor }: CliContext): 
         io.out("no stale build journals: nothing to clean up");
         return;
       }
-      // On a terminal, a first run only shows what would go; --yes removes.
-      const dryRun = options.dryRun === true || (process.stdin.isTTY === true && options.yes !== true);
+      const dryRun = dryRunWanted(options);
       const report = new TextReporter(io.out, redactor);
       let failed = 0;
       for (const { file, record } of journals) {
-        const resources = [...record.resources].sort((a, b) => order.indexOf(a.type) - order.indexOf(b.type));
+        const resources = inRemovalOrder(record.resources);
         io.out(`build ${record.buildId} (${record.region}, its process ${record.pid} is gone): ${resources.length} resource${resources.length === 1 ? "" : "s"}`);
         if (dryRun) {
           for (const r of resources) io.out(`    would remove ${describeResource(r)}`);

@@ -3,6 +3,11 @@ import type { JournalEntry } from "../../builders/amazon-ebs/journal.js";
 import { removeResource } from "../../builders/amazon-ebs/resource-removal.js";
 import type { Reporter } from "../../report/reporter.js";
 
+/** On a terminal a first run only shows what would go; --yes removes; elsewhere (CI) it removes. */
+export function dryRunWanted(options: { yes?: boolean; dryRun?: boolean }): boolean {
+  return options.dryRun === true || (process.stdin.isTTY === true && options.yes !== true);
+}
+
 /** "security group sg-…", as people say it. */
 export function describeResource(resource: Pick<JournalEntry, "type" | "id">, note = ""): string {
   return `${resource.type.replace("-", " ")} ${resource.id}${note}`;

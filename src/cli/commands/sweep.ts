@@ -1,11 +1,12 @@
 import type { Command } from "commander";
 import { awsClients } from "../../builders/amazon-ebs/aws-clients.js";
-import { processAlive, readJournals, type JournalEntry } from "../../builders/amazon-ebs/journal.js";
+import { processAlive, readJournals } from "../../builders/amazon-ebs/journal.js";
+import { inRemovalOrder } from "../../builders/amazon-ebs/resource-removal.js";
 import { findKilnResources } from "../../builders/amazon-ebs/sweep.js";
 import { ExitStatus, UsageError } from "../../errors.js";
 import { TextReporter } from "../../report/reporter.js";
 import type { CliContext } from "../io.js";
-import { describeResource, removeEach } from "./remove-resources.js";
+import { describeResource, dryRunWanted, removeEach } from "./remove-resources.js";
 
 interface SweepOptions {
   region: string;
@@ -14,8 +15,6 @@ interface SweepOptions {
   yes?: boolean;
   dryRun?: boolean;
 }
-
-const order: JournalEntry["type"][] = ["instance", "security-group", "key-pair"];
 
 /** "6h", "90m", "2d" in milliseconds. */
 export function parseAge(text: string): number | undefined {
@@ -39,14 +38,13 @@ export function sweepCommand(program: Command, { io, redactor }: CliContext): vo
       const signal = AbortSignal.timeout(5 * 60_000);
       // A build still running on this machine is its own business, whatever its age.
       const running = new Set((await readJournals()).filter((j) => processAlive(j.record.pid)).map((j) => j.record.buildId));
-      const found = (await findKilnResources(clients, signal))
-        .filter((r) => Date.now() - r.builtAt.getTime() > age && !running.has(r.buildId))
-        .sort((a, b) => order.indexOf(a.type) - order.indexOf(b.type));
+      const found = inRemovalOrder((await findKilnResources(clients, signal))
+        .filter((r) => Date.now() - r.builtAt.getTime() > age && !running.has(r.buildId)));
       if (found.length === 0) {
         io.out(`no kiln-tagged temporary resources older than ${options.olderThan} in ${options.region}`);
         return;
       }
-      const dryRun = options.dryRun === true || (process.stdin.isTTY === true && options.yes !== true);
+      const dryRun = dryRunWanted(options);
       const listed = found.map((r) => ({ ...r, note: ` (build ${r.buildId})` }));
       if (dryRun) {
         for (const r of listed) io.out(`    would remove ${describeResource(r, r.note)}`);

@@ -1,10 +1,11 @@
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import { DescribeInstancesCommand, RunInstancesCommand, type BlockDeviceMapping, type Instance, type RunInstancesCommandInput } from "@aws-sdk/client-ec2";
+import { RunInstancesCommand, type BlockDeviceMapping, type RunInstancesCommandInput } from "@aws-sdk/client-ec2";
 import { KilnError } from "../../../errors.js";
 import type { Step } from "../../../pipeline/step.js";
 import type { AmazonEbsBuilderConfig } from "../../../template/schema.js";
 import { aws, type AwsClients } from "../aws-clients.js";
+import { describeInstance } from "../instance-state.js";
 import { pollUntil } from "../poll.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
 import type { BuildJournal } from "../journal.js";
@@ -51,18 +52,13 @@ export const launchInstance: Step<LaunchInput, { instance: BuildInstance }> = {
     const poll = { report: ctx.report, delaySeconds: builder.wait.delay_seconds, timeoutSeconds: builder.wait.timeout_seconds };
     await track(ctx, input, { type: "instance", id, temporary: true }, `terminate instance ${id}`);
     const running = await pollUntil(`instance ${id} to run`, async () => {
-      const instance = await describe(clients, id, ctx.signal);
+      const instance = await describeInstance(clients, id, ctx.signal);
       return instance?.State?.Name === "running" ? instance : undefined;
     }, { ...poll, signal: ctx.signal });
     const instance: BuildInstance = { id, ...(running.PublicIpAddress === undefined ? {} : { publicIp: running.PublicIpAddress }), ...(running.PrivateIpAddress === undefined ? {} : { privateIp: running.PrivateIpAddress }) };
     return { output: { instance }, summary: `${id} (${builder.instance_type}) running${instance.publicIp === undefined ? "" : ` at ${instance.publicIp}`}` };
   },
 };
-
-export async function describe(clients: AwsClients, id: string, signal: AbortSignal): Promise<Instance | undefined> {
-  const found = await aws(`describing instance ${id}`, () => clients.ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }), { abortSignal: signal }), signal);
-  return found.Reservations?.[0]?.Instances?.[0];
-}
 
 /** A public address is asked for on the network interface, which then carries subnet and group. */
 function placement(subnetId: string | undefined, groupId: string, publicIp: boolean | undefined): Partial<RunInstancesCommandInput> {
