@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { CreateKeyPairCommand, CreateSecurityGroupCommand, DescribeImageAttributeCommand, DescribeImagesCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, DescribeSnapshotsCommand, EC2Client } from "@aws-sdk/client-ec2";
+import { AddRoleToInstanceProfileCommand, CreateInstanceProfileCommand, CreateRoleCommand, IAMClient, ListInstanceProfilesCommand, ListRolesCommand } from "@aws-sdk/client-iam";
 import { createServer } from "node:http";
 import { FaultProxy } from "./helpers/fault-proxy.js";
 import { startSshd } from "./helpers/sshd.js";
@@ -14,6 +15,7 @@ import { startMoto, type Moto } from "./helpers/moto.js";
 
 const credentials = { AWS_ACCESS_KEY_ID: "testing", AWS_SECRET_ACCESS_KEY: "testing", AWS_EC2_METADATA_DISABLED: "true" };
 const amazonLinux = "    source_ami_filter: {filters: {name: amzn2-ami-hvm-*-x86_64-gp2}, owners: [amazon], most_recent: true}\n    instance_type: t3.micro\n    ami_name: kiln-test-${{ uuid }}\n";
+const readOnlyS3 = "    temporary_iam_instance_profile_policy_document: {Statement: [{Effect: Allow, Action: ['s3:GetObject'], Resource: '*'}]}\n";
 const byKiln = [{ Name: "tag-key", Values: ["kiln:build-id"] }];
 
 describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 * 60_000 }, () => {
@@ -22,6 +24,7 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
   const env = { ...credentials, KILN_STATE_DIR: state };
   let moto: Moto;
   let ec2: EC2Client;
+  let iam: IAMClient;
   after(async () => {
     await moto?.stop();
     await rm(dir, { recursive: true, force: true });
@@ -30,6 +33,7 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
   before(async () => {
     moto = await startMoto({ MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION: "true" });
     ec2 = new EC2Client({ region: "us-east-1", endpoint: moto.endpoint, credentials: { accessKeyId: "testing", secretAccessKey: "testing" } });
+    iam = new IAMClient({ region: "us-east-1", endpoint: moto.endpoint, credentials: { accessKeyId: "testing", secretAccessKey: "testing" } });
   });
   beforeEach(() => moto.reset());
 
@@ -46,7 +50,11 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
     const instances = (await ec2.send(new DescribeInstancesCommand({ Filters: byKiln }))).Reservations?.flatMap((r) => r.Instances ?? []) ?? [];
     const keys = (await ec2.send(new DescribeKeyPairsCommand({}))).KeyPairs ?? [];
     const groups = (await ec2.send(new DescribeSecurityGroupsCommand({}))).SecurityGroups ?? [];
+    const roles = (await iam.send(new ListRolesCommand({}))).Roles ?? [];
+    const profiles = (await iam.send(new ListInstanceProfilesCommand({}))).InstanceProfiles ?? [];
     return [
+      ...roles.filter((r) => r.RoleName?.startsWith("kiln-") === true).map((r) => `role ${r.RoleName}`),
+      ...profiles.filter((p) => p.InstanceProfileName?.startsWith("kiln-") === true).map((p) => `instance profile ${p.InstanceProfileName}`),
       ...instances.filter((i) => i.State?.Name !== "terminated").map((i) => `instance ${i.InstanceId} ${i.State?.Name}`),
       ...keys.filter((k) => k.KeyName?.startsWith("kiln-") === true).map((k) => `key pair ${k.KeyName}`),
       ...groups.filter((g) => g.GroupName?.startsWith("kiln-") === true).map((g) => `security group ${g.GroupId}`),
@@ -71,8 +79,8 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
     assert.equal((await stat(join(dir, "keys", keyFile ?? ""))).mode & 0o777, 0o600, "--debug-keys writes the key owner-only");
     assert.match(execFileSync("ssh-keygen", ["-y", "-f", join(dir, "keys", keyFile ?? "")], { encoding: "utf8" }), /^ssh-ed25519 /);
     assert.doesNotMatch(run.stdout + run.stderr, /PRIVATE KEY/, "and never prints it");
-    for (const step of ["check AWS credentials", "find source image", "create temporary key pair", "create temporary security group", "launch build instance", "connect over SSH", "provision", "stop build instance", "create image", "share and copy image", "write manifest"]) {
-      assert.match(run.stdout, new RegExp(`==> \\[[\\d.]+s\\] \\d+/11 ${step}`));
+    for (const step of ["check AWS credentials", "find source image", "create temporary key pair", "create temporary security group", "prepare instance profile", "launch build instance", "connect over SSH", "provision", "stop build instance", "create image", "share and copy image", "write manifest"]) {
+      assert.match(run.stdout, new RegExp(`==> \\[[\\d.]+s\\] \\d+/12 ${step}`));
     }
     const [out] = await readdir(join(dir, "out"));
     const manifest = JSON.parse(await readFile(join(dir, "out", out ?? "", "manifest.json"), "utf8")) as { build: { id: string }; artifacts: { region: string; image: string; snapshots: string[] }[]; source: { image: string } };
@@ -109,6 +117,44 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
     }
   });
 
+  it("launches with a temporary role and instance profile of the template's policy, retried while it propagates, and removes both", async () => {
+    const proxy = new FaultProxy(moto.endpoint);
+    await proxy.start();
+    try {
+      // As EC2 answers while a new profile has not reached it yet, and while new resources are not yet visible.
+      proxy.inject("RunInstances", { error: { status: 400, code: "InvalidParameterValue", message: "Value (kiln-x) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name" }, errorTimes: 2 });
+      proxy.inject("DescribeInstances", { error: { status: 400, code: "InvalidInstanceID.NotFound", message: "The instance ID 'i-0' does not exist" }, errorTimes: 1 });
+      proxy.inject("CreateTags", { error: { status: 400, code: "InvalidSnapshot.NotFound", message: "The snapshot 'snap-0' does not exist." }, errorTimes: 1 });
+      const run = await runKiln(["build", await template("role", `${amazonLinux}${readOnlyS3}`, proxy.endpoint), "--output-dir", join(dir, "out-role")], env);
+      assert.equal(run.code, 0, run.stdout + run.stderr);
+      assert.equal(proxy.calls.get("RunInstances"), 3, "the launch was retried until the profile was known");
+      const launch = new URLSearchParams(proxy.bodies.get("RunInstances")?.at(-1) ?? "");
+      assert.match(launch.get("IamInstanceProfile.Name") ?? "", /^kiln-role-\d{8}-\d{6}-[0-9a-f]+$/);
+      const role = new URLSearchParams(proxy.bodies.get("CreateRole")?.[0] ?? "");
+      assert.equal(role.get("Path"), "/kiln/");
+      assert.deepEqual(JSON.parse(role.get("AssumeRolePolicyDocument") ?? "").Statement[0].Principal, { Service: "ec2.amazonaws.com" });
+      const policy = JSON.parse(new URLSearchParams(proxy.bodies.get("PutRolePolicy")?.[0] ?? "").get("PolicyDocument") ?? "") as { Version: string; Statement: unknown[] };
+      assert.deepEqual(policy, { Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: ["s3:GetObject"], Resource: "*" }] });
+      assert.match(run.stdout, /<== \[[\d.]+s\] delete instance profile kiln-role-/);
+      assert.match(run.stdout, /<== \[[\d.]+s\] delete role kiln-role-/);
+      assert.deepEqual(await leftovers(), []);
+
+      // An existing profile is used as it is, and a missing one fails before anything exists.
+      await moto.reset();
+      await iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: "builders" }));
+      const existing = await runKiln(["build", await template("existing", `${amazonLinux}    iam_instance_profile: builders\n`, proxy.endpoint), "--output-dir", join(dir, "out-existing")], env);
+      assert.equal(existing.code, 0, existing.stdout + existing.stderr);
+      assert.equal(new URLSearchParams(proxy.bodies.get("RunInstances")?.at(-1) ?? "").get("IamInstanceProfile.Name"), "builders");
+      assert.equal((await iam.send(new ListInstanceProfilesCommand({}))).InstanceProfiles?.length, 1, "the existing profile stays");
+      const missing = await runKiln(["build", await template("missing", `${amazonLinux}    iam_instance_profile: nosuch\n`, proxy.endpoint), "--output-dir", join(dir, "out-missing")], env);
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /looking up instance profile nosuch \(iam:GetInstanceProfile\): NoSuchEntity/);
+      assert.deepEqual(await leftovers(), []);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it("rides out throttling (RequestLimitExceeded) on its calls", async () => {
     const proxy = new FaultProxy(moto.endpoint);
     await proxy.start();
@@ -131,19 +177,21 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
     await proxy.start();
     try {
       proxy.inject("RunInstances", { delayMs: 10_000 });
-      const build = startKiln(["build", await template("killed", amazonLinux, proxy.endpoint), "--output-dir", join(dir, "out-killed")], env);
+      const build = startKiln(["build", await template("killed", `${amazonLinux}${readOnlyS3}`, proxy.endpoint), "--output-dir", join(dir, "out-killed")], env);
       const deadline = Date.now() + 60_000;
       while (!/\d+\/\d+ launch build instance/.test(build.stdout()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       build.child.kill("SIGKILL");
       await build.done;
       const left = await leftovers();
-      assert.ok(left.some((l) => l.startsWith("key pair")) && left.some((l) => l.startsWith("security group")), `the killed build left its key pair and group: ${left.join(", ")}`);
+      for (const kind of ["key pair", "security group", "role", "instance profile"]) assert.ok(left.some((l) => l.startsWith(kind)), `the killed build left its ${kind}: ${left.join(", ")}`);
       assert.equal((await journals()).length, 1, "and its journal");
 
       const cleanup = await runKiln(["cleanup", "--stale"], env);
       assert.equal(cleanup.code, 0, cleanup.stdout + cleanup.stderr);
       assert.match(cleanup.stdout, /removed security group sg-/);
       assert.match(cleanup.stdout, /removed key pair kiln-/);
+      assert.match(cleanup.stdout, /removed instance profile kiln-killed-/);
+      assert.match(cleanup.stdout, /removed role kiln-killed-/);
       assert.deepEqual(await leftovers(), []);
       assert.deepEqual(await journals(), []);
       const again = await runKiln(["cleanup", "--stale"], env);
@@ -201,15 +249,23 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
     await ec2.send(new CreateSecurityGroupCommand({ GroupName: `kiln-${old}`, Description: "left by a crash", TagSpecifications: tagged(old, "security-group") }));
     await ec2.send(new CreateKeyPairCommand({ KeyName: `kiln-${old}`, TagSpecifications: tagged(old, "key-pair") }));
     await ec2.send(new CreateKeyPairCommand({ KeyName: `kiln-${young}`, TagSpecifications: tagged(young, "key-pair") }));
+    // IAM lists no tags: kiln's own are under its path, and their tags are read one by one.
+    const trust = JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }] });
+    await iam.send(new CreateRoleCommand({ RoleName: `kiln-${old}`, Path: "/kiln/", AssumeRolePolicyDocument: trust, Tags: [{ Key: "kiln:build-id", Value: old }] }));
+    await iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: `kiln-${old}`, Path: "/kiln/", Tags: [{ Key: "kiln:build-id", Value: old }] }));
+    await iam.send(new AddRoleToInstanceProfileCommand({ InstanceProfileName: `kiln-${old}`, RoleName: `kiln-${old}` }));
+    await iam.send(new CreateRoleCommand({ RoleName: "someone-elses", AssumeRolePolicyDocument: trust, Tags: [{ Key: "kiln:build-id", Value: old }] }));
     // The SDK's own endpoint variable: sweep has no template to name one.
     const sweepEnv = { ...env, AWS_ENDPOINT_URL: moto.endpoint };
     const dry = await runKiln(["sweep", "--region", "us-east-1", "--older-than", "6h", "--dry-run"], sweepEnv);
     assert.equal(dry.code, 0, dry.stdout + dry.stderr);
     assert.match(dry.stdout, /would remove key pair kiln-crashed-20200101-000000-abcdef/);
-    assert.equal((await leftovers()).length, 3, "a dry run removes nothing");
+    assert.match(dry.stdout, /would remove instance profile kiln-crashed-20200101-000000-abcdef[^]*would remove role kiln-crashed-/, "a profile before its role");
+    assert.equal((await leftovers()).length, 5, "a dry run removes nothing");
     const run = await runKiln(["sweep", "--region", "us-east-1", "--older-than", "6h"], sweepEnv);
     assert.equal(run.code, 0, run.stdout + run.stderr);
-    assert.match(run.stdout, /2 removed, 0 could not be/);
+    assert.match(run.stdout, /4 removed, 0 could not be/);
+    assert.deepEqual((await iam.send(new ListRolesCommand({}))).Roles?.map((r) => r.RoleName), ["someone-elses"], "a role outside kiln's path is not kiln's");
     assert.deepEqual(await leftovers(), [`key pair kiln-${young}`]);
     const bad = await runKiln(["sweep", "--region", "us-east-1", "--older-than", "soon"], sweepEnv);
     assert.equal(bad.code, 2);

@@ -110,6 +110,13 @@ const amazonEbsBuilder = section({
     kms_key_id: z.string().min(1).optional(),
     delete_on_termination: z.boolean().default(true),
   })).default([]).describe("volumes of the build instance (the root volume's size and type, say); the image keeps them"),
+  iam_instance_profile: z.string().regex(/^[\w+=,.@-]{1,128}$/, "must be an instance profile name").optional()
+    .describe("an existing instance profile for the build instance (its role's permissions)"),
+  temporary_iam_instance_profile_policy_document: section({
+    Version: z.literal("2012-10-17", { error: "must be \"2012-10-17\" (the IAM policy language version)" }).default("2012-10-17"),
+    Id: z.string().optional(),
+    Statement: z.array(z.record(z.string(), z.unknown())).min(1, "needs at least one statement"),
+  }).optional().describe("a role + instance profile made for this build with this permission policy, removed after it"),
   communicator: z.enum(["ssh", "none"]).default("ssh").describe("how kiln reaches the build instance to provision it"),
   ssh_username: z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a user name like admin or ec2-user").optional()
     .describe("the image's login user (admin on Debian, ec2-user on Amazon Linux, ubuntu on Ubuntu)"),
@@ -154,6 +161,9 @@ const amazonEbsBuilder = section({
   }
   if (value.user_data !== undefined && value.user_data_file !== undefined) {
     ctx.addIssue({ code: "custom", message: "gives user_data and user_data_file; only one is allowed" });
+  }
+  if (value.iam_instance_profile !== undefined && value.temporary_iam_instance_profile_policy_document !== undefined) {
+    ctx.addIssue({ code: "custom", message: "gives iam_instance_profile and temporary_iam_instance_profile_policy_document; only one is allowed", params: { hint: "use an existing profile, or let kiln make a temporary one from the policy" } });
   }
 });
 

@@ -3,6 +3,7 @@ import type { AmazonEbsBuildRequest } from "./request.js";
 import { checkCredentials } from "./steps/check-credentials.js";
 import { connectSsh } from "./steps/connect-ssh.js";
 import { createImage } from "./steps/create-image.js";
+import { instanceProfile } from "./steps/instance-profile.js";
 import { launchInstance } from "./steps/launch-instance.js";
 import { provision } from "./steps/provision.js";
 import { shareAndCopy } from "./steps/share-and-copy.js";
@@ -21,6 +22,7 @@ export const amazonEbsBuilder = Pipeline.start<AmazonEbsBuildRequest>()
   .then(sourceImage)
   .then(temporaryKeyPair)
   .then(temporarySecurityGroup)
+  .then(instanceProfile)
   .then(launchInstance)
   .then(connectSsh)
   .then(provision)

@@ -1,5 +1,7 @@
 import { EC2Client } from "@aws-sdk/client-ec2";
+import { IAMClient } from "@aws-sdk/client-iam";
 import { STSClient } from "@aws-sdk/client-sts";
+import { setTimeout as sleep } from "node:timers/promises";
 import { KilnError, CancelledError } from "../../errors.js";
 import type { AmazonEbsBuilderConfig } from "../../template/schema.js";
 
@@ -7,13 +9,15 @@ import type { AmazonEbsBuilderConfig } from "../../template/schema.js";
 export interface AwsClients {
   ec2: EC2Client;
   sts: STSClient;
+  /** IAM is global; its client is made on first use (most builds never need it). */
+  iam: IAMClient;
   region: string;
 }
 
 /**
  * Credentials come from the SDK's default chain (environment, shared config and `profile`,
  * SSO, instance role); the endpoint from the template, else the SDK's AWS_ENDPOINT_URL(_EC2/
- * _STS) variables. Retries are the SDK's standard mode: throttling and 5xx, with backoff.
+ * _STS/_IAM) variables. Retries are the SDK's standard mode: throttling and 5xx, with backoff.
  */
 export function awsClients(builder: Pick<AmazonEbsBuilderConfig, "region" | "endpoint" | "profile">): AwsClients {
   const common = {
@@ -23,7 +27,11 @@ export function awsClients(builder: Pick<AmazonEbsBuilderConfig, "region" | "end
     ...(builder.endpoint === undefined ? {} : { endpoint: builder.endpoint }),
     ...(builder.profile === undefined ? {} : { profile: builder.profile }),
   };
-  return { ec2: new EC2Client(common), sts: new STSClient(common), region: builder.region };
+  let iam: IAMClient | undefined;
+  return {
+    ec2: new EC2Client(common), sts: new STSClient(common), region: builder.region,
+    get iam() { return (iam ??= new IAMClient(common)); },
+  };
 }
 
 /** What each AWS error means to the person running the build, and what to do. */
@@ -41,6 +49,10 @@ const hints: Record<string, string> = {
   InvalidAMIID: "the source image does not exist in this region, or this account cannot use it",
   InvalidSubnetID: "the subnet does not exist in this region",
   InvalidVpcID: "the VPC does not exist in this region",
+  NoSuchEntity: "IAM has no such role or instance profile in this account: check its name",
+  EntityAlreadyExists: "an IAM role or instance profile of that name exists already: run kiln cleanup for the build that made it",
+  MalformedPolicyDocument: "IAM did not accept the policy: check temporary_iam_instance_profile_policy_document (Effect, Action, Resource in each statement)",
+  LimitExceeded: "an account quota is reached: remove unused resources, or ask for a higher quota",
 };
 
 /** Turns an AWS SDK error into one clear KilnError naming what kiln was doing. */
@@ -63,5 +75,33 @@ export async function aws<T>(doing: string, call: () => Promise<T>, signal?: Abo
     return await call();
   } catch (error) {
     throw awsError(doing, error, signal);
+  }
+}
+
+/**
+ * Whether an error says that a resource created a moment ago is not yet visible to the API
+ * called (EC2 and IAM are eventually consistent): a new group, key pair, instance, image or
+ * snapshot not found yet, or a new instance profile that RunInstances does not know yet.
+ */
+export function notYetVisible(error: unknown): boolean {
+  const cause = (error instanceof KilnError ? error.cause : error) as { name?: string; message?: string } | undefined;
+  const code = cause?.name ?? "";
+  return /^Invalid(InstanceID|Group|KeyPair|AMIID|Snapshot)\.NotFound$/.test(code)
+    || (code === "InvalidParameterValue" && /iamInstanceProfile|IAM Instance Profile/i.test(cause?.message ?? ""));
+}
+
+/**
+ * One AWS call on resources the build has just created: retried with backoff while they are
+ * not yet visible to it, for at most `seconds`; any other error at once.
+ */
+export async function awsEventually<T>(doing: string, call: () => Promise<T>, signal: AbortSignal, seconds = 120): Promise<T> {
+  const deadline = Date.now() + seconds * 1000;
+  for (let delay = 500; ; delay = Math.min(delay * 2, 10_000)) {
+    try {
+      return await aws(doing, call, signal);
+    } catch (error) {
+      if (!notYetVisible(error) || Date.now() + delay > deadline) throw error;
+      await sleep(delay, undefined, { signal }).catch(() => { throw new CancelledError(); });
+    }
   }
 }

@@ -2,7 +2,7 @@ import { CreateTagsCommand, DescribeImagesCommand, type Image } from "@aws-sdk/c
 import { KilnError } from "../../errors.js";
 import type { StepContext } from "../../pipeline/step.js";
 import type { AmazonEbsBuilderConfig } from "../../template/schema.js";
-import { aws, type AwsClients } from "./aws-clients.js";
+import { aws, awsEventually, notYetVisible, type AwsClients } from "./aws-clients.js";
 import { pollUntil } from "./poll.js";
 import { kilnTags } from "./tags.js";
 
@@ -26,13 +26,14 @@ interface Naming {
  */
 export async function imageAvailable(ctx: StepContext, clients: AwsClients, id: string, { builder, buildId, kilnVersion }: Naming, tagImage: boolean): Promise<MachineImage> {
   const available = await pollUntil(`image ${id} in ${clients.region} to become available`, async () => {
-    const found = await aws(`describing image ${id}`, () => clients.ec2.send(new DescribeImagesCommand({ ImageIds: [id] }), { abortSignal: ctx.signal }), ctx.signal);
-    const image: Image | undefined = found.Images?.[0];
+    const found = await aws(`describing image ${id}`, () => clients.ec2.send(new DescribeImagesCommand({ ImageIds: [id] }), { abortSignal: ctx.signal }), ctx.signal)
+      .catch((error: unknown) => { if (notYetVisible(error)) return undefined; throw error; }); // just made: maybe not listed yet
+    const image: Image | undefined = found?.Images?.[0];
     if (image?.State === "failed") throw new KilnError("KILN_IMAGE_FAILED", `image ${id} in ${clients.region} failed: ${image.StateReason?.Message ?? "no reason given"}`);
     return image?.State === "available" ? image : undefined;
   }, { signal: ctx.signal, report: ctx.report, delaySeconds: builder.wait.delay_seconds, timeoutSeconds: builder.wait.timeout_seconds });
   const snapshots = (available.BlockDeviceMappings ?? []).map((m) => m.Ebs?.SnapshotId).filter((s): s is string => s !== undefined);
-  const tag = (resources: string[], extra: Record<string, string>): Promise<unknown> => aws(`tagging ${resources.join(", ")} (ec2:CreateTags)`,
+  const tag = (resources: string[], extra: Record<string, string>): Promise<unknown> => awsEventually(`tagging ${resources.join(", ")} (ec2:CreateTags)`,
     () => clients.ec2.send(new CreateTagsCommand({ Resources: resources, Tags: kilnTags(buildId, kilnVersion, extra) }), { abortSignal: ctx.signal }), ctx.signal);
   if (tagImage) await tag([id], builder.tags);
   if (snapshots.length > 0) await tag(snapshots, builder.snapshot_tags);

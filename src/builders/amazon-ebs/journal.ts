@@ -4,7 +4,7 @@ import { join } from "node:path";
 
 /** A cloud resource a build created, as the journal records it. */
 export interface JournalEntry {
-  type: "instance" | "security-group" | "key-pair" | "image";
+  type: "instance" | "security-group" | "key-pair" | "instance-profile" | "role" | "image";
   id: string;
   /** Temporary resources are always removed; the image is kept when the build succeeds. */
   temporary: boolean;

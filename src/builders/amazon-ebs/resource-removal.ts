@@ -1,4 +1,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import {
+  DeleteInstanceProfileCommand, DeleteRoleCommand, DeleteRolePolicyCommand, DetachRolePolicyCommand, GetInstanceProfileCommand,
+  ListAttachedRolePoliciesCommand, ListInstanceProfilesForRoleCommand, ListRolePoliciesCommand, RemoveRoleFromInstanceProfileCommand,
+} from "@aws-sdk/client-iam";
 import { DeleteKeyPairCommand, DeleteSecurityGroupCommand, DeleteSnapshotCommand, DeregisterImageCommand, DescribeImagesCommand, TerminateInstancesCommand } from "@aws-sdk/client-ec2";
 import type { Reporter } from "../../report/reporter.js";
 import { aws, type AwsClients } from "./aws-clients.js";
@@ -13,8 +17,9 @@ export interface RemovalOptions {
   timeoutSeconds: number;
 }
 
-// An instance first (its security group cannot go while it exists), the image last.
-const removalOrder: JournalEntry["type"][] = ["instance", "security-group", "key-pair", "image"];
+// An instance first (its security group and profile cannot go while it exists), a profile
+// before its role, the image last.
+const removalOrder: JournalEntry["type"][] = ["instance", "security-group", "key-pair", "instance-profile", "role", "image"];
 
 /** Resources sorted so that each can be removed when its turn comes. */
 export function inRemovalOrder<R extends Pick<JournalEntry, "type">>(resources: readonly R[]): R[] {
@@ -22,7 +27,7 @@ export function inRemovalOrder<R extends Pick<JournalEntry, "type">>(resources: 
 }
 
 /** A resource someone (or an earlier attempt) already removed is done, not a failure. */
-const gone = /NotFound|InvalidKeyPair\.NotFound|InvalidGroup\.NotFound|InvalidAMIID\.(NotFound|Unavailable)|InvalidInstanceID\.NotFound|InvalidSnapshot\.NotFound/;
+const gone = /NotFound|InvalidKeyPair\.NotFound|InvalidGroup\.NotFound|InvalidAMIID\.(NotFound|Unavailable)|InvalidInstanceID\.NotFound|InvalidSnapshot\.NotFound|NoSuchEntity/;
 
 /**
  * Removes one resource a build created. The build's own undo and `kiln cleanup` both call this,
@@ -59,6 +64,29 @@ const removers: Record<JournalEntry["type"], (clients: AwsClients, id: string, o
   "key-pair": async (clients, name, { signal }) => {
     // By name: unique in the region, and accepted by every EC2-compatible endpoint.
     await aws(`deleting key pair ${name}`, () => clients.ec2.send(new DeleteKeyPairCommand({ KeyName: name }), { abortSignal: signal }), signal);
+  },
+  "instance-profile": async (clients, name, { signal }) => {
+    const found = await aws(`looking up instance profile ${name}`, () => clients.iam.send(new GetInstanceProfileCommand({ InstanceProfileName: name }), { abortSignal: signal }), signal);
+    for (const role of found.InstanceProfile?.Roles ?? []) {
+      await aws(`removing role ${role.RoleName} from instance profile ${name}`, () => clients.iam.send(new RemoveRoleFromInstanceProfileCommand({ InstanceProfileName: name, RoleName: role.RoleName }), { abortSignal: signal }), signal);
+    }
+    await aws(`deleting instance profile ${name}`, () => clients.iam.send(new DeleteInstanceProfileCommand({ InstanceProfileName: name }), { abortSignal: signal }), signal);
+  },
+  // IAM deletes a role only once nothing holds it: no inline or attached policy, no profile.
+  role: async (clients, name, { signal }) => {
+    const inline = await aws(`listing the policies of role ${name}`, () => clients.iam.send(new ListRolePoliciesCommand({ RoleName: name }), { abortSignal: signal }), signal);
+    for (const policy of inline.PolicyNames ?? []) {
+      await aws(`deleting policy ${policy} of role ${name}`, () => clients.iam.send(new DeleteRolePolicyCommand({ RoleName: name, PolicyName: policy }), { abortSignal: signal }), signal);
+    }
+    const attached = await aws(`listing the attached policies of role ${name}`, () => clients.iam.send(new ListAttachedRolePoliciesCommand({ RoleName: name }), { abortSignal: signal }), signal);
+    for (const policy of attached.AttachedPolicies ?? []) {
+      await aws(`detaching ${policy.PolicyArn} from role ${name}`, () => clients.iam.send(new DetachRolePolicyCommand({ RoleName: name, PolicyArn: policy.PolicyArn }), { abortSignal: signal }), signal);
+    }
+    const profiles = await aws(`listing the instance profiles of role ${name}`, () => clients.iam.send(new ListInstanceProfilesForRoleCommand({ RoleName: name }), { abortSignal: signal }), signal);
+    for (const profile of profiles.InstanceProfiles ?? []) {
+      await aws(`removing role ${name} from instance profile ${profile.InstanceProfileName}`, () => clients.iam.send(new RemoveRoleFromInstanceProfileCommand({ InstanceProfileName: profile.InstanceProfileName, RoleName: name }), { abortSignal: signal }), signal);
+    }
+    await aws(`deleting role ${name}`, () => clients.iam.send(new DeleteRoleCommand({ RoleName: name }), { abortSignal: signal }), signal);
   },
   image: async (clients, id, { signal }) => {
     const found = await aws(`describing image ${id}`, () => clients.ec2.send(new DescribeImagesCommand({ ImageIds: [id] }), { abortSignal: signal }), signal);

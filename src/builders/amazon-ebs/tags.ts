@@ -1,10 +1,13 @@
 import type { ResourceType, Tag, TagSpecification } from "@aws-sdk/client-ec2";
 
+/** Fully given tags, which EC2 and IAM (whose Tag needs Key and Value) both take. */
+export type KilnTag = { Key: string; Value: string };
+
 /**
  * The tags on everything a build creates: `kiln:build-id` lets `kiln sweep` find a resource even
  * when the build's journal is lost, `kiln:created-by` tells a person who made it.
  */
-export function kilnTags(buildId: string, kilnVersion: string, extra: Record<string, string> = {}): Tag[] {
+export function kilnTags(buildId: string, kilnVersion: string, extra: Record<string, string> = {}): KilnTag[] {
   return [
     ...Object.entries(extra).map(([Key, Value]) => ({ Key, Value })),
     { Key: "kiln:build-id", Value: buildId },

@@ -25,7 +25,7 @@ export function parseAge(text: string): number | undefined {
 
 export function sweepCommand(program: Command, { io, redactor }: CliContext): void {
   program.command("sweep")
-    .description("find and remove kiln-tagged temporary resources (instances, security groups, key pairs) that no running build owns")
+    .description("find and remove kiln-tagged temporary resources (instances, security groups, key pairs, kiln's IAM roles and instance profiles) that no running build owns")
     .requiredOption("--region <region>", "the region to sweep")
     .requiredOption("--older-than <age>", "only builds started longer ago than this (e.g. 6h, 90m, 2d)")
     .option("--profile <name>", "a profile of the shared AWS config")

@@ -4,7 +4,7 @@ import { RunInstancesCommand, type BlockDeviceMapping, type RunInstancesCommandI
 import { KilnError } from "../../../errors.js";
 import type { Step } from "../../../pipeline/step.js";
 import type { AmazonEbsBuilderConfig } from "../../../template/schema.js";
-import { aws, type AwsClients } from "../aws-clients.js";
+import { awsEventually, notYetVisible, type AwsClients } from "../aws-clients.js";
 import { describeInstance } from "../instance-state.js";
 import { pollUntil } from "../poll.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
@@ -19,7 +19,9 @@ export interface BuildInstance {
   privateIp?: string;
 }
 
-type LaunchInput = AmazonEbsBuildRequest & { aws: AwsClients; journal: BuildJournal; source: { id: string }; keyPair: TemporaryKeyPair; securityGroupId: string };
+type LaunchInput = AmazonEbsBuildRequest & {
+  aws: AwsClients; journal: BuildJournal; source: { id: string }; keyPair: TemporaryKeyPair; securityGroupId: string; instanceProfile?: { name: string };
+};
 
 /**
  * The build instance, tagged in RunInstances itself, IMDSv2 only unless the template says
@@ -35,13 +37,15 @@ export const launchInstance: Step<LaunchInput, { instance: BuildInstance }> = {
     const request: RunInstancesCommandInput = {
       ImageId: input.source.id, InstanceType: builder.instance_type as RunInstancesCommandInput["InstanceType"], MinCount: 1, MaxCount: 1,
       KeyName: input.keyPair.name,
+      ...(input.instanceProfile === undefined ? {} : { IamInstanceProfile: { Name: input.instanceProfile.name } }),
       ...placement(builder.subnet_id, input.securityGroupId, builder.associate_public_ip_address),
       ...(builder.launch_block_device_mappings.length === 0 ? {} : { BlockDeviceMappings: builder.launch_block_device_mappings.map(blockDevice) }),
       ...(userData === undefined ? {} : { UserData: Buffer.from(userData).toString("base64") }),
       MetadataOptions: { HttpTokens: builder.metadata_options.http_tokens, HttpEndpoint: "enabled" },
       TagSpecifications: tagOnCreate(["instance", "volume"], tags),
     };
-    const run = (input: RunInstancesCommandInput, what: string) => aws(`launching the build instance${what} (ec2:RunInstances)`, () => clients.ec2.send(new RunInstancesCommand(input), { abortSignal: ctx.signal }), ctx.signal);
+    // Retried while the key pair, group or a new instance profile are not yet visible to EC2.
+    const run = (input: RunInstancesCommandInput, what: string) => awsEventually(`launching the build instance${what} (ec2:RunInstances)`, () => clients.ec2.send(new RunInstancesCommand(input), { abortSignal: ctx.signal }), ctx.signal);
     const launched = builder.spot_price === undefined ? await run(request, "") : await run(spot(request, builder.spot_price), " on spot").catch(async (error: unknown) => {
       const code = error instanceof KilnError ? error.code : "";
       if (!builder.spot_fallback || !/INSUFFICIENTINSTANCECAPACITY|SPOTMAXPRICETOOLOW|MAXSPOTINSTANCECOUNTEXCEEDED/.test(code)) throw error;
@@ -52,7 +56,10 @@ export const launchInstance: Step<LaunchInput, { instance: BuildInstance }> = {
     const poll = { report: ctx.report, delaySeconds: builder.wait.delay_seconds, timeoutSeconds: builder.wait.timeout_seconds };
     await track(ctx, input, { type: "instance", id, temporary: true }, `terminate instance ${id}`);
     const running = await pollUntil(`instance ${id} to run`, async () => {
-      const instance = await describeInstance(clients, id, ctx.signal);
+      const instance = await describeInstance(clients, id, ctx.signal).catch((error: unknown) => {
+        if (notYetVisible(error)) return undefined; // a new instance may be unknown to Describe for a moment
+        throw error;
+      });
       return instance?.State?.Name === "running" ? instance : undefined;
     }, { ...poll, signal: ctx.signal });
     const instance: BuildInstance = { id, ...(running.PublicIpAddress === undefined ? {} : { publicIp: running.PublicIpAddress }), ...(running.PrivateIpAddress === undefined ? {} : { privateIp: running.PrivateIpAddress }) };

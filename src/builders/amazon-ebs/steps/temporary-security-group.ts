@@ -2,7 +2,7 @@ import { AuthorizeSecurityGroupIngressCommand, CreateSecurityGroupCommand, Descr
 import { isIP } from "node:net";
 import { KilnError } from "../../../errors.js";
 import type { Step } from "../../../pipeline/step.js";
-import { aws, type AwsClients } from "../aws-clients.js";
+import { aws, awsEventually, type AwsClients } from "../aws-clients.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
 import type { BuildJournal } from "../journal.js";
 import { kilnTags, tagOnCreate } from "../tags.js";
@@ -28,7 +28,7 @@ export const temporarySecurityGroup: Step<AmazonEbsBuildRequest & { aws: AwsClie
     if (builder.communicator === "none") return { output: { securityGroupId: id, vpcId }, summary: `${id} in ${vpcId} (no ingress: communicator none)` };
     const cidrs = builder.temporary_security_group_source_cidrs ?? [await ownAddress(builder.check_ip_url, ctx.signal)];
     if (cidrs.some((c) => c === "0.0.0.0/0" || c === "::/0")) ctx.report.warn(`the build instance's SSH port is open to the whole internet (${cidrs.join(", ")}), as the template says`);
-    await aws(`opening port ${builder.ssh_port} to ${cidrs.join(", ")} (ec2:AuthorizeSecurityGroupIngress)`, () => clients.ec2.send(new AuthorizeSecurityGroupIngressCommand({
+    await awsEventually(`opening port ${builder.ssh_port} to ${cidrs.join(", ")} (ec2:AuthorizeSecurityGroupIngress)`, () => clients.ec2.send(new AuthorizeSecurityGroupIngressCommand({
       GroupId: id,
       IpPermissions: [{
         IpProtocol: "tcp", FromPort: builder.ssh_port, ToPort: builder.ssh_port,
