@@ -79,8 +79,8 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
     assert.equal((await stat(join(dir, "keys", keyFile ?? ""))).mode & 0o777, 0o600, "--debug-keys writes the key owner-only");
     assert.match(execFileSync("ssh-keygen", ["-y", "-f", join(dir, "keys", keyFile ?? "")], { encoding: "utf8" }), /^ssh-ed25519 /);
     assert.doesNotMatch(run.stdout + run.stderr, /PRIVATE KEY/, "and never prints it");
-    for (const step of ["check AWS credentials", "find source image", "create temporary key pair", "create temporary security group", "prepare instance profile", "launch build instance", "connect over SSH", "provision", "stop build instance", "create image", "share and copy image", "write manifest"]) {
-      assert.match(run.stdout, new RegExp(`==> \\[[\\d.]+s\\] \\d+/12 ${step}`));
+    for (const step of ["check AWS credentials", "find source image", "create temporary key pair", "create temporary security group", "prepare instance profile", "launch build instance", "connect over SSH", "provision", "clean build instance", "stop build instance", "create image", "share and copy image", "write manifest"]) {
+      assert.match(run.stdout, new RegExp(`==> \\[[\\d.]+s\\] \\d+/13 ${step}`));
     }
     const [out] = await readdir(join(dir, "out"));
     const manifest = JSON.parse(await readFile(join(dir, "out", out ?? "", "manifest.json"), "utf8")) as { build: { id: string }; artifacts: { region: string; image: string; snapshots: string[] }[]; source: { image: string } };
@@ -275,14 +275,19 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
   it("provisions over SSH (a real sshd stands in for the instance), its port open to this machine only", async () => {
     const sshDir = join(dir, "sshd");
     await mkdir(sshDir);
-    const sshd = await startSshd(sshDir, "");
+    // The instance: a real sshd whose root is a copy-on-write overlay of this machine's, so the
+    // clean list it runs removes the instance's keys and histories, never this machine's.
+    const sshd = await startSshd(sshDir, "", { isolatedRoot: true });
+    const root = sshd.root ?? "";
+    await mkdir(join(root, "root", ".ssh"), { recursive: true, mode: 0o700 });
+    await writeFile(join(root, "root", ".bash_history"), "mysql -p'hunter2'\n");
     // This machine's "public address", as a check-IP service would say it.
     const checkIp = createServer((_req, res) => res.end("198.51.100.7\n"));
     await new Promise<void>((resolve) => checkIp.listen(0, "127.0.0.1", resolve));
     const checkIpPort = (checkIp.address() as { port: number }).port;
     const proxy = new FaultProxy(moto.endpoint);
     await proxy.start();
-    const marker = join(dir, "provisioned.txt");
+    const marker = "/etc/kiln-test-provisioned";
     await writeFile(join(dir, "motd"), "Built by kiln\n");
     try {
       const file = await template("ssh", [
@@ -292,6 +297,7 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
         "    ssh_host: 127.0.0.1",
         `    ssh_port: ${sshd.port}`,
         "    ssh_timeout: 60",
+        "    ssh_host_key_wait: 30",
         `    check_ip_url: http://127.0.0.1:${checkIpPort}/`,
         "provisioners:",
         "  - type: shell",
@@ -299,26 +305,50 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
         `    inline: ['echo "$GREETING from $(id -un)" > ${marker}']`,
         "  - type: file",
         `    source: ${join(dir, "motd")}`,
-        `    destination: ${join(dir, "uploaded", "motd")}`,
+        "    destination: /opt/kiln-test/motd",
         "    mode: \"0600\"",
         "",
       ].join("\n"), proxy.endpoint);
-      const build = startKiln(["build", file, "--output-dir", join(dir, "out-ssh")], env);
-      // The instance's sshd learns the build's key as a real instance would: from the key pair.
-      for (let authorized = false; !authorized && build.child.exitCode === null;) {
-        const keys = (await ec2.send(new DescribeKeyPairsCommand({ IncludePublicKey: true }))).KeyPairs ?? [];
-        const key = keys.find((k) => k.KeyName?.startsWith("kiln-ssh-") === true)?.PublicKey;
-        if (key !== undefined) {
-          await writeFile(join(sshDir, "authorized_keys"), `${key}\n`);
-          authorized = true;
+      const consoleAnswer = (fingerprint: string): string => {
+        const printed = Buffer.from(`cloud-init: -----BEGIN SSH HOST KEY FINGERPRINTS-----\ncloud-init: 256 ${fingerprint} root@ip-10-0-0-1 (ED25519)\ncloud-init: -----END SSH HOST KEY FINGERPRINTS-----\n`).toString("base64");
+        return `<GetConsoleOutputResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>p</requestId><instanceId>i-0</instanceId><timestamp>2026-01-01T00:00:00Z</timestamp><output>${printed}</output></GetConsoleOutputResponse>`;
+      };
+      /** The instance's sshd learns the build's key as a real instance would: from the key pair. */
+      const authorizeWhenImported = async (build: ReturnType<typeof startKiln>, printLater?: string): Promise<void> => {
+        for (let authorized = false, printed = printLater === undefined; (!authorized || !printed) && build.child.exitCode === null;) {
+          const keys = authorized ? [] : (await ec2.send(new DescribeKeyPairsCommand({ IncludePublicKey: true }))).KeyPairs ?? [];
+          const key = keys.find((k) => k.KeyName?.startsWith("kiln-ssh-") === true)?.PublicKey;
+          if (key !== undefined) {
+            await writeFile(join(root, "root", ".ssh", "authorized_keys"), `${key}\n`, { mode: 0o600 });
+            authorized = true;
+          }
+          // The fingerprints reach the console only after kiln has looked a few times, as on EC2.
+          if (!printed && (proxy.calls.get("GetConsoleOutput") ?? 0) >= 2 && printLater !== undefined) {
+            proxy.inject("GetConsoleOutput", { answer: consoleAnswer(printLater) });
+            printed = true;
+          }
+          await new Promise((r) => setTimeout(r, 100));
         }
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      };
+      const build = startKiln(["build", file, "--output-dir", join(dir, "out-ssh")], env);
+      await authorizeWhenImported(build, sshd.fingerprint);
       const run = await build.done;
-      assert.equal(run.code, 0, run.stdout + run.stderr);
-      assert.equal(await readFile(marker, "utf8"), "hello from root\n");
-      assert.equal(await readFile(join(dir, "uploaded", "motd"), "utf8"), "Built by kiln\n");
-      assert.match(run.stdout, /host key SHA256:\S+ accepted on first use/);
+      assert.equal(run.code, 0, run.stdout + run.stderr + sshd.log());
+      assert.equal(await readFile(join(root, marker), "utf8"), "hello from root\n");
+      assert.equal(await readFile(join(root, "opt/kiln-test/motd"), "utf8"), "Built by kiln\n");
+      assert.equal((await stat(join(root, "opt/kiln-test/motd"))).mode & 0o777, 0o600);
+      assert.match(run.stdout, /waiting up to 30s for the instance to print its host keys on the console/);
+      assert.match(run.stdout, new RegExp(`host key ${sshd.fingerprint.replace(/[+/]/g, "\\$&")} matches the one the instance printed`));
+      assert.ok((proxy.calls.get("GetConsoleOutput") ?? 0) >= 3, "the console was read until the fingerprints came");
+      // The clean list ran on the instance, after the provisioners: the key kiln logged in with
+      // and the history are gone from the instance, and this machine has neither touched.
+      assert.match(run.stdout, /==> \[[\d.]+s\] 9\/13 clean build instance/);
+      assert.match(run.stdout, /removed \/root\/\.ssh\/authorized_keys/);
+      assert.match(run.stdout, /removed \/root\/\.bash_history/);
+      for (const gone of ["root/.ssh/authorized_keys", "root/.bash_history"]) {
+        await assert.rejects(stat(join(root, gone)), { code: "ENOENT" }, `${gone} is gone from the instance`);
+      }
+      await assert.rejects(stat(marker), { code: "ENOENT" }, "the provisioners ran on the instance, not on this machine");
       const ingress = decodeURIComponent(proxy.bodies.get("AuthorizeSecurityGroupIngress")?.[0] ?? "");
       assert.match(ingress, /CidrIp=198\.51\.100\.7\/32/);
       assert.match(ingress, new RegExp(`FromPort=${sshd.port}&`));
@@ -326,12 +356,22 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
 
       // With the instance's fingerprints on its console, any other host key is refused.
       await moto.reset();
-      await writeFile(join(sshDir, "authorized_keys"), "");
-      const console = Buffer.from("-----BEGIN SSH HOST KEY FINGERPRINTS-----\n256 SHA256:AAAAnotthekeyofthishost0000000000000000000 root@i (ED25519)\n-----END SSH HOST KEY FINGERPRINTS-----\n").toString("base64");
-      proxy.inject("GetConsoleOutput", { answer: `<GetConsoleOutputResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>p</requestId><instanceId>i-0</instanceId><timestamp>2026-01-01T00:00:00Z</timestamp><output>${console}</output></GetConsoleOutputResponse>` });
+      proxy.inject("GetConsoleOutput", { answer: consoleAnswer("SHA256:AAAAnotthekeyofthishost0000000000000000000") });
       const refused = await runKiln(["build", file, "--output-dir", join(dir, "out-ssh-2")], env);
       assert.equal(refused.code, 1, refused.stdout + refused.stderr);
       assert.match(refused.stderr, /presented host key SHA256:\S+, not one the instance printed/);
+      assert.deepEqual(await leftovers(), []);
+
+      // When none come within ssh_host_key_wait, the first key seen is trusted, and kiln says so.
+      await moto.reset();
+      proxy.inject("GetConsoleOutput", {});
+      const unpinned = join(dir, "ssh-unpinned.yaml");
+      await writeFile(unpinned, (await readFile(file, "utf8")).replace("ssh_host_key_wait: 30", "ssh_host_key_wait: 0.5"));
+      const trusting = startKiln(["build", unpinned, "--output-dir", join(dir, "out-ssh-3")], env);
+      await authorizeWhenImported(trusting);
+      const trusted = await trusting.done;
+      assert.equal(trusted.code, 0, trusted.stdout + trusted.stderr);
+      assert.match(trusted.stdout, /host key SHA256:\S+ accepted on first use \(no fingerprints were printed to pin\)/);
       assert.deepEqual(await leftovers(), []);
     } finally {
       await proxy.stop();

@@ -238,6 +238,31 @@ describe("kiln build with the local builder (real mmdebstrap, chroot, mke2fs)", 
     assert.deepEqual(await readdir(d.output).catch(() => []), [], "no output directory");
   });
 
+  it("runs scripts in order by their own #! and an execute_command, and downloads from the image", async () => {
+    const downloads = join(scratch, "downloads");
+    const template = await variant("scripts", [
+      "  - type: shell",
+      "    env: {STAGE: two}",
+      "    scripts: [files/scripts/10-first.sh, files/scripts/20-second.sh]",
+      "    execute_command: \"sh -c '{{ .Vars }} {{ .Path }} last'\"",
+      "  - type: file",
+      "    direction: download",
+      "    source: /etc/kiln-stages",
+      `    destination: ${downloads}/stages.txt`,
+      "  - type: file",
+      "    direction: download",
+      "    source: /etc/apt",
+      `    destination: ${downloads}/`,
+      "",
+    ].join("\n"));
+    const d = await dirs();
+    const run = await runKiln(buildArgs(template, d));
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.match(await readFile(join(downloads, "stages.txt"), "utf8"), /^first two from bash \d+\nsecond two last\n$/);
+    assert.ok((await readdir(join(downloads, "apt"))).includes("sources.list.d"), "a directory comes down whole");
+    assert.equal(catInImage(join(await only(d.output), "disk.raw"), "/etc/kiln-stages").split("\n")[1], "second two last");
+  });
+
   it("keeps the work directory with --on-error abort and says where it is", async () => {
     const template = await variant("abort", "  - type: shell\n    inline: ['exit 4']\n");
     const d = await dirs();

@@ -71,7 +71,9 @@ export function cleanScript(extraPaths: readonly string[]): string {
   const word = (p: string): string => (/[*?[]/.test(p) ? p.split("/").map((part) => (part === "" || /[*?[]/.test(part) ? part : quote(part))).join("/") : quote(p));
   const lines = [
     "set -u",
-    'remove() { for p in "$@"; do if [ -e "$p" ] || [ -L "$p" ]; then rm -rf -- "$p" && echo "removed $p"; fi; done; }',
+    // Never into another filesystem mounted below a path (GNU rm can tell; BusyBox rm cannot).
+    'rm_opts=-rf; rm --one-file-system -rf -- /nonexistent.kiln 2>/dev/null && rm_opts="-rf --one-file-system"',
+    'remove() { for p in "$@"; do if [ -e "$p" ] || [ -L "$p" ]; then if rm $rm_opts -- "$p"; then echo "removed $p"; else echo "warning: could not remove all of $p (a filesystem mounted inside it?)"; fi; fi; done; }',
     // Every user's home, from the image's own passwd (service users included), and anything under /home.
     'homes=$( { echo /root; cut -d: -f6 /etc/passwd 2>/dev/null; for d in /home/*; do echo "$d"; done; } | sort -u)',
     "for h in $homes; do",

@@ -1,11 +1,14 @@
 import { spawn } from "node:child_process";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
-import { basename } from "node:path";
+import { randomBytes } from "node:crypto";
+import { basename, dirname } from "node:path";
 import type { Readable } from "node:stream";
 import { CommandError } from "../system/command-error.js";
 import { exec } from "../system/exec.js";
 import type { Communicator, RunScriptOptions, UploadOptions } from "./communicator.js";
+import { receiveTree } from "./download.js";
+import { fillExecuteCommand } from "./execute-command.js";
 
 /** The environment provisioners see: nothing of the build host's own environment leaks in. */
 const baseEnv = {
@@ -47,13 +50,16 @@ exec chroot "$root" "$@"`;
  */
 const runnerScript = `set -e
 [ -d /tmp ] || { mkdir -p /tmp; chmod 1777 /tmp; }
-script=$(mktemp /tmp/kiln-script-XXXXXXXX)
+script=$KILN_SCRIPT_PATH
+execute=\${KILN_EXECUTE:-}
+unset KILN_SCRIPT_PATH KILN_EXECUTE
+(umask 077; set -C; : > "$script")
 cat > "$script"
 chmod 700 "$script"
 for name in $KILN_ENV_NAMES; do eval "export $name=\\"\\$KILN_ENV_$name\\""; unset "KILN_ENV_$name"; done
 unset KILN_ENV_NAMES
 set +e
-"$script"
+if [ -n "$execute" ]; then sh -c "$execute"; else "$script"; fi
 status=$?
 rm -f "$script"
 exit $status`;
@@ -73,7 +79,13 @@ export class ChrootCommunicator implements Communicator {
   async runScript(script: string, options: RunScriptOptions): Promise<void> {
     const body = script.startsWith("#!") ? script : `#!${options.interpreter ?? "/bin/sh -e"}\n${script}`;
     const userEnv = options.env ?? {};
-    const env: NodeJS.ProcessEnv = { ...baseEnv, KILN_ENV_NAMES: Object.keys(userEnv).join(" ") };
+    // The path is chosen here so execute_command can name it; noclobber refuses a planted file.
+    const path = `/tmp/kiln-script-${randomBytes(8).toString("hex")}`;
+    const env: NodeJS.ProcessEnv = {
+      ...baseEnv, KILN_ENV_NAMES: Object.keys(userEnv).join(" "), KILN_SCRIPT_PATH: path,
+      // The variables are already in the environment of whatever execute_command runs.
+      ...(options.executeCommand === undefined ? {} : { KILN_EXECUTE: fillExecuteCommand(options.executeCommand, path, undefined) }),
+    };
     for (const [name, value] of Object.entries(userEnv)) env[`KILN_ENV_${name}`] = value;
     await this.inside(["/bin/sh", "-c", runnerScript, "kiln-run"], {
       what: options.what,
@@ -122,6 +134,14 @@ export class ChrootCommunicator implements Communicator {
     }
     const code = await tarDone;
     if (code !== 0 && code !== null) throw new CommandError(options.what, `tar -c -C ${localPath} .`, code, null, []);
+  }
+
+  /** Copies out by streaming a tar made inside the chroot, so the path resolves inside the image. */
+  async download(targetPath: string, localPath: string, options: { what: string; signal: AbortSignal }): Promise<void> {
+    const name = basename(targetPath);
+    await receiveTree(name, localPath, options.what, (tarInput) => this.inside(["tar", "-C", dirname(targetPath), "-cf", "-", name], {
+      what: options.what, display: `copying ${targetPath} out of the image`, signal: options.signal, env: baseEnv, stdout: tarInput,
+    }));
   }
 
   private async inside(command: readonly string[], options: Parameters<typeof exec>[2] & { stdin?: Readable | string }): Promise<void> {

@@ -9,6 +9,8 @@ export interface Communicator {
   runScript(script: string, options: RunScriptOptions): Promise<void>;
   /** Copies a local file or directory to an absolute path in the target. */
   upload(localPath: string, targetPath: string, options: UploadOptions): Promise<void>;
+  /** Copies a file or directory at an absolute path in the target to this machine. */
+  download(targetPath: string, localPath: string, options: { what: string; signal: AbortSignal }): Promise<void>;
 }
 
 export interface RunScriptOptions {
@@ -18,6 +20,12 @@ export interface RunScriptOptions {
   env?: Readonly<Record<string, string>>;
   /** The interpreter line for scripts that lack one; default `/bin/sh -e`. */
   interpreter?: string;
+  /**
+   * How to run the stored script, Packer's way: `{{ .Path }}` becomes its path, `{{ .Vars }}`
+   * a command that sets `env` (the values come from a private file, never the command line).
+   * Default: run it as root.
+   */
+  executeCommand?: string;
   onStdoutLine?: (line: string) => void;
   onStderrLine?: (line: string) => void;
 }

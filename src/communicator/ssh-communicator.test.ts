@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { readFile, rm, stat } from "node:fs/promises";
+import { readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -70,6 +70,42 @@ describe("SSH communicator (a real OpenSSH server on 127.0.0.1)", { timeout: 120
     assert.equal(await readFile(join(dir, "remote", "etc", "app.conf"), "utf8"), "listen = 8080\n");
     assert.equal((await stat(join(dir, "remote", "etc", "app.conf"))).mode & 0o777, 0o640);
     assert.equal(await readFile(join(dir, "remote", "opt", "tree", "sub", "two.txt"), "utf8"), "two\n");
+  });
+
+  it("runs a script by its own #! line, and by an execute_command with its variables from a private file", async () => {
+    const ssh = await SshCommunicator.connect(target, { signal, report: new RecordingReporter() });
+    try {
+      const out: string[] = [];
+      await ssh.runScript("#!/bin/bash\necho \"bash ${BASH_VERSINFO[0]}\"\n", { what: "provisioner 1 (shell)", signal, onStdoutLine: (l) => out.push(l) });
+      assert.match(out[0] ?? "", /^bash \d+$/, "the script's own interpreter ran it");
+      out.length = 0;
+      const script = "echo \"$1 $GREETING from $0\"\nps -o args= -u root | grep -c hunter2 || true\n";
+      await ssh.runScript(script, { what: "provisioner 2 (shell)", signal, env: { GREETING: "it's kiln", PASSWORD: "hunter2" }, executeCommand: "sh -c '{{ .Vars }} sh {{ .Path }} called'", onStdoutLine: (l) => out.push(l) });
+      assert.match(out[0] ?? "", /^called it's kiln from \/tmp\/kiln-script-[0-9a-f]{16}\/script$/);
+      assert.equal(out[1], "1", "the value is on no command line (only grep's own)");
+      await assert.rejects(ssh.runScript("exit 0\n", { what: "provisioner 3 (shell)", signal, executeCommand: "{{ .Vars }} false {{ .Path }}" }), /provisioner 3 \(shell\) failed: the script exited with code 1/);
+    } finally {
+      ssh.close();
+    }
+  });
+
+  it("downloads a file and a directory tree, never leaving half of one", async () => {
+    const remote = join(dir, "remote-dl");
+    mkdirSync(join(remote, "logs", "app"), { recursive: true });
+    writeFileSync(join(remote, "report.txt"), "all good\n");
+    writeFileSync(join(remote, "logs", "app", "build.log"), "step 1\n");
+    const local = join(dir, "downloads");
+    const ssh = await SshCommunicator.connect(target, { signal, report: new RecordingReporter() });
+    try {
+      await ssh.download(join(remote, "report.txt"), join(local, "renamed.txt"), { what: "provisioner 5 (file)", signal });
+      await ssh.download(join(remote, "logs"), `${local}/`, { what: "provisioner 6 (file)", signal });
+      await assert.rejects(ssh.download(join(remote, "missing"), join(local, "missing"), { what: "provisioner 7 (file)", signal }), /provisioner 7 \(file\) failed: the download of .*missing exited with code 2/);
+    } finally {
+      ssh.close();
+    }
+    assert.equal(await readFile(join(local, "renamed.txt"), "utf8"), "all good\n");
+    assert.equal(await readFile(join(local, "logs", "app", "build.log"), "utf8"), "step 1\n");
+    assert.deepEqual((await readdir(local)).sort(), ["logs", "renamed.txt"], "no staging directory or partial file left");
   });
 
   it("refuses a host key other than the pinned one, at once", async () => {

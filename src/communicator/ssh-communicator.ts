@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { basename, dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import ssh2 from "ssh2";
@@ -8,6 +8,8 @@ import type { Reporter } from "../report/reporter.js";
 import { CommandError } from "../system/command-error.js";
 import { shellQuote as quote } from "../system/shell-quote.js";
 import type { Communicator, RunScriptOptions, UploadOptions } from "./communicator.js";
+import { receiveTree } from "./download.js";
+import { envFileText, fillExecuteCommand } from "./execute-command.js";
 
 const { Client } = ssh2;
 type Connection = InstanceType<typeof Client>;
@@ -59,13 +61,32 @@ export class SshCommunicator implements Communicator {
     }
   }
 
+  /**
+   * Stores the script (and, apart, its environment) in a private directory of the instance's
+   * /tmp, then runs it: as root by default, else by the template's execute_command. The
+   * environment travels in a 0600 file, never on a command line others could read in `ps`;
+   * the directory is named so that the clean step, emptying /tmp, leaves it alone. kiln's
+   * session is not interactive and keeps no shell history (HISTFILE unset makes sure).
+   */
   async runScript(script: string, options: RunScriptOptions): Promise<void> {
-    const exports = Object.entries(options.env ?? {}).map(([k, v]) => `export ${k}=${quote(v)}\n`).join("");
-    const interpreter = options.interpreter ?? "/bin/sh -e";
-    // The script travels on stdin into a private file, then runs with stdin from /dev/null,
-    // so a command that reads stdin (apt-get, read) cannot swallow the rest of the script.
-    const command = `umask 077; f=$(mktemp); cat > "$f"; ${this.sudo()}${interpreter} "$f" </dev/null; s=$?; rm -f "$f"; exit $s`;
-    await this.exec(command, Buffer.from(exports + script), options, "the script");
+    const directory = `/tmp/kiln-script-${randomBytes(8).toString("hex")}`;
+    const [path, envFile] = [`${directory}/script`, `${directory}/env`];
+    const body = script.startsWith("#!") ? script : `#!${options.interpreter ?? "/bin/sh -e"}\n${script}`;
+    const env = options.env ?? {};
+    const hasEnv = Object.keys(env).length > 0;
+    const quiet = { ...options, onStdoutLine: () => undefined };
+    // mkdir fails when the name exists: nothing planted there beforehand is ever used.
+    await this.exec(`unset HISTFILE; umask 077; mkdir ${directory} && cat > ${path} && chmod 700 ${path}`, Buffer.from(body), quiet, "storing the script");
+    if (hasEnv) await this.exec(`umask 077; cat > ${envFile}`, Buffer.from(envFileText(env, quote)), quiet, "storing the script's environment");
+    const run = options.executeCommand !== undefined
+      ? fillExecuteCommand(options.executeCommand, path, hasEnv ? envFile : undefined)
+      : `${this.sudo()}sh -c ${quote(`${hasEnv ? `. ${envFile}; ` : ""}exec ${path}`)}`;
+    await this.exec(`unset HISTFILE; ${run} </dev/null; s=$?; rm -rf ${directory}; exit $s`, Buffer.alloc(0), options, "the script");
+  }
+
+  async download(targetPath: string, localPath: string, options: { what: string; signal: AbortSignal }): Promise<void> {
+    const send = `${this.sudo()}tar -C ${quote(dirname(targetPath))} -cf - ${quote(basename(targetPath))}`;
+    await receiveTree(basename(targetPath), localPath, options.what, (tarInput) => this.exec(send, Buffer.alloc(0), { ...options, stdout: tarInput }, `the download of ${targetPath}`));
   }
 
   async upload(localPath: string, targetPath: string, options: UploadOptions): Promise<void> {
@@ -90,7 +111,7 @@ export class SshCommunicator implements Communicator {
     return this.target.username === "root" ? "" : "sudo -n ";
   }
 
-  private exec(command: string, input: Buffer | (() => NodeJS.ReadableStream), options: Pick<RunScriptOptions, "what" | "signal" | "onStdoutLine" | "onStderrLine">, display: string): Promise<void> {
+  private exec(command: string, input: Buffer | (() => NodeJS.ReadableStream), options: Pick<RunScriptOptions, "what" | "signal" | "onStdoutLine" | "onStderrLine"> & { stdout?: NodeJS.WritableStream }, display: string): Promise<void> {
     return new Promise((resolve, reject) => {
       this.connection.exec(command, (error, channel) => {
         if (error !== undefined && error !== null) return reject(new KilnError("KILN_SSH_EXEC", `${options.what}: ${error.message}`));
@@ -106,7 +127,8 @@ export class SshCommunicator implements Communicator {
             }
           };
         };
-        channel.on("data", lines(options.onStdoutLine, false));
+        if (options.stdout !== undefined) channel.pipe(options.stdout, { end: false });
+        else channel.on("data", lines(options.onStdoutLine, false));
         channel.stderr.on("data", lines(options.onStderrLine, true));
         const abort = (): void => { channel.close(); };
         options.signal.addEventListener("abort", abort, { once: true });

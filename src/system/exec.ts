@@ -1,6 +1,5 @@
 import { spawn } from "node:child_process";
 import type { Readable, Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { CancelledError } from "../errors.js";
 import { CommandError } from "./command-error.js";
 
@@ -64,8 +63,15 @@ export function exec(file: string, args: readonly string[], options: ExecOptions
     if (stderrTail.length > tailLines) stderrTail.shift();
     options.onStderrLine?.(line);
   });
-  const stdoutDone = options.stdout !== undefined
-    ? pipeline(child.stdout as Readable, options.stdout, { end: false })
+  const into = options.stdout;
+  const stdoutDone = into !== undefined
+    ? new Promise<void>((resolve) => {
+      // pipe() keeps backpressure; the destination stays open (the caller ends it) and its own
+      // failure (a consumer that exited) shows as this command's failure, not a crash.
+      into.on("error", () => child.stdout?.destroy());
+      (child.stdout as Readable).pipe(into, { end: false });
+      (child.stdout as Readable).on("close", resolve);
+    })
     : onLine(child.stdout as Readable, (line) => {
       if (stdout.length < collectLimit) stdout += line + "\n";
       options.onStdoutLine?.(line);
@@ -91,7 +97,7 @@ export function exec(file: string, args: readonly string[], options: ExecOptions
       reject(new CommandError(options.what, file, null, null, [error.message], options.hint));
     });
     child.on("close", (code, exitSignal) => {
-      void Promise.all([stderrDone, stdoutDone.catch(() => undefined)]).then(() => {
+      void Promise.all([stderrDone, stdoutDone]).then(() => {
         signal?.removeEventListener("abort", kill);
         if (killTimer !== undefined) clearTimeout(killTimer);
         if (signal?.aborted) return reject(new CancelledError());

@@ -109,6 +109,36 @@ provisioners:
     ]);
   });
 
+  it("checks shell sources, execute_command placeholders and download paths", async () => {
+    const text = `name: checks
+builders:
+  - type: local
+    base: {directory: .}
+provisioners:
+  - type: shell
+    inline: [echo]
+    scripts: [a.sh]
+  - type: shell
+    inline: [echo]
+    execute_command: "sudo {{ .Vars }} {{.Command}}"
+  - type: shell
+    inline: [echo]
+    execute_command: "sudo sh -c 'true'"
+  - type: file
+    direction: download
+    source: var/log/build.log
+    destination: logs/
+    mode: "0600"
+`;
+    assert.deepEqual(await problems(text), [
+      "6:5 provisioners.0: needs exactly one of inline, script or scripts (give a list of commands as inline, a file as script, or files as scripts)",
+      "11:22 provisioners.1.execute_command: has {{ .Command }}; only {{ .Path }} and {{ .Vars }} are filled in",
+      "14:22 provisioners.2.execute_command: never runs the script: it has no {{ .Path }} (e.g. sudo -n sh -c '{{ .Vars }} {{ .Path }}')",
+      "17:13 provisioners.3.source: must be an absolute path inside the image",
+      "19:11 provisioners.3.mode: applies to uploads only (remove it, or set the mode on this machine after the build)",
+    ]);
+  });
+
   it("refuses two builders with the same name", async () => {
     const text = "name: demo\nbuilders:\n  - {type: local, name: a, base: {directory: /}}\n  - {type: local, name: a, base: {directory: /}}\n";
     assert.deepEqual(await problems(text), ["4:25 builders.1.name: another builder is already named \"a\" (give each builder its own name)"]);

@@ -123,6 +123,8 @@ const amazonEbsBuilder = section({
   ssh_port: z.number().int().min(1).max(65535).default(22),
   ssh_host: z.string().min(1).optional().describe("connect here instead of the instance's public (or private) address"),
   ssh_timeout: z.number().positive().default(300).describe("seconds to keep trying to connect"),
+  ssh_host_key_wait: z.number().min(0).default(120)
+    .describe("seconds to wait for host key fingerprints on the console (pinned when they come; else the first key is trusted)"),
   temporary_security_group_source_cidrs: z.array(z.string().regex(/^[0-9a-f.:]+\/\d{1,3}$/i, "must be a CIDR like 203.0.113.7/32"))
     .min(1).optional().describe("who may reach the SSH port (default: this machine's public address /32)"),
   check_ip_url: z.string().regex(/^https?:\/\//, "must be an http(s):// URL").default("https://checkip.amazonaws.com")
@@ -174,24 +176,45 @@ export const builder = z.discriminatedUnion("type", [localBuilder, amazonEbsBuil
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name");
 
+/** `{{ .Path }}` and `{{ .Vars }}`, as Packer spells them; nothing else is filled in. */
+export const executeCommandPlaceholder = /\{\{\s*\.(\w+)\s*\}\}/g;
+
 const shellProvisioner = section({
   type: z.literal("shell"),
   inline: z.array(z.string()).min(1).optional().describe("commands, run in order by /bin/sh -e"),
   script: z.string().min(1).optional().describe("a script file to copy in and run"),
+  scripts: z.array(z.string().min(1)).min(1).optional().describe("script files, run in order"),
   env: z.record(envName, z.string()).default({}).describe("environment variables for the commands"),
+  execute_command: z.string().min(1).optional()
+    .describe("how to run each script: {{ .Path }} is the script, {{ .Vars }} sets env (default: as root, with sudo -n when not root)"),
 }).superRefine((value, ctx) => {
-  if ((value.inline === undefined) === (value.script === undefined)) {
-    ctx.addIssue({ code: "custom", message: "needs inline or script, not both", params: { hint: "give a list of commands as inline, or a file as script" } });
+  if ([value.inline, value.script, value.scripts].filter((v) => v !== undefined).length !== 1) {
+    ctx.addIssue({ code: "custom", message: "needs exactly one of inline, script or scripts", params: { hint: "give a list of commands as inline, a file as script, or files as scripts" } });
+  }
+  if (value.execute_command !== undefined) {
+    const names = [...value.execute_command.matchAll(executeCommandPlaceholder)].map((m) => m[1]);
+    const unknown = names.filter((n) => n !== "Path" && n !== "Vars");
+    if (unknown.length > 0) ctx.addIssue({ code: "custom", path: ["execute_command"], message: `has {{ .${unknown[0]} }}; only {{ .Path }} and {{ .Vars }} are filled in` });
+    else if (!names.includes("Path")) ctx.addIssue({ code: "custom", path: ["execute_command"], message: "never runs the script: it has no {{ .Path }}", params: { hint: "e.g. sudo -n sh -c '{{ .Vars }} {{ .Path }}'" } });
   }
 });
 
 const fileProvisioner = section({
   type: z.literal("file"),
-  source: z.string().min(1).describe("file or directory on this machine (relative to the template)"),
-  destination: imagePath.describe("where it goes in the image; ending in / copies into that directory"),
+  direction: z.enum(["upload", "download"]).default("upload").describe("upload into the image, or download from it"),
+  source: z.string().min(1).describe("upload: a file or directory on this machine (relative to the template); download: an absolute path in the image"),
+  destination: z.string().min(1).describe("upload: where it goes in the image (ending in / copies into that directory); download: a path on this machine (relative to the template)"),
   mode: z.string().regex(/^0?[0-7]{3,4}$/, "must be an octal mode in quotes, like \"0644\"").optional(),
   owner: z.string().regex(/^[a-z_][a-z0-9_-]*(:[a-z_][a-z0-9_-]*)?$|^\d+(:\d+)?$/, "must be user or user:group").optional(),
-});
+}).superRefine((value, ctx) => {
+  const inImage = value.direction === "download" ? "source" : "destination";
+  const path: unknown = value[inImage];
+  if (typeof path === "string" && !path.startsWith("/")) ctx.addIssue({ code: "custom", path: [inImage], message: "must be an absolute path inside the image" });
+  if (value.direction === "download" && (value.mode !== undefined || value.owner !== undefined)) {
+    ctx.addIssue({ code: "custom", path: [value.mode !== undefined ? "mode" : "owner"], message: "applies to uploads only", params: { hint: "remove it, or set the mode on this machine after the build" } });
+  }
+  // Checked even when another key is wrong too, so every problem is reported at once.
+}, { when: (payload) => typeof payload.value === "object" && payload.value !== null });
 
 const provisionerTypes = ["shell", "file"] as const;
 export const provisioner = z.discriminatedUnion("type", [shellProvisioner, fileProvisioner], {

@@ -10,20 +10,38 @@ export interface Sshd {
   port: number;
   /** SHA256:… of its host key, as ssh-keygen -l prints it. */
   fingerprint: string;
+  /**
+   * With `isolatedRoot`: the server's root as this process sees it (`/proc/PID/root`), a
+   * copy-on-write overlay of this machine's root. What a session changes (the clean list
+   * removing /root/.ssh/authorized_keys, say) changes only the overlay, never this machine.
+   */
+  root?: string;
+  /** What sshd printed (-e), for failure messages. */
+  log(): string;
   stop(): Promise<void>;
 }
 
-export async function startSshd(dir: string, authorizedKeys: string): Promise<Sshd> {
+/**
+ * Starts sshd. With `isolatedRoot` it runs chrooted in its own mount namespace on an overlay
+ * of `/` (upper layer in `dir`), so a script that cleans "the instance" cannot touch this
+ * machine; its users' keys are then their own `~/.ssh/authorized_keys` inside the overlay.
+ */
+export async function startSshd(dir: string, authorizedKeys: string, { isolatedRoot = false } = {}): Promise<Sshd> {
   const port = await freePort();
   mkdirSync("/run/sshd", { recursive: true, mode: 0o755 }); // privilege separation directory
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "host_ed25519")]);
   writeFileSync(join(dir, "authorized_keys"), authorizedKeys, { mode: 0o600 });
+  // Where sshd sees `dir`: isolated, it is bound into the chroot where no clean list looks.
+  const seen = isolatedRoot ? serverDirectory : dir;
   writeFileSync(join(dir, "sshd_config"), [
-    `Port ${port}`, "ListenAddress 127.0.0.1", `HostKey ${join(dir, "host_ed25519")}`,
-    `AuthorizedKeysFile ${join(dir, "authorized_keys")}`, "StrictModes no", "UsePAM no",
-    "PermitRootLogin prohibit-password", "PasswordAuthentication no", `PidFile ${join(dir, "sshd.pid")}`,
+    `Port ${port}`, "ListenAddress 127.0.0.1", `HostKey ${join(seen, "host_ed25519")}`,
+    `AuthorizedKeysFile ${isolatedRoot ? ".ssh/authorized_keys" : join(dir, "authorized_keys")}`, "StrictModes no", "UsePAM no",
+    "PermitRootLogin prohibit-password", "PasswordAuthentication no", `PidFile ${join(seen, "sshd.pid")}`,
   ].join("\n") + "\n");
-  const child: ChildProcess = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", join(dir, "sshd_config")], { stdio: ["ignore", "ignore", "pipe"] });
+  const sshd = ["/usr/sbin/sshd", "-D", "-e", "-f", join(seen, "sshd_config")];
+  const child: ChildProcess = isolatedRoot
+    ? spawn("unshare", ["--mount", "sh", "-ec", overlayRoot(dir, sshd.join(" "))], { stdio: ["ignore", "ignore", "pipe"] })
+    : spawn(sshd[0] ?? "", sshd.slice(1), { stdio: ["ignore", "ignore", "pipe"] });
   let log = "";
   child.stderr?.on("data", (d: Buffer) => { log += d.toString(); });
   const deadline = Date.now() + 15_000;
@@ -39,10 +57,34 @@ export async function startSshd(dir: string, authorizedKeys: string): Promise<Ss
   }
   const fingerprint = execFileSync("ssh-keygen", ["-l", "-f", join(dir, "host_ed25519.pub")], { encoding: "utf8" }).split(" ")[1] ?? "";
   return {
-    port, fingerprint,
+    port, fingerprint, log: () => log, ...(isolatedRoot ? { root: `/proc/${child.pid}/root` } : {}),
     stop: async () => {
       child.kill("SIGTERM");
       await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.on("exit", resolve)));
     },
   };
+}
+
+const serverDirectory = "/run/kiln-test-sshd";
+
+/**
+ * A shell script (run by `unshare --mount`) that chroots `command` into an overlay of `/`. The
+ * layers are on a tmpfs of the namespace's own (invisible through the overlay, gone with it);
+ * `dir` (config, host key) is bound in at `serverDirectory`, which cleaning leaves alone.
+ */
+function overlayRoot(dir: string, command: string): string {
+  const layers = join(dir, "layers");
+  mkdirSync(layers, { recursive: true });
+  const merged = join(layers, "merged");
+  return [
+    "mount --make-rprivate /",
+    `mount -t tmpfs kiln-test-layers ${layers}`,
+    `mkdir ${layers}/upper ${layers}/work ${merged}`,
+    `mount -t overlay kiln-test-root -o lowerdir=/,upperdir=${layers}/upper,workdir=${layers}/work ${merged}`,
+    `mount --rbind /dev ${merged}/dev`,
+    `mount -t proc proc ${merged}/proc`,
+    `mkdir -p ${merged}${serverDirectory} ${merged}/run/sshd`,
+    `mount --bind ${dir} ${merged}${serverDirectory}`,
+    `exec chroot ${merged} ${command}`,
+  ].join("\n");
 }

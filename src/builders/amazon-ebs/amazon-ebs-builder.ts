@@ -1,6 +1,7 @@
 import { Pipeline } from "../../pipeline/pipeline.js";
 import type { AmazonEbsBuildRequest } from "./request.js";
 import { checkCredentials } from "./steps/check-credentials.js";
+import { cleanInstance } from "./steps/clean-instance.js";
 import { connectSsh } from "./steps/connect-ssh.js";
 import { createImage } from "./steps/create-image.js";
 import { instanceProfile } from "./steps/instance-profile.js";
@@ -26,6 +27,7 @@ export const amazonEbsBuilder = Pipeline.start<AmazonEbsBuildRequest>()
   .then(launchInstance)
   .then(connectSsh)
   .then(provision)
+  .then(cleanInstance)
   .then(stopInstance)
   .then(createImage)
   .then(shareAndCopy)

@@ -1,8 +1,11 @@
 import { GetConsoleOutputCommand } from "@aws-sdk/client-ec2";
+import { KilnError } from "../../../errors.js";
 import type { Communicator } from "../../../communicator/communicator.js";
 import { SshCommunicator } from "../../../communicator/ssh-communicator.js";
-import type { Step } from "../../../pipeline/step.js";
-import { aws, type AwsClients } from "../aws-clients.js";
+import type { Step, StepContext } from "../../../pipeline/step.js";
+import type { AmazonEbsBuilderConfig } from "../../../template/schema.js";
+import { awsEventually, type AwsClients } from "../aws-clients.js";
+import { pollUntil } from "../poll.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
 import type { BuildInstance } from "./launch-instance.js";
 import type { TemporaryKeyPair } from "./temporary-key-pair.js";
@@ -22,8 +25,7 @@ export const connectSsh: Step<AmazonEbsBuildRequest & { aws: AwsClients; instanc
   name: "connect over SSH",
   run: async (ctx, { builder, aws: clients, instance, keyPair }) => {
     if (builder.communicator === "none") return { output: {}, summary: "skipped (communicator none)" };
-    const output = await aws(`reading the console of ${instance.id} (ec2:GetConsoleOutput)`, () => clients.ec2.send(new GetConsoleOutputCommand({ InstanceId: instance.id }), { abortSignal: ctx.signal }), ctx.signal);
-    const pinned = consoleFingerprints(Buffer.from(output.Output ?? "", "base64").toString("utf8"));
+    const pinned = await printedFingerprints(ctx, clients, instance.id, builder);
     const host = builder.ssh_host ?? instance.publicIp ?? instance.privateIp ?? "";
     const ssh = await SshCommunicator.connect({
       host, port: builder.ssh_port, username: builder.ssh_username ?? "root", privateKey: keyPair.privateKey, pinned, timeoutSeconds: builder.ssh_timeout,
@@ -32,3 +34,26 @@ export const connectSsh: Step<AmazonEbsBuildRequest & { aws: AwsClients; instanc
     return { output: { communicator: ssh }, summary: `${ssh.description} (host key ${ssh.hostKey}${pinned.length > 0 ? ", pinned" : ", first use"})` };
   },
 };
+
+/**
+ * The host key fingerprints the instance printed, read from its console until they appear or
+ * `ssh_host_key_wait` seconds pass (they come late in boot, and EC2 publishes the console with
+ * a delay); none if they never do, and the connection then trusts the first key it sees.
+ */
+async function printedFingerprints(ctx: StepContext, clients: AwsClients, instanceId: string, builder: AmazonEbsBuilderConfig): Promise<string[]> {
+  const read = async (): Promise<string[] | undefined> => {
+    const output = await awsEventually(`reading the console of ${instanceId} (ec2:GetConsoleOutput)`, () => clients.ec2.send(new GetConsoleOutputCommand({ InstanceId: instanceId }), { abortSignal: ctx.signal }), ctx.signal);
+    const found = consoleFingerprints(Buffer.from(output.Output ?? "", "base64").toString("utf8"));
+    return found.length > 0 ? found : undefined;
+  };
+  if (builder.ssh_host_key_wait === 0) return (await read()) ?? [];
+  ctx.report.info(`waiting up to ${builder.ssh_host_key_wait}s for the instance to print its host keys on the console`);
+  try {
+    return await pollUntil(`host key fingerprints on the console of ${instanceId}`, read, {
+      signal: ctx.signal, report: ctx.report, delaySeconds: builder.wait.delay_seconds, timeoutSeconds: builder.ssh_host_key_wait,
+    });
+  } catch (error) {
+    if (error instanceof KilnError && error.code === "KILN_WAIT_TIMEOUT") return [];
+    throw error;
+  }
+}
