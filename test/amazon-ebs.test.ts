@@ -226,6 +226,21 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
     }
   });
 
+  it("takes credentials from the profile --profile names, and says so clearly when it does not exist", async () => {
+    const credentialsFile = join(dir, "aws-credentials");
+    await writeFile(credentialsFile, "[builder]\naws_access_key_id = testing\naws_secret_access_key = testing\n", { mode: 0o600 });
+    // No keys in the environment: only the profile can supply them.
+    const profileEnv = { AWS_EC2_METADATA_DISABLED: "true", KILN_STATE_DIR: state, AWS_SHARED_CREDENTIALS_FILE: credentialsFile, AWS_CONFIG_FILE: join(dir, "no-config") };
+    const file = await template("profile", amazonLinux);
+    const run = await runKiln(["build", file, "--profile", "builder", "--output-dir", join(dir, "out-profile")], profileEnv);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const missing = await runKiln(["build", file, "--profile", "nosuch", "--output-dir", join(dir, "out-profile-2")], profileEnv);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /checking the AWS credentials of profile nosuch \(sts:GetCallerIdentity\): CredentialsProviderError/);
+    assert.match(missing.stderr, /name an existing profile \(--profile, the template's profile, AWS_PROFILE\)/);
+    assert.deepEqual(await leftovers(), []);
+  });
+
   it("refuses to make an image public unless the template says public: true", async () => {
     const file = join(dir, "public.yaml");
     await writeFile(file, "name: public\nbuilders:\n  - type: amazon-ebs\n    region: us-east-1\n    source_ami: ami-0123456789abcdef0\n    instance_type: t3.micro\n    ami_name: kiln-test\n    communicator: none\n    ami_groups: [all]\n");

@@ -36,7 +36,7 @@ export function awsClients(builder: Pick<AmazonEbsBuilderConfig, "region" | "end
 
 /** What each AWS error means to the person running the build, and what to do. */
 const hints: Record<string, string> = {
-  CredentialsProviderError: "set AWS_PROFILE (or the template's profile), AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run on an instance with a role",
+  CredentialsProviderError: "name an existing profile (--profile, the template's profile, AWS_PROFILE), set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run on an instance with a role",
   InvalidClientTokenId: "the access key is not valid: check the profile or AWS_ACCESS_KEY_ID",
   SignatureDoesNotMatch: "the secret key does not match the access key: check the credentials",
   ExpiredToken: "the session has expired: log in again (aws sso login, or new temporary credentials)",

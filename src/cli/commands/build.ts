@@ -19,6 +19,7 @@ interface BuildOptions extends TemplateOptions {
   workDir?: string;
   outputDir?: string;
   debugKeys?: string;
+  profile?: string;
 }
 
 export function buildCommand(program: Command, { io, redactor }: CliContext): void {
@@ -30,6 +31,7 @@ export function buildCommand(program: Command, { io, redactor }: CliContext): vo
     .option("--work-dir <dir>", "where work directories are created (default: $KILN_WORK_DIR or /var/tmp/kiln)")
     .option("--output-dir <dir>", "where artifact directories are created (default: the template's output.directory)")
     .option("--debug-keys <dir>", "amazon-ebs: also write the temporary private key there (mode 0600), to log in while debugging")
+    .option("--profile <name>", "amazon-ebs: the AWS profile to use, over the template's profile and AWS_PROFILE")
     .action(async (file: string, options: BuildOptions) => {
       const cleanupSeconds = Number(options.cleanupTimeout);
       const epochText = process.env.SOURCE_DATE_EPOCH;
@@ -57,7 +59,8 @@ export function buildCommand(program: Command, { io, redactor }: CliContext): vo
           const outputDirectory = join(outputParent, `${label}-${stamp}`);
           const run = { report, signal: interrupts.build, cleanupSignal: interrupts.cleanup, onError: options.onError, cleanupTimeoutMs: cleanupSeconds * 1000 };
           if (builder.type === "amazon-ebs") {
-            const state = await runBuild(amazonEbsBuilder, { loaded, builder, buildId, kilnVersion, outputDirectory, ...(options.debugKeys === undefined ? {} : { debugKeysDirectory: resolve(options.debugKeys) }) }, run);
+            const withProfile = options.profile === undefined ? builder : { ...builder, profile: options.profile };
+            const state = await runBuild(amazonEbsBuilder, { loaded, builder: withProfile, buildId, kilnVersion, outputDirectory, ...(options.debugKeys === undefined ? {} : { debugKeysDirectory: resolve(options.debugKeys) }) }, run);
             report.info(`built ${state.image.id} in ${state.image.region} in ${report.elapsed().toFixed(1)}s`);
             continue;
           }

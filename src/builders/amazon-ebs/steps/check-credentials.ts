@@ -14,7 +14,7 @@ export const checkCredentials: Step<AmazonEbsBuildRequest, { aws: AwsClients; ac
   name: "check AWS credentials",
   run: async (ctx, { builder, buildId }) => {
     const clients = awsClients(builder);
-    const identity = await aws("checking the AWS credentials (sts:GetCallerIdentity)", () => clients.sts.send(new GetCallerIdentityCommand({}), { abortSignal: ctx.signal }), ctx.signal);
+    const identity = await aws(`checking the AWS credentials${builder.profile === undefined ? "" : ` of profile ${builder.profile}`} (sts:GetCallerIdentity)`, () => clients.sts.send(new GetCallerIdentityCommand({}), { abortSignal: ctx.signal }), ctx.signal);
     const account = identity.Account ?? "unknown";
     const journal = await BuildJournal.start({
       buildId, region: clients.region,
