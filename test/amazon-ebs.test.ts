@@ -5,7 +5,7 @@ import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
-import { CreateKeyPairCommand, CreateSecurityGroupCommand, DescribeImageAttributeCommand, DescribeImagesCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, DescribeSnapshotsCommand, EC2Client } from "@aws-sdk/client-ec2";
+import { CreateKeyPairCommand, CreateSecurityGroupCommand, CreateSubnetCommand, CreateVpcCommand, DescribeVolumesCommand, DescribeImageAttributeCommand, DescribeImagesCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, DescribeSnapshotsCommand, EC2Client } from "@aws-sdk/client-ec2";
 import { AddRoleToInstanceProfileCommand, CreateInstanceProfileCommand, CreateRoleCommand, IAMClient, ListInstanceProfilesCommand, ListRolesCommand } from "@aws-sdk/client-iam";
 import { createServer } from "node:http";
 import { FaultProxy } from "./helpers/fault-proxy.js";
@@ -79,8 +79,8 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
     assert.equal((await stat(join(dir, "keys", keyFile ?? ""))).mode & 0o777, 0o600, "--debug-keys writes the key owner-only");
     assert.match(execFileSync("ssh-keygen", ["-y", "-f", join(dir, "keys", keyFile ?? "")], { encoding: "utf8" }), /^ssh-ed25519 /);
     assert.doesNotMatch(run.stdout + run.stderr, /PRIVATE KEY/, "and never prints it");
-    for (const step of ["check AWS credentials", "find source image", "create temporary key pair", "create temporary security group", "prepare instance profile", "launch build instance", "connect over SSH", "provision", "clean build instance", "stop build instance", "create image", "share and copy image", "write manifest"]) {
-      assert.match(run.stdout, new RegExp(`==> \\[[\\d.]+s\\] \\d+/13 ${step}`));
+    for (const step of ["check AWS credentials", "find source image", "create temporary key pair", "create temporary security group", "prepare instance profile", "launch build instance", "connect over SSH", "provision", "harden build instance", "clean build instance", "stop build instance", "create image", "share and copy image", "write manifest"]) {
+      assert.match(run.stdout, new RegExp(`==> \\[[\\d.]+s\\] \\d+/14 ${step}`));
     }
     const [out] = await readdir(join(dir, "out"));
     const manifest = JSON.parse(await readFile(join(dir, "out", out ?? "", "manifest.json"), "utf8")) as { build: { id: string }; artifacts: { region: string; image: string; snapshots: string[] }[]; source: { image: string } };
@@ -155,6 +155,64 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
     }
   });
 
+  it("on Ctrl-C during a create call, lets the call finish, records what it made, and removes it", async () => {
+    const proxy = new FaultProxy(moto.endpoint);
+    await proxy.start();
+    try {
+      proxy.inject("RunInstances", { delayMs: 3000 });
+      const build = startKiln(["build", await template("interrupted", amazonLinux, proxy.endpoint), "--output-dir", join(dir, "out-interrupted")], env);
+      while (!/\d+\/\d+ launch build instance/.test(build.stdout()) && build.child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 500));
+      build.child.kill("SIGINT");
+      const run = await build.done;
+      assert.equal(run.code, 130, run.stdout + run.stderr);
+      const instances = (await ec2.send(new DescribeInstancesCommand({ Filters: byKiln }))).Reservations?.flatMap((r) => r.Instances ?? []) ?? [];
+      assert.equal(instances.length, 1, "the launch went through");
+      assert.equal(instances[0]?.State?.Name, "terminated", "and its instance was removed");
+      assert.deepEqual(await leftovers(), []);
+      assert.deepEqual(await journals(), []);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it("adopts what a create call made when its answer was lost and the retry finds it, and retries launches with one token", async () => {
+    const proxy = new FaultProxy(moto.endpoint);
+    await proxy.start();
+    try {
+      for (const action of ["ImportKeyPair", "CreateSecurityGroup", "CreateRole", "CreateInstanceProfile"]) proxy.inject(action, { loseResponse: 1 });
+      const run = await runKiln(["build", await template("lost", `${amazonLinux}${readOnlyS3}`, proxy.endpoint), "--output-dir", join(dir, "out-lost")], env);
+      assert.equal(run.code, 0, run.stdout + run.stderr);
+      const lost = ["ImportKeyPair", "CreateSecurityGroup", "CreateRole", "CreateInstanceProfile"];
+      assert.deepEqual(lost.map((action) => [action, proxy.calls.get(action)]), lost.map((action) => [action, 2]), "each was retried once");
+      assert.deepEqual(await leftovers(), [], "what the lost calls made was adopted and removed");
+
+      // RunInstances carries a ClientToken, the same on the retry, so AWS makes one instance (moto ignores it).
+      await moto.reset();
+      proxy.inject("RunInstances", { loseResponse: 1 });
+      const earlier = proxy.bodies.get("RunInstances")?.length ?? 0;
+      const launched = await runKiln(["build", await template("lost-launch", amazonLinux, proxy.endpoint), "--output-dir", join(dir, "out-lost-launch")], env);
+      assert.equal(launched.code, 0, launched.stdout + launched.stderr);
+      const tokens = (proxy.bodies.get("RunInstances") ?? []).slice(earlier).map((b) => new URLSearchParams(b).get("ClientToken"));
+      assert.equal(tokens.length, 2);
+      assert.match(tokens[0] ?? "", /^launch-lost-launch-\d{8}-\d{6}-[0-9a-f]{6}$/);
+      assert.equal(tokens[1], tokens[0]);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it("takes the region from AWS_REGION when the template names none, and says what to set when nothing does", async () => {
+    const file = join(dir, "noregion.yaml");
+    await writeFile(file, `name: noregion\nbuilders:\n  - type: amazon-ebs\n    endpoint: ${moto.endpoint}\n    communicator: none\n${amazonLinux}`);
+    const run = await runKiln(["build", file, "--output-dir", join(dir, "out-noregion")], { ...env, AWS_REGION: "us-east-1" });
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.match(run.stdout, /region us-east-1/);
+    const none = await runKiln(["build", file, "--output-dir", join(dir, "out-noregion-2")], { ...env, AWS_REGION: "", AWS_DEFAULT_REGION: "", AWS_CONFIG_FILE: join(dir, "no-config") });
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /^error: no region: the builder names none, and neither AWS_REGION nor the default profile sets one\n {2}\(set region in the builder/m);
+  });
+
   it("rides out throttling (RequestLimitExceeded) on its calls", async () => {
     const proxy = new FaultProxy(moto.endpoint);
     await proxy.start();
@@ -176,20 +234,23 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
     const proxy = new FaultProxy(moto.endpoint);
     await proxy.start();
     try {
-      proxy.inject("RunInstances", { delayMs: 10_000 });
+      // Held while stopping: by then the instance runs, with everything else around it.
+      proxy.inject("StopInstances", { delayMs: 10_000 });
       const build = startKiln(["build", await template("killed", `${amazonLinux}${readOnlyS3}`, proxy.endpoint), "--output-dir", join(dir, "out-killed")], env);
       const deadline = Date.now() + 60_000;
-      while (!/\d+\/\d+ launch build instance/.test(build.stdout()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      while (!/\d+\/\d+ stop build instance/.test(build.stdout()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       build.child.kill("SIGKILL");
       await build.done;
       const left = await leftovers();
-      for (const kind of ["key pair", "security group", "role", "instance profile"]) assert.ok(left.some((l) => l.startsWith(kind)), `the killed build left its ${kind}: ${left.join(", ")}`);
+      for (const kind of ["instance", "key pair", "security group", "role", "instance profile"]) assert.ok(left.some((l) => l.startsWith(kind)), `the killed build left its ${kind}: ${left.join(", ")}`);
       assert.equal((await journals()).length, 1, "and its journal");
 
       const cleanup = await runKiln(["cleanup", "--stale"], env);
       assert.equal(cleanup.code, 0, cleanup.stdout + cleanup.stderr);
       assert.match(cleanup.stdout, /removed security group sg-/);
+      assert.match(cleanup.stdout, /removed instance i-[\s\S]*removed security group sg-/, "the instance first, then its group");
       assert.match(cleanup.stdout, /removed key pair kiln-/);
+      assert.match(cleanup.stdout, /^5 removed, 0 could not be$/m);
       assert.match(cleanup.stdout, /removed instance profile kiln-killed-/);
       assert.match(cleanup.stdout, /removed role kiln-killed-/);
       assert.deepEqual(await leftovers(), []);
@@ -357,7 +418,7 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
       assert.ok((proxy.calls.get("GetConsoleOutput") ?? 0) >= 3, "the console was read until the fingerprints came");
       // The clean list ran on the instance, after the provisioners: the key kiln logged in with
       // and the history are gone from the instance, and this machine has neither touched.
-      assert.match(run.stdout, /==> \[[\d.]+s\] 9\/13 clean build instance/);
+      assert.match(run.stdout, /==> \[[\d.]+s\] 10\/14 clean build instance/);
       assert.match(run.stdout, /removed \/root\/\.ssh\/authorized_keys/);
       assert.match(run.stdout, /removed \/root\/\.bash_history/);
       for (const gone of ["root/.ssh/authorized_keys", "root/.bash_history"]) {
@@ -395,14 +456,17 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
     }
   });
 
-  it("launches with the template's volumes and a public address on the network interface", async () => {
+  it("launches with the template's volumes, in a subnet of the VPC named, with a public address on the network interface", async () => {
     const proxy = new FaultProxy(moto.endpoint);
     await proxy.start();
     try {
+      const vpc = (await ec2.send(new CreateVpcCommand({ CidrBlock: "10.42.0.0/16" }))).Vpc?.VpcId ?? "";
+      const subnet = (await ec2.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: "10.42.1.0/24" }))).Subnet?.SubnetId ?? "";
       const file = await template("volumes", [
         amazonLinux.trimEnd(),
         "    associate_public_ip_address: true",
-        "    launch_block_device_mappings: [{device_name: /dev/xvda, volume_size: 20, volume_type: gp3, encrypted: true}]",
+        "    launch_block_device_mappings: [{device_name: /dev/xvda, volume_size: 20, volume_type: gp3, encrypted: true}, {device_name: /dev/xvdf, volume_size: 5, delete_on_termination: false}]",
+        `    vpc_id: ${vpc}`,
         "",
       ].join("\n"), proxy.endpoint);
       const run = await runKiln(["build", file, "--output-dir", join(dir, "out-volumes")], env);
@@ -415,6 +479,9 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
       assert.equal(request.get("NetworkInterface.1.AssociatePublicIpAddress"), "true");
       assert.match(request.get("NetworkInterface.1.SecurityGroupId.1") ?? "", /^sg-/, "the group goes with the interface");
       assert.equal(request.get("SecurityGroupId.1"), null, "and not beside it (EC2 refuses both)");
+      assert.equal(request.get("NetworkInterface.1.SubnetId"), subnet, "the instance goes where its group is");
+      const kept = (await ec2.send(new DescribeVolumesCommand({ Filters: byKiln }))).Volumes ?? [];
+      assert.deepEqual(kept.filter((v) => v.State !== "deleted").map((v) => v.VolumeId), [], "the volume kept past termination is deleted too");
       assert.deepEqual(await leftovers(), []);
     } finally {
       await proxy.stop();
@@ -436,9 +503,21 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
       assert.equal(first?.get("InstanceMarketOptions.SpotOptions.MaxPrice"), null, "auto: no maximum, so at most the on-demand price");
       assert.equal(last?.get("InstanceMarketOptions.MarketType"), null, "the fallback is on demand");
       assert.match(run.stdout, /no spot capacity .*launching on demand, as spot_fallback says/);
+      assert.doesNotMatch(run.stdout, /skipped: spot instance/, "an on-demand fallback is stopped as usual");
+      assert.deepEqual(await leftovers(), []);
+
+      // With capacity, the spot instance is imaged running (it cannot be stopped; CreateImage reboots it).
+      await moto.reset();
+      proxy.inject("RunInstances", {});
+      const onSpot = await runKiln(["build", await template("spot-ok", `${amazonLinux}    spot_price: auto\n`, proxy.endpoint), "--output-dir", join(dir, "out-spot-ok")], env);
+      assert.equal(onSpot.code, 0, onSpot.stdout + onSpot.stderr);
+      assert.match(onSpot.stdout, /skipped: spot instance i-\w+ cannot be stopped; CreateImage reboots it/);
+      assert.equal(proxy.calls.get("StopInstances"), 1, "only the on-demand build stopped its instance");
+      assert.equal(new URLSearchParams(proxy.bodies.get("CreateImage")?.at(-1) ?? "").get("NoReboot"), null, "CreateImage may reboot");
       assert.deepEqual(await leftovers(), []);
 
       await moto.reset();
+      proxy.inject("RunInstances", noSpot);
       const strict = await runKiln(["build", await template("spot-strict", `${amazonLinux}    spot_price: "0.05"\n`, proxy.endpoint), "--output-dir", join(dir, "out-spot-strict")], env);
       assert.equal(strict.code, 1, "without spot_fallback the build fails");
       assert.match(strict.stderr, /launching the build instance on spot \(ec2:RunInstances\): InsufficientInstanceCapacity/);

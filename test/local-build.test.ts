@@ -64,10 +64,10 @@ describe("kiln build with the local builder (real mmdebstrap, chroot, mke2fs)", 
   });
 
   it("prints one progress line per step with elapsed time", () => {
-    const steps = first.stdout.split("\n").filter((l) => /^==> \[\d+\.\ds\] \d\/9 /.test(l));
+    const steps = first.stdout.split("\n").filter((l) => /^==> \[\d+\.\ds\] \d+\/10 /.test(l));
     assert.deepEqual(steps.map((l) => l.replace(/^==> \[[\d.]+s\] /, "")), [
-      "1/9 check build host", "2/9 base root filesystem", "3/9 unpack base", "4/9 provision",
-      "5/9 clean", "6/9 write filesystem image", "7/9 audit image", "8/9 convert image", "9/9 write manifest",
+      "1/10 check build host", "2/10 base root filesystem", "3/10 unpack base", "4/10 provision", "5/10 harden",
+      "6/10 clean", "7/10 write filesystem image", "8/10 audit image", "9/10 convert image", "10/10 write manifest",
     ]);
   });
 
@@ -95,7 +95,9 @@ describe("kiln build with the local builder (real mmdebstrap, chroot, mke2fs)", 
     assert.ok(listInImage(disk, "/etc/ssh").includes("sshd_config"), "openssh-server is installed");
     assert.match(first.stdout, /removed \/etc\/ssh\/ssh_host_ed25519_key/);
     assert.match(first.stdout, /removed \/root\/\.ssh\/authorized_keys/);
-    assert.match(first.stdout, /warning: sshd has no host keys and nothing in this image makes them at boot/, "the base has sshd but no systemd");
+    // Hardened by default: without systemd, kiln's first-boot service runs from rc.local and makes host keys.
+    assert.match(first.stdout, /first boot: kiln's service \(from \/etc\/rc\.local: this image has no systemd\)/);
+    assert.equal(catInImage(disk, "/etc/rc.local").includes("/usr/local/sbin/kiln-first-boot"), true);
   });
 
   it("audits its image: nothing at or above high, the report beside the manifest", async () => {
@@ -167,7 +169,7 @@ describe("kiln build with the local builder (real mmdebstrap, chroot, mke2fs)", 
     const run = await runKiln(buildArgs(template, d, "--json"));
     assert.equal(run.code, 0, run.stderr);
     const events = run.stdout.trim().split("\n").map((line) => JSON.parse(line) as { event: string; name?: string; summary?: string });
-    assert.equal(events.filter((e) => e.event === "step").length, 9, "one JSON step event per step");
+    assert.equal(events.filter((e) => e.event === "step").length, 10, "one JSON step event per step");
     assert.match(events.find((e) => e.event === "step-done" && e.name === "base root filesystem")?.summary ?? "", /^tarball .* \(sha256 [0-9a-f]{12}…\)$/);
     const out = await only(d.output);
     assert.equal(catInImage(join(out, "disk.raw"), "/etc/origin"), "from-tarball\n");

@@ -50,7 +50,8 @@ ExecStart=/usr/bin/ssh-keygen -A
 WantedBy=multi-user.target
 `;
 const hostKeysAtFirstBoot = [
-  "if [ ! -x /usr/sbin/sshd ] || [ -e /usr/bin/cloud-init ]; then :",
+  // cloud-init or kiln's own first-boot service (the hardening step's) make them where present.
+  "if [ ! -x /usr/sbin/sshd ] || [ -e /usr/bin/cloud-init ] || [ -e /usr/local/sbin/kiln-first-boot ]; then :",
   "elif [ -x /lib/systemd/systemd ] || [ -x /usr/lib/systemd/systemd ]; then",
   "  mkdir -p /etc/systemd/system",
   `  printf '%s' '${hostKeyUnit}' > /etc/systemd/system/kiln-ssh-host-keys.service`,

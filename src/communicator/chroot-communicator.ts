@@ -83,8 +83,9 @@ export class ChrootCommunicator implements Communicator {
     const path = `/tmp/kiln-script-${randomBytes(8).toString("hex")}`;
     const env: NodeJS.ProcessEnv = {
       ...baseEnv, KILN_ENV_NAMES: Object.keys(userEnv).join(" "), KILN_SCRIPT_PATH: path,
-      // The variables are already in the environment of whatever execute_command runs.
-      ...(options.executeCommand === undefined ? {} : { KILN_EXECUTE: fillExecuteCommand(options.executeCommand, path, undefined) }),
+      // The variables are already in the environment of whatever execute_command runs, so
+      // {{ .Vars }} is empty here and {{ .EnvVarFile }} an empty file: no value on a command line.
+      ...(options.executeCommand === undefined ? {} : { KILN_EXECUTE: fillExecuteCommand(options.executeCommand, { path, vars: "", envFile: "/dev/null" }) }),
     };
     for (const [name, value] of Object.entries(userEnv)) env[`KILN_ENV_${name}`] = value;
     await this.inside(["/bin/sh", "-c", runnerScript, "kiln-run"], {

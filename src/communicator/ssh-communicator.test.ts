@@ -72,7 +72,7 @@ describe("SSH communicator (a real OpenSSH server on 127.0.0.1)", { timeout: 120
     assert.equal(await readFile(join(dir, "remote", "opt", "tree", "sub", "two.txt"), "utf8"), "two\n");
   });
 
-  it("runs a script by its own #! line, and by an execute_command with its variables from a private file", async () => {
+  it("runs a script by its own #! line, and by an execute_command with Packer's {{ .Vars }} or {{ .EnvVarFile }}", async () => {
     const ssh = await SshCommunicator.connect(target, { signal, report: new RecordingReporter() });
     try {
       const out: string[] = [];
@@ -80,9 +80,14 @@ describe("SSH communicator (a real OpenSSH server on 127.0.0.1)", { timeout: 120
       assert.match(out[0] ?? "", /^bash \d+$/, "the script's own interpreter ran it");
       out.length = 0;
       const script = "echo \"$1 $GREETING from $0\"\nps -o args= -u root | grep -c hunter2 || true\n";
-      await ssh.runScript(script, { what: "provisioner 2 (shell)", signal, env: { GREETING: "it's kiln", PASSWORD: "hunter2" }, executeCommand: "sh -c '{{ .Vars }} sh {{ .Path }} called'", onStdoutLine: (l) => out.push(l) });
+      // The env file keeps values off every command line (ps sees only grep's own "hunter2").
+      await ssh.runScript(script, { what: "provisioner 2 (shell)", signal, env: { GREETING: "it's kiln", PASSWORD: "hunter2" }, executeCommand: ". {{ .EnvVarFile }} && sh {{ .Path }} called", onStdoutLine: (l) => out.push(l) });
       assert.match(out[0] ?? "", /^called it's kiln from \/tmp\/kiln-script-[0-9a-f]{16}\/script$/);
       assert.equal(out[1], "1", "the value is on no command line (only grep's own)");
+      // {{ .Vars }}: NAME='value' words, quoted, as Packer writes them.
+      out.length = 0;
+      await ssh.runScript(script, { what: "provisioner 2 (shell)", signal, env: { GREETING: "it's kiln" }, executeCommand: "{{ .Vars }} sh {{ .Path }} vars", onStdoutLine: (l) => out.push(l) });
+      assert.match(out[0] ?? "", /^vars it's kiln from /);
       await assert.rejects(ssh.runScript("exit 0\n", { what: "provisioner 3 (shell)", signal, executeCommand: "{{ .Vars }} false {{ .Path }}" }), /provisioner 3 \(shell\) failed: the script exited with code 1/);
     } finally {
       ssh.close();

@@ -9,7 +9,7 @@ import { CommandError } from "../system/command-error.js";
 import { shellQuote as quote } from "../system/shell-quote.js";
 import type { Communicator, RunScriptOptions, UploadOptions } from "./communicator.js";
 import { receiveTree } from "./download.js";
-import { envFileText, fillExecuteCommand } from "./execute-command.js";
+import { envFileText, fillExecuteCommand, inlineVars } from "./execute-command.js";
 
 const { Client } = ssh2;
 type Connection = InstanceType<typeof Client>;
@@ -63,8 +63,9 @@ export class SshCommunicator implements Communicator {
 
   /**
    * Stores the script (and, apart, its environment) in a private directory of the instance's
-   * /tmp, then runs it: as root by default, else by the template's execute_command. The
-   * environment travels in a 0600 file, never on a command line others could read in `ps`;
+   * /tmp, then runs it: as root by default, else by the template's execute_command. By default
+   * the environment travels in a 0600 file, never on a command line others could read in `ps`
+   * (an execute_command with `{{ .Vars }}` puts it there, as Packer does);
    * the directory is named so that the clean step, emptying /tmp, leaves it alone. kiln's
    * session is not interactive and keeps no shell history (HISTFILE unset makes sure).
    */
@@ -73,13 +74,13 @@ export class SshCommunicator implements Communicator {
     const [path, envFile] = [`${directory}/script`, `${directory}/env`];
     const body = script.startsWith("#!") ? script : `#!${options.interpreter ?? "/bin/sh -e"}\n${script}`;
     const env = options.env ?? {};
-    const hasEnv = Object.keys(env).length > 0;
+    const hasEnv = Object.keys(env).length > 0 || options.executeCommand?.includes("EnvVarFile") === true;
     const quiet = { ...options, onStdoutLine: () => undefined };
     // mkdir fails when the name exists: nothing planted there beforehand is ever used.
     await this.exec(`unset HISTFILE; umask 077; mkdir ${directory} && cat > ${path} && chmod 700 ${path}`, Buffer.from(body), quiet, "storing the script");
-    if (hasEnv) await this.exec(`umask 077; cat > ${envFile}`, Buffer.from(envFileText(env, quote)), quiet, "storing the script's environment");
+    if (hasEnv) await this.exec(`umask 077; cat > ${envFile}`, Buffer.from(envFileText(env)), quiet, "storing the script's environment");
     const run = options.executeCommand !== undefined
-      ? fillExecuteCommand(options.executeCommand, path, hasEnv ? envFile : undefined)
+      ? fillExecuteCommand(options.executeCommand, { path, vars: inlineVars(env), envFile })
       : `${this.sudo()}sh -c ${quote(`${hasEnv ? `. ${envFile}; ` : ""}exec ${path}`)}`;
     await this.exec(`unset HISTFILE; ${run} </dev/null; s=$?; rm -rf ${directory}; exit $s`, Buffer.alloc(0), options, "the script");
   }

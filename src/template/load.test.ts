@@ -132,7 +132,7 @@ provisioners:
 `;
     assert.deepEqual(await problems(text), [
       "6:5 provisioners.0: needs exactly one of inline, script or scripts (give a list of commands as inline, a file as script, or files as scripts)",
-      "11:22 provisioners.1.execute_command: has {{ .Command }}; only {{ .Path }} and {{ .Vars }} are filled in",
+      "11:22 provisioners.1.execute_command: has {{ .Command }}; only {{ .Path }}, {{ .Vars }} and {{ .EnvVarFile }} are filled in",
       "14:22 provisioners.2.execute_command: never runs the script: it has no {{ .Path }} (e.g. sudo -n sh -c '{{ .Vars }} {{ .Path }}')",
       "17:13 provisioners.3.source: must be an absolute path inside the image",
       "19:11 provisioners.3.mode: applies to uploads only (remove it, or set the mode on this machine after the build)",

@@ -81,7 +81,8 @@ const awsTags = z.record(z.string().min(1).max(128), z.string().max(256)).defaul
 const amazonEbsBuilder = section({
   type: z.literal("amazon-ebs"),
   name: z.string().regex(namePattern, "must be letters, digits, . _ -").optional(),
-  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, "must look like an AWS region (e.g. us-east-1)"),
+  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, "must look like an AWS region (e.g. us-east-1)").optional()
+    .describe("default: the SDK's (AWS_REGION, else the profile's region)"),
   profile: z.string().min(1).optional().describe("a profile of the shared AWS config; default: the SDK's default chain"),
   endpoint: z.string().regex(/^https?:\/\//, "must be an http(s):// URL").optional()
     .describe("an EC2-compatible endpoint (default: AWS, or AWS_ENDPOINT_URL_EC2 / AWS_ENDPOINT_URL)"),
@@ -176,7 +177,7 @@ export const builder = z.discriminatedUnion("type", [localBuilder, amazonEbsBuil
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name");
 
-/** `{{ .Path }}` and `{{ .Vars }}`, as Packer spells them; nothing else is filled in. */
+/** `{{ .Path }}`, `{{ .Vars }}` and `{{ .EnvVarFile }}`, as Packer spells them; nothing else is filled in. */
 export const executeCommandPlaceholder = /\{\{\s*\.(\w+)\s*\}\}/g;
 
 const shellProvisioner = section({
@@ -186,15 +187,15 @@ const shellProvisioner = section({
   scripts: z.array(z.string().min(1)).min(1).optional().describe("script files, run in order"),
   env: z.record(envName, z.string()).default({}).describe("environment variables for the commands"),
   execute_command: z.string().min(1).optional()
-    .describe("how to run each script: {{ .Path }} is the script, {{ .Vars }} sets env (default: as root, with sudo -n when not root)"),
+    .describe("how to run each script: {{ .Path }} is the script, {{ .Vars }} the env as NAME='value' words, {{ .EnvVarFile }} a private file of them to source (default: as root, with sudo -n when not root)"),
 }).superRefine((value, ctx) => {
   if ([value.inline, value.script, value.scripts].filter((v) => v !== undefined).length !== 1) {
     ctx.addIssue({ code: "custom", message: "needs exactly one of inline, script or scripts", params: { hint: "give a list of commands as inline, a file as script, or files as scripts" } });
   }
   if (value.execute_command !== undefined) {
     const names = [...value.execute_command.matchAll(executeCommandPlaceholder)].map((m) => m[1]);
-    const unknown = names.filter((n) => n !== "Path" && n !== "Vars");
-    if (unknown.length > 0) ctx.addIssue({ code: "custom", path: ["execute_command"], message: `has {{ .${unknown[0]} }}; only {{ .Path }} and {{ .Vars }} are filled in` });
+    const unknown = names.filter((n) => n !== "Path" && n !== "Vars" && n !== "EnvVarFile");
+    if (unknown.length > 0) ctx.addIssue({ code: "custom", path: ["execute_command"], message: `has {{ .${unknown[0]} }}; only {{ .Path }}, {{ .Vars }} and {{ .EnvVarFile }} are filled in` });
     else if (!names.includes("Path")) ctx.addIssue({ code: "custom", path: ["execute_command"], message: "never runs the script: it has no {{ .Path }}", params: { hint: "e.g. sudo -n sh -c '{{ .Vars }} {{ .Path }}'" } });
   }
 });
@@ -236,6 +237,32 @@ const clean = section({
     .describe("more paths (globs allowed) to remove"),
 });
 
+const userName = z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a user name like admin");
+
+export const hardenDefaults = {
+  lock_passwords: true, keep_passwords: [] as string[], sshd: true, permit_root_login: "prohibit-password" as const,
+  remove_host_keys: true, first_boot: "auto" as const, imds_v1_fallback: false,
+};
+
+const harden = z.union([
+  z.literal(false),
+  section({
+    lock_passwords: z.boolean().default(true).describe("lock root's password and every other usable or empty one (seed 003)"),
+    keep_passwords: z.array(userName).default([]).describe("users whose password stays usable"),
+    sshd: z.boolean().default(true).describe("key-only sshd: PermitRootLogin, PasswordAuthentication no, KbdInteractiveAuthentication no, PermitEmptyPasswords no, UseDNS no"),
+    permit_root_login: z.enum(["prohibit-password", "no"]).default("prohibit-password").describe("root by key only, or not at all"),
+    remove_host_keys: z.boolean().default(true).describe("remove SSH host keys (each instance makes its own at first boot)"),
+    default_user: userName.optional().describe("create this user with passwordless sudo and a locked password; the launch key goes to it"),
+    first_boot: z.enum(["auto", "kiln", "cloud-init", "none"]).default("auto")
+      .describe("who installs the launch key and new host keys at first boot: cloud-init when the image has it (auto), kiln's own service, or nobody"),
+    imds_v1_fallback: z.boolean().default(false).describe("let kiln's first-boot service use IMDSv1 when no IMDSv2 token can be had"),
+  }).superRefine((value, ctx) => {
+    if (value.permit_root_login === "no" && value.default_user === undefined && value.first_boot !== "none") {
+      ctx.addIssue({ code: "custom", path: ["permit_root_login"], message: "is no and there is no default_user, so the launch key would go to root, who may not log in", params: { hint: "set default_user (e.g. admin), or permit_root_login: prohibit-password" } });
+    }
+  }),
+]).describe("harden the image for sharing: locked passwords, key-only sshd, first-boot key and host keys (false to skip)");
+
 const severity = z.enum(["low", "medium", "high", "critical"]);
 
 const audit = z.union([
@@ -253,6 +280,7 @@ export const template = section({
   variables: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be a name like my_var"), variable).default({}),
   builders: z.array(builder).min(1, "needs at least one builder"),
   provisioners: z.array(provisioner).default([]),
+  harden: harden.default(hardenDefaults),
   clean: clean.default({ enabled: true, paths: [] }),
   audit: audit.default({ fail_on: "high" }),
   output: section({ directory: z.string().min(1).default("output") }).default({ directory: "output" }),
@@ -273,6 +301,7 @@ export const template = section({
 });
 
 export type Template = z.output<typeof template>;
+export type HardenConfig = Exclude<z.output<typeof harden>, false>;
 export type BuilderConfig = z.output<typeof builder>;
 export type LocalBuilderConfig = z.output<typeof localBuilder>;
 export type AmazonEbsBuilderConfig = z.output<typeof amazonEbsBuilder>;

@@ -15,6 +15,8 @@ export interface Fault {
   match?: string;
   /** Answer every call with this document instead of moto's (a console output, say). */
   answer?: string;
+  /** Let this many calls reach moto (which does the work) but answer them with a 500, as when an answer is lost. */
+  loseResponse?: number;
 }
 
 /**
@@ -80,7 +82,15 @@ export class FaultProxy {
     if (fault?.delayMs !== undefined) await sleep(fault.delayMs);
     if (req.socket.destroyed) return; // the caller died while held: the call never reaches the cloud
     const target = new URL(req.url ?? "/", this.target);
+    const lose = fault?.loseResponse !== undefined && fault.loseResponse > 0;
+    if (lose && fault?.loseResponse !== undefined) fault.loseResponse--;
     const forward = request(target, { method: req.method, headers: { ...req.headers, host: target.host } }, (answer) => {
+      if (lose) {
+        answer.resume();
+        res.writeHead(500, { "content-type": "text/xml" });
+        res.end("<?xml version=\"1.0\"?><Response><Errors><Error><Code>InternalError</Code><Message>An internal error has occurred.</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>");
+        return;
+      }
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
     });

@@ -35,7 +35,8 @@ export async function startSshd(dir: string, authorizedKeys: string, { isolatedR
   const seen = isolatedRoot ? serverDirectory : dir;
   writeFileSync(join(dir, "sshd_config"), [
     `Port ${port}`, "ListenAddress 127.0.0.1", `HostKey ${join(seen, "host_ed25519")}`,
-    `AuthorizedKeysFile ${isolatedRoot ? ".ssh/authorized_keys" : join(dir, "authorized_keys")}`, "StrictModes no", "UsePAM no",
+    // Isolated, it is the instance: PAM as on Debian, so a locked (!) password does not refuse keys.
+    `AuthorizedKeysFile ${isolatedRoot ? ".ssh/authorized_keys" : join(dir, "authorized_keys")}`, "StrictModes no", `UsePAM ${isolatedRoot ? "yes" : "no"}`,
     "PermitRootLogin prohibit-password", "PasswordAuthentication no", `PidFile ${join(seen, "sshd.pid")}`,
   ].join("\n") + "\n");
   const sshd = ["/usr/sbin/sshd", "-D", "-e", "-f", join(seen, "sshd_config")];

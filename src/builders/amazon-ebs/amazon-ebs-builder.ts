@@ -4,6 +4,7 @@ import { checkCredentials } from "./steps/check-credentials.js";
 import { cleanInstance } from "./steps/clean-instance.js";
 import { connectSsh } from "./steps/connect-ssh.js";
 import { createImage } from "./steps/create-image.js";
+import { hardenInstance } from "./steps/harden-instance.js";
 import { instanceProfile } from "./steps/instance-profile.js";
 import { launchInstance } from "./steps/launch-instance.js";
 import { provision } from "./steps/provision.js";
@@ -27,6 +28,7 @@ export const amazonEbsBuilder = Pipeline.start<AmazonEbsBuildRequest>()
   .then(launchInstance)
   .then(connectSsh)
   .then(provision)
+  .then(hardenInstance)
   .then(cleanInstance)
   .then(stopInstance)
   .then(createImage)

@@ -19,7 +19,7 @@ export interface AwsClients {
  * SSO, instance role); the endpoint from the template, else the SDK's AWS_ENDPOINT_URL(_EC2/
  * _STS/_IAM) variables. Retries are the SDK's standard mode: throttling and 5xx, with backoff.
  */
-export function awsClients(builder: Pick<AmazonEbsBuilderConfig, "region" | "endpoint" | "profile">): AwsClients {
+export function awsClients(builder: Pick<AmazonEbsBuilderConfig, "endpoint" | "profile"> & { region: string }): AwsClients {
   const common = {
     region: builder.region,
     maxAttempts: 8,
@@ -32,6 +32,24 @@ export function awsClients(builder: Pick<AmazonEbsBuilderConfig, "region" | "end
     ec2: new EC2Client(common), sts: new STSClient(common), region: builder.region,
     get iam() { return (iam ??= new IAMClient(common)); },
   };
+}
+
+/**
+ * The build's region: the template's, else the SDK's own choice (AWS_REGION, then the region
+ * of the profile in the shared config), else one clear error.
+ */
+export async function buildRegion(builder: Pick<AmazonEbsBuilderConfig, "region" | "profile">): Promise<string> {
+  if (builder.region !== undefined) return builder.region;
+  const probe = new EC2Client(builder.profile === undefined ? {} : { profile: builder.profile });
+  try {
+    return await probe.config.region();
+  } catch {
+    throw new KilnError("KILN_NO_REGION", `no region: the builder names none, and neither AWS_REGION nor ${builder.profile === undefined ? "the default profile" : `profile ${builder.profile}`} sets one`, {
+      hint: "set region in the builder (e.g. region: eu-west-1), or AWS_REGION",
+    });
+  } finally {
+    probe.destroy();
+  }
 }
 
 /** What each AWS error means to the person running the build, and what to do. */
@@ -54,6 +72,15 @@ const hints: Record<string, string> = {
   MalformedPolicyDocument: "IAM did not accept the policy: check temporary_iam_instance_profile_policy_document (Effect, Action, Resource in each statement)",
   LimitExceeded: "an account quota is reached: remove unused resources, or ask for a higher quota",
 };
+
+/**
+ * The AWS error code of an SDK error (or of the one a KilnError wraps): its `Code` where the
+ * protocol gives one (IAM's `EntityAlreadyExists`, whose class is named …Exception), else its name.
+ */
+export function awsCode(error: unknown): string {
+  const e = (error instanceof KilnError ? error.cause : error) as { Code?: string; name?: string } | undefined;
+  return e?.Code ?? e?.name ?? "";
+}
 
 /** Turns an AWS SDK error into one clear KilnError naming what kiln was doing. */
 export function awsError(doing: string, error: unknown, signal?: AbortSignal): Error {
@@ -84,8 +111,8 @@ export async function aws<T>(doing: string, call: () => Promise<T>, signal?: Abo
  * snapshot not found yet, or a new instance profile that RunInstances does not know yet.
  */
 export function notYetVisible(error: unknown): boolean {
-  const cause = (error instanceof KilnError ? error.cause : error) as { name?: string; message?: string } | undefined;
-  const code = cause?.name ?? "";
+  const cause = (error instanceof KilnError ? error.cause : error) as { message?: string } | undefined;
+  const code = awsCode(error);
   return /^Invalid(InstanceID|Group|KeyPair|AMIID|Snapshot)\.NotFound$/.test(code)
     || (code === "InvalidParameterValue" && /iamInstanceProfile|IAM Instance Profile/i.test(cause?.message ?? ""));
 }

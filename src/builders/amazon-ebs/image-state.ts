@@ -29,7 +29,9 @@ export async function imageAvailable(ctx: StepContext, clients: AwsClients, id: 
     const found = await aws(`describing image ${id}`, () => clients.ec2.send(new DescribeImagesCommand({ ImageIds: [id] }), { abortSignal: ctx.signal }), ctx.signal)
       .catch((error: unknown) => { if (notYetVisible(error)) return undefined; throw error; }); // just made: maybe not listed yet
     const image: Image | undefined = found?.Images?.[0];
-    if (image?.State === "failed") throw new KilnError("KILN_IMAGE_FAILED", `image ${id} in ${clients.region} failed: ${image.StateReason?.Message ?? "no reason given"}`);
+    if (image !== undefined && ["failed", "error", "invalid", "deregistered"].includes(image.State ?? "")) {
+      throw new KilnError("KILN_IMAGE_FAILED", `image ${id} in ${clients.region} is ${image.State}: ${image.StateReason?.Message ?? "no reason given"}`);
+    }
     return image?.State === "available" ? image : undefined;
   }, { signal: ctx.signal, report: ctx.report, delaySeconds: builder.wait.delay_seconds, timeoutSeconds: builder.wait.timeout_seconds });
   const snapshots = (available.BlockDeviceMappings ?? []).map((m) => m.Ebs?.SnapshotId).filter((s): s is string => s !== undefined);

@@ -1,10 +1,11 @@
+import { readFileSync } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { homedir } from "node:os";
+import { homedir, hostname } from "node:os";
 import { join } from "node:path";
 
 /** A cloud resource a build created, as the journal records it. */
 export interface JournalEntry {
-  type: "instance" | "security-group" | "key-pair" | "instance-profile" | "role" | "image";
+  type: "instance" | "volume" | "security-group" | "key-pair" | "instance-profile" | "role" | "image";
   id: string;
   /** Temporary resources are always removed; the image is kept when the build succeeds. */
   temporary: boolean;
@@ -15,6 +16,9 @@ export interface JournalEntry {
 export interface JournalRecord {
   buildId: string;
   pid: number;
+  /** Where the build runs, and when its process started: a pid alone can be reused. */
+  host?: string;
+  processStart?: string;
   region: string;
   endpoint?: string;
   profile?: string;
@@ -37,9 +41,12 @@ export function journalDirectory(env: NodeJS.ProcessEnv = process.env): string {
 export class BuildJournal {
   private constructor(private readonly file: string, private readonly entries: JournalRecord) {}
 
-  static async start(record: Omit<JournalRecord, "resources" | "pid" | "startedAt">, directory = journalDirectory()): Promise<BuildJournal> {
+  static async start(record: Omit<JournalRecord, "resources" | "pid" | "startedAt" | "host" | "processStart">, directory = journalDirectory()): Promise<BuildJournal> {
     await mkdir(directory, { recursive: true, mode: 0o700 });
-    const journal = new BuildJournal(join(directory, `${record.buildId}.json`), { ...record, pid: process.pid, startedAt: new Date().toISOString(), resources: [] });
+    const start = processStartTime(process.pid);
+    const journal = new BuildJournal(join(directory, `${record.buildId}.json`), {
+      ...record, pid: process.pid, host: hostname(), ...(start === undefined ? {} : { processStart: start }), startedAt: new Date().toISOString(), resources: [],
+    });
     await journal.save();
     return journal;
   }
@@ -95,12 +102,29 @@ export async function readJournals(directory = journalDirectory()): Promise<{ fi
   return journals;
 }
 
-/** Whether the process that wrote a journal still runs (signal 0 tests without sending). */
-export function processAlive(pid: number): boolean {
+/** When a process started, in clock ticks since boot (Linux /proc), or undefined. */
+function processStartTime(pid: number): string | undefined {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name (which may hold spaces and parentheses); starttime is field 22.
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  } catch {
+    return undefined;
   }
+}
+
+/**
+ * Whether the build that wrote a journal still runs: `running` (its process, the same one, is
+ * alive here), `gone`, or `elsewhere` (started on another host: this machine cannot tell).
+ */
+export function buildState(record: Pick<JournalRecord, "pid" | "host" | "processStart">): "running" | "gone" | "elsewhere" {
+  if (record.host !== undefined && record.host !== hostname()) return "elsewhere";
+  try {
+    process.kill(record.pid, 0); // signal 0: tests, sends nothing
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EPERM") return "gone";
+  }
+  // Alive, but maybe another process that got the same pid since.
+  const start = processStartTime(record.pid);
+  return record.processStart !== undefined && start !== undefined && start !== record.processStart ? "gone" : "running";
 }

@@ -3,9 +3,9 @@ import {
   DeleteInstanceProfileCommand, DeleteRoleCommand, DeleteRolePolicyCommand, DetachRolePolicyCommand, GetInstanceProfileCommand,
   ListAttachedRolePoliciesCommand, ListInstanceProfilesForRoleCommand, ListRolePoliciesCommand, RemoveRoleFromInstanceProfileCommand,
 } from "@aws-sdk/client-iam";
-import { DeleteKeyPairCommand, DeleteSecurityGroupCommand, DeleteSnapshotCommand, DeregisterImageCommand, DescribeImagesCommand, TerminateInstancesCommand } from "@aws-sdk/client-ec2";
+import { DeleteKeyPairCommand, DeleteSecurityGroupCommand, DeleteVolumeCommand, DeleteSnapshotCommand, DeregisterImageCommand, DescribeImagesCommand, TerminateInstancesCommand } from "@aws-sdk/client-ec2";
 import type { Reporter } from "../../report/reporter.js";
-import { aws, type AwsClients } from "./aws-clients.js";
+import { aws, awsCode, type AwsClients } from "./aws-clients.js";
 import { describeInstance } from "./instance-state.js";
 import type { JournalEntry } from "./journal.js";
 import { pollUntil } from "./poll.js";
@@ -19,7 +19,7 @@ export interface RemovalOptions {
 
 // An instance first (its security group and profile cannot go while it exists), a profile
 // before its role, the image last.
-const removalOrder: JournalEntry["type"][] = ["instance", "security-group", "key-pair", "instance-profile", "role", "image"];
+const removalOrder: JournalEntry["type"][] = ["instance", "volume", "security-group", "key-pair", "instance-profile", "role", "image"];
 
 /** Resources sorted so that each can be removed when its turn comes. */
 export function inRemovalOrder<R extends Pick<JournalEntry, "type">>(resources: readonly R[]): R[] {
@@ -27,7 +27,7 @@ export function inRemovalOrder<R extends Pick<JournalEntry, "type">>(resources: 
 }
 
 /** A resource someone (or an earlier attempt) already removed is done, not a failure. */
-const gone = /NotFound|InvalidKeyPair\.NotFound|InvalidGroup\.NotFound|InvalidAMIID\.(NotFound|Unavailable)|InvalidInstanceID\.NotFound|InvalidSnapshot\.NotFound|NoSuchEntity/;
+const gone = /NotFound|InvalidKeyPair\.NotFound|InvalidGroup\.NotFound|InvalidAMIID\.(NotFound|Unavailable)|InvalidInstanceID\.NotFound|InvalidSnapshot\.NotFound|InvalidVolume\.NotFound|NoSuchEntity/;
 
 /**
  * Removes one resource a build created. The build's own undo and `kiln cleanup` both call this,
@@ -39,24 +39,34 @@ export async function removeResource(clients: AwsClients, entry: Pick<JournalEnt
   try {
     await removers[entry.type](clients, entry.id, options);
   } catch (error) {
-    const code = (error as { name?: string; cause?: { name?: string } }).cause?.name ?? (error as { name?: string }).name ?? "";
-    if (!gone.test(code)) throw error;
+    if (!gone.test(awsCode(error))) throw error;
   }
 }
 
 const removers: Record<JournalEntry["type"], (clients: AwsClients, id: string, options: RemovalOptions) => Promise<void>> = {
   instance: async (clients, id, options) => {
     const { signal } = options;
+    // Volumes the template kept past termination (delete_on_termination: false) go too.
+    const kept = ((await describeInstance(clients, id, signal))?.BlockDeviceMappings ?? [])
+      .filter((m) => m.Ebs?.DeleteOnTermination === false).map((m) => m.Ebs?.VolumeId).filter((v): v is string => v !== undefined);
     await aws(`terminating instance ${id}`, () => clients.ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }), { abortSignal: signal }), signal);
     await pollUntil(`instance ${id} to terminate`, async () => ((await describeInstance(clients, id, signal))?.State?.Name === "terminated" ? true : undefined), options);
+    for (const volume of kept) {
+      await removeResource(clients, { type: "volume", id: volume }, options);
+    }
   },
-  "security-group": async (clients, id, { signal }) => {
+  volume: async (clients, id, { signal }) => {
+    await aws(`deleting volume ${id}`, () => clients.ec2.send(new DeleteVolumeCommand({ VolumeId: id }), { abortSignal: signal }), signal);
+  },
+  "security-group": async (clients, id, { signal, timeoutSeconds }) => {
+    // Still in use while its instance shuts down: retried, but not past the removal's own deadline.
+    const deadline = Date.now() + timeoutSeconds * 1000;
     for (;;) {
       try {
         await clients.ec2.send(new DeleteSecurityGroupCommand({ GroupId: id }), { abortSignal: signal });
         return;
       } catch (error) {
-        if ((error as { name?: string }).name !== "DependencyViolation" || signal.aborted) throw error;
+        if ((error as { name?: string }).name !== "DependencyViolation" || signal.aborted || Date.now() > deadline) throw error;
         await sleep(5000, undefined, { signal });
       }
     }
@@ -88,9 +98,14 @@ const removers: Record<JournalEntry["type"], (clients: AwsClients, id: string, o
     }
     await aws(`deleting role ${name}`, () => clients.iam.send(new DeleteRoleCommand({ RoleName: name }), { abortSignal: signal }), signal);
   },
-  image: async (clients, id, { signal }) => {
-    const found = await aws(`describing image ${id}`, () => clients.ec2.send(new DescribeImagesCommand({ ImageIds: [id] }), { abortSignal: signal }), signal);
-    const snapshots = (found.Images?.[0]?.BlockDeviceMappings ?? []).map((m) => m.Ebs?.SnapshotId).filter((s): s is string => s !== undefined);
+  image: async (clients, id, options) => {
+    const { signal } = options;
+    // A pending image does not list all its snapshots yet: wait until it is done, or they would be left.
+    const settled = await pollUntil(`image ${id} to finish before it is removed`, async () => {
+      const image = (await aws(`describing image ${id}`, () => clients.ec2.send(new DescribeImagesCommand({ ImageIds: [id] }), { abortSignal: signal }), signal)).Images?.[0];
+      return image?.State === "pending" ? undefined : { image };
+    }, options);
+    const snapshots = (settled.image?.BlockDeviceMappings ?? []).map((m) => m.Ebs?.SnapshotId).filter((s): s is string => s !== undefined);
     await aws(`deregistering image ${id}`, () => clients.ec2.send(new DeregisterImageCommand({ ImageId: id }), { abortSignal: signal }), signal);
     for (const snapshot of snapshots) {
       await aws(`deleting snapshot ${snapshot}`, () => clients.ec2.send(new DeleteSnapshotCommand({ SnapshotId: snapshot }), { abortSignal: signal }), signal);

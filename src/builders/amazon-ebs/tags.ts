@@ -15,6 +15,14 @@ export function kilnTags(buildId: string, kilnVersion: string, extra: Record<str
   ];
 }
 
+/**
+ * The idempotency token of one create call of a build (EC2 allows 64 ASCII characters): a
+ * retried call with the same token returns the first call's resource instead of a second one.
+ */
+export function clientToken(buildId: string, call: string): string {
+  return `${call}-${buildId}`.slice(0, 64);
+}
+
 /** Tags applied in the create call itself, so no resource exists untagged even for a moment. */
 export function tagOnCreate(types: ResourceType[], tags: Tag[]): TagSpecification[] {
   return types.map((ResourceType) => ({ ResourceType, Tags: tags }));

@@ -1,6 +1,7 @@
+import { CancelledError } from "../../errors.js";
 import type { StepContext } from "../../pipeline/step.js";
 import type { AmazonEbsBuilderConfig } from "../../template/schema.js";
-import type { AwsClients } from "./aws-clients.js";
+import { aws, awsCode, type AwsClients } from "./aws-clients.js";
 import type { BuildJournal, JournalEntry } from "./journal.js";
 import { removeResource } from "./resource-removal.js";
 
@@ -11,16 +12,42 @@ export interface Tracking {
 }
 
 /**
- * Called the moment a create call returns: the resource goes into the journal on disk before
- * the build goes on, and its undo (remove it, then forget it) is registered. Temporary
- * resources are always undone; the image only when the build fails.
+ * Called the moment a create call returns: the undo (remove it, then forget it) is registered
+ * first, then the resource goes into the journal on disk before the build goes on. Temporary
+ * resources are always undone; the image only when the build fails. A Ctrl-C that came while
+ * the create call ran is honoured here, once the resource is known.
  */
-export async function track(ctx: StepContext, { aws, journal, builder }: Tracking, entry: JournalEntry, description: string): Promise<void> {
-  await journal.record(entry);
+export async function track(ctx: StepContext, { aws: clients, journal, builder }: Tracking, entry: JournalEntry, description: string): Promise<void> {
   const undo = async (signal: AbortSignal): Promise<void> => {
-    await removeResource(aws, entry, { signal, report: ctx.report, delaySeconds: builder.wait.delay_seconds, timeoutSeconds: builder.wait.timeout_seconds });
+    await removeResource(clients, entry, { signal, report: ctx.report, delaySeconds: builder.wait.delay_seconds, timeoutSeconds: builder.wait.timeout_seconds });
     await journal.forget(entry.type, entry.id);
   };
   if (entry.temporary) ctx.cleanup.defer(description, undo);
   else ctx.cleanup.deferOnFailure(description, undo);
+  await journal.record(entry);
+  if (ctx.signal.aborted) throw new CancelledError();
+}
+
+/**
+ * A call that creates something. It is not aborted by Ctrl-C (a request cut off mid-flight may
+ * still create a resource nobody would record); it has its own deadline instead, and `track`
+ * honours the Ctrl-C right after. When its answer was lost and the SDK's retry meets the
+ * resource already there (`duplicate` matches the error code), the one this build made is
+ * adopted: `findOurs` looks it up by name and proves it by its `kiln:build-id` tag.
+ */
+export async function createResource<T>(doing: string, call: (signal: AbortSignal) => Promise<T>, adopt?: { duplicate: RegExp; findOurs: () => Promise<T | undefined> }): Promise<T> {
+  const signal = AbortSignal.timeout(5 * 60_000);
+  try {
+    return await aws(doing, () => call(signal), signal);
+  } catch (error) {
+    if (adopt === undefined || !adopt.duplicate.test(awsCode(error))) throw error;
+    const ours = await adopt.findOurs();
+    if (ours === undefined) throw error;
+    return ours;
+  }
+}
+
+/** Whether tags (EC2's or IAM's) say a resource belongs to this build. */
+export function ownedBy(buildId: string, tags: readonly { Key?: string | undefined; Value?: string | undefined }[] | undefined): boolean {
+  return tags?.some((t) => t.Key === "kiln:build-id" && t.Value === buildId) ?? false;
 }

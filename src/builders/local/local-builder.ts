@@ -6,6 +6,7 @@ import { checkHost } from "./steps/check-host.js";
 import { cleanTree } from "./steps/clean-tree.js";
 import { convertImage } from "./steps/convert-image.js";
 import { filesystemImage } from "./steps/filesystem-image.js";
+import { hardenTree } from "./steps/harden-tree.js";
 import { provision } from "./steps/provision.js";
 import { unpackBase } from "./steps/unpack-base.js";
 import { writeManifest } from "./steps/write-manifest.js";
@@ -20,6 +21,7 @@ export const localBuilder = Pipeline.start<LocalBuildRequest>()
   .then(baseRootfs)
   .then(unpackBase)
   .then(provision)
+  .then(hardenTree)
   .then(cleanTree)
   .then(filesystemImage)
   .then(auditArtifact)

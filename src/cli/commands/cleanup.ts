@@ -1,7 +1,7 @@
 import { rm } from "node:fs/promises";
 import type { Command } from "commander";
 import { awsClients, type AwsClients } from "../../builders/amazon-ebs/aws-clients.js";
-import { journalDirectory, processAlive, readJournals } from "../../builders/amazon-ebs/journal.js";
+import { buildState, journalDirectory, readJournals } from "../../builders/amazon-ebs/journal.js";
 import { inRemovalOrder } from "../../builders/amazon-ebs/resource-removal.js";
 import { ExitStatus, UsageError } from "../../errors.js";
 import { TextReporter } from "../../report/reporter.js";
@@ -22,11 +22,16 @@ export function cleanupCommand(program: Command, { io, redactor }: CliContext): 
     .option("--dry-run", "only list what would be removed")
     .action(async (buildId: string | undefined, options: CleanupOptions) => {
       if ((buildId === undefined) === (options.stale !== true)) throw new UsageError("give a build id or --stale", "kiln cleanup BUILD_ID, or kiln cleanup --stale");
-      const journals = (await readJournals()).filter(({ record }) => (buildId === undefined ? !processAlive(record.pid) : record.buildId === buildId));
+      const all = await readJournals();
+      // --stale takes only builds known dead; one from another host (a shared home) is left to that host.
+      for (const { record } of all.filter(({ record }) => buildId === undefined && buildState(record) === "elsewhere")) {
+        io.out(`build ${record.buildId} was started on ${record.host ?? "another host"}: left alone (run kiln cleanup there, or kiln cleanup ${record.buildId} once it is dead)`);
+      }
+      const journals = all.filter(({ record }) => (buildId === undefined ? buildState(record) === "gone" : record.buildId === buildId));
       if (buildId !== undefined && journals.length === 0) {
         throw new UsageError(`no journal for build ${buildId} in ${journalDirectory()}`, "kiln sweep finds kiln-tagged resources without a journal");
       }
-      const alive = journals.find(({ record }) => processAlive(record.pid));
+      const alive = journals.find(({ record }) => buildState(record) === "running");
       if (alive !== undefined) {
         throw new UsageError(`build ${alive.record.buildId} is still running (pid ${alive.record.pid})`, "stop it first: Ctrl-C (or SIGTERM) makes a build clean up after itself");
       }
@@ -37,9 +42,11 @@ export function cleanupCommand(program: Command, { io, redactor }: CliContext): 
       const dryRun = dryRunWanted(options);
       const report = new TextReporter(io.out, redactor);
       let failed = 0;
+      let total = 0;
       for (const { file, record } of journals) {
         const resources = inRemovalOrder(record.resources);
-        io.out(`build ${record.buildId} (${record.region}, its process ${record.pid} is gone): ${resources.length} resource${resources.length === 1 ? "" : "s"}`);
+        const whose = buildState(record) === "elsewhere" ? `started on ${record.host ?? "another host"}, named here` : `its process ${record.pid} is gone`;
+        io.out(`build ${record.buildId} (${record.region}, ${whose}): ${resources.length} resource${resources.length === 1 ? "" : "s"}`);
         if (dryRun) {
           for (const r of resources) io.out(`    would remove ${describeResource(r)}`);
           continue;
@@ -51,10 +58,15 @@ export function cleanupCommand(program: Command, { io, redactor }: CliContext): 
           return known;
         };
         const notRemoved = await removeEach(clientsFor, resources, report, io.out);
+        total += resources.length;
         if (notRemoved === 0) await rm(file, { force: true });
         failed += notRemoved;
       }
-      if (dryRun) io.out("dry run: run again with --yes to remove these");
-      else if (failed > 0) throw new ExitStatus(1);
+      if (dryRun) {
+        io.out("dry run: run again with --yes to remove these");
+        return;
+      }
+      io.out(`${total - failed} removed, ${failed} could not be`);
+      if (failed > 0) throw new ExitStatus(1);
     });
 }

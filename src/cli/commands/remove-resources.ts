@@ -18,9 +18,10 @@ export function describeResource(resource: Pick<JournalEntry, "type" | "id">, no
  * one failure does not stop the rest. Returns how many could not be removed.
  */
 export async function removeEach(clientsFor: (region: string | undefined) => AwsClients, resources: (Pick<JournalEntry, "type" | "id" | "region"> & { note?: string })[], report: Reporter, out: (line: string) => void): Promise<number> {
-  const signal = AbortSignal.timeout(30 * 60_000);
   let failed = 0;
   for (const r of resources) {
+    // Each its own deadline: one that cannot go (a group still in use) does not starve the rest.
+    const signal = AbortSignal.timeout(15 * 60_000);
     try {
       await removeResource(clientsFor(r.region), r, { signal, report, delaySeconds: 2, timeoutSeconds: 900 });
       out(`    removed ${describeResource(r, r.note)}`);

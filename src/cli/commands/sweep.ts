@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { awsClients } from "../../builders/amazon-ebs/aws-clients.js";
-import { processAlive, readJournals } from "../../builders/amazon-ebs/journal.js";
+import { buildState, readJournals } from "../../builders/amazon-ebs/journal.js";
 import { inRemovalOrder } from "../../builders/amazon-ebs/resource-removal.js";
 import { findKilnResources } from "../../builders/amazon-ebs/sweep.js";
 import { ExitStatus, UsageError } from "../../errors.js";
@@ -36,8 +36,8 @@ export function sweepCommand(program: Command, { io, redactor }: CliContext): vo
       if (age === undefined) throw new UsageError(`--older-than ${options.olderThan} is not an age`, "write it like 6h, 90m or 2d");
       const clients = awsClients({ region: options.region, ...(options.profile === undefined ? {} : { profile: options.profile }) });
       const signal = AbortSignal.timeout(5 * 60_000);
-      // A build still running on this machine is its own business, whatever its age.
-      const running = new Set((await readJournals()).filter((j) => processAlive(j.record.pid)).map((j) => j.record.buildId));
+      // A build still running (here, or maybe on the host that shares this state directory) is its own business, whatever its age.
+      const running = new Set((await readJournals()).filter((j) => buildState(j.record) !== "gone").map((j) => j.record.buildId));
       const found = inRemovalOrder((await findKilnResources(clients, signal))
         .filter((r) => Date.now() - r.builtAt.getTime() > age && !running.has(r.buildId)));
       if (found.length === 0) {

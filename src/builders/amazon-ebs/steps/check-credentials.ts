@@ -1,7 +1,7 @@
 import { GetCallerIdentityCommand } from "@aws-sdk/client-sts";
 import { KilnError } from "../../../errors.js";
 import type { Step } from "../../../pipeline/step.js";
-import { aws, awsClients, type AwsClients } from "../aws-clients.js";
+import { aws, awsClients, buildRegion, type AwsClients } from "../aws-clients.js";
 import { BuildJournal } from "../journal.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
 
@@ -13,7 +13,7 @@ import type { AmazonEbsBuildRequest } from "../request.js";
 export const checkCredentials: Step<AmazonEbsBuildRequest, { aws: AwsClients; account: string; journal: BuildJournal }> = {
   name: "check AWS credentials",
   run: async (ctx, { builder, buildId }) => {
-    const clients = awsClients(builder);
+    const clients = awsClients({ ...builder, region: await buildRegion(builder) });
     const identity = await aws(`checking the AWS credentials${builder.profile === undefined ? "" : ` of profile ${builder.profile}`} (sts:GetCallerIdentity)`, () => clients.sts.send(new GetCallerIdentityCommand({}), { abortSignal: ctx.signal }), ctx.signal);
     const account = identity.Account ?? "unknown";
     const journal = await BuildJournal.start({
@@ -24,7 +24,7 @@ export const checkCredentials: Step<AmazonEbsBuildRequest, { aws: AwsClients; ac
     ctx.cleanup.defer(`close build journal ${journal.path}`, async () => {
       const left = journal.remaining();
       if (left.length === 0) return journal.remove();
-      throw new KilnError("KILN_RESOURCES_LEFT", `${left.length} resource${left.length === 1 ? "" : "s"} could not be removed: ${left.map((r) => `${r.type} ${r.id}`).join(", ")}`, {
+      throw new KilnError("KILN_RESOURCES_LEFT", `build ${buildId}: ${left.length} resource${left.length === 1 ? "" : "s"} could not be removed: ${left.map((r) => `${r.type} ${r.id}`).join(", ")} (run: kiln cleanup ${buildId})`, {
         hint: `run: kiln cleanup ${buildId}`,
       });
     });

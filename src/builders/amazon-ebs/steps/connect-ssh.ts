@@ -41,8 +41,19 @@ export const connectSsh: Step<AmazonEbsBuildRequest & { aws: AwsClients; instanc
  * a delay); none if they never do, and the connection then trusts the first key it sees.
  */
 async function printedFingerprints(ctx: StepContext, clients: AwsClients, instanceId: string, builder: AmazonEbsBuilderConfig): Promise<string[]> {
+  // The latest output where the instance type supports it (Nitro); the buffered one elsewhere.
+  let latest = true;
+  const console = async (): Promise<string | undefined> => {
+    try {
+      return (await awsEventually(`reading the console of ${instanceId} (ec2:GetConsoleOutput)`, () => clients.ec2.send(new GetConsoleOutputCommand({ InstanceId: instanceId, ...(latest ? { Latest: true } : {}) }), { abortSignal: ctx.signal }), ctx.signal)).Output;
+    } catch (error) {
+      if (!latest || !(error instanceof KilnError) || error.code !== "KILN_AWS_UNSUPPORTEDOPERATION") throw error;
+      latest = false;
+      return console();
+    }
+  };
   const read = async (): Promise<string[] | undefined> => {
-    const output = await awsEventually(`reading the console of ${instanceId} (ec2:GetConsoleOutput)`, () => clients.ec2.send(new GetConsoleOutputCommand({ InstanceId: instanceId }), { abortSignal: ctx.signal }), ctx.signal);
+    const output = { Output: await console() };
     const found = consoleFingerprints(Buffer.from(output.Output ?? "", "base64").toString("utf8"));
     return found.length > 0 ? found : undefined;
   };

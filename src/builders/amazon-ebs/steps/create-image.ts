@@ -1,11 +1,11 @@
-import { CreateImageCommand } from "@aws-sdk/client-ec2";
+import { CreateImageCommand, DescribeImagesCommand } from "@aws-sdk/client-ec2";
 import type { Step } from "../../../pipeline/step.js";
-import { aws, type AwsClients } from "../aws-clients.js";
+import type { AwsClients } from "../aws-clients.js";
 import { imageAvailable, type MachineImage } from "../image-state.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
 import type { BuildJournal } from "../journal.js";
 import { kilnTags, tagOnCreate } from "../tags.js";
-import { track } from "../tracked-resource.js";
+import { createResource, ownedBy, track } from "../tracked-resource.js";
 import type { BuildInstance } from "./launch-instance.js";
 
 export type { MachineImage };
@@ -19,11 +19,17 @@ export const createImage: Step<AmazonEbsBuildRequest & { aws: AwsClients; journa
   name: "create image",
   run: async (ctx, input) => {
     const { builder, aws: clients, instance, buildId, kilnVersion } = input;
-    const created = await aws("creating the image (ec2:CreateImage)", () => clients.ec2.send(new CreateImageCommand({
+    const created = await createResource<{ ImageId?: string | undefined }>("creating the image (ec2:CreateImage)", (signal) => clients.ec2.send(new CreateImageCommand({
       InstanceId: instance.id, Name: builder.ami_name,
       ...(builder.ami_description === undefined ? {} : { Description: builder.ami_description }),
       TagSpecifications: tagOnCreate(["image"], kilnTags(buildId, kilnVersion, builder.tags)),
-    }), { abortSignal: ctx.signal }), ctx.signal);
+    }), { abortSignal: signal }), {
+      duplicate: /^InvalidAMIName\.Duplicate$/,
+      findOurs: async () => {
+        const found = (await clients.ec2.send(new DescribeImagesCommand({ Owners: ["self"], Filters: [{ Name: "name", Values: [builder.ami_name] }] }))).Images?.[0];
+        return found !== undefined && ownedBy(buildId, found.Tags) ? { ImageId: found.ImageId } : undefined;
+      },
+    });
     const id = created.ImageId ?? "";
     await track(ctx, input, { type: "image", id, temporary: false }, `deregister image ${id} and delete its snapshots`);
     const image = await imageAvailable(ctx, clients, id, input, false);

@@ -1,10 +1,10 @@
-import { AddRoleToInstanceProfileCommand, CreateInstanceProfileCommand, CreateRoleCommand, GetInstanceProfileCommand, PutRolePolicyCommand } from "@aws-sdk/client-iam";
+import { AddRoleToInstanceProfileCommand, CreateInstanceProfileCommand, CreateRoleCommand, GetInstanceProfileCommand, GetRoleCommand, PutRolePolicyCommand } from "@aws-sdk/client-iam";
 import type { Step } from "../../../pipeline/step.js";
 import { aws, type AwsClients } from "../aws-clients.js";
 import type { BuildJournal } from "../journal.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
 import { kilnTags } from "../tags.js";
-import { track } from "../tracked-resource.js";
+import { createResource, ownedBy, track } from "../tracked-resource.js";
 
 /** Where kiln's temporary roles and profiles live, so `kiln sweep` can list exactly those. */
 export const kilnIamPath = "/kiln/";
@@ -41,17 +41,24 @@ export const instanceProfile: Step<AmazonEbsBuildRequest & { aws: AwsClients; jo
     if (policy === undefined) return { output: {}, summary: "none (the template names no instance profile)" };
     const name = temporaryIamName(buildId);
     const tags = kilnTags(buildId, kilnVersion);
-    await aws("creating the temporary role (iam:CreateRole)", () => clients.iam.send(new CreateRoleCommand({
+    const retried = /^EntityAlreadyExists$/;
+    await createResource<object>("creating the temporary role (iam:CreateRole)", (callSignal) => clients.iam.send(new CreateRoleCommand({
       RoleName: name, Path: kilnIamPath, AssumeRolePolicyDocument: ec2TrustPolicy, Tags: tags,
       Description: `kiln build ${buildId}: temporary, deleted when the build ends`,
-    }), { abortSignal: signal }), signal);
+    }), { abortSignal: callSignal }), {
+      duplicate: retried,
+      findOurs: async () => { const { Role } = await clients.iam.send(new GetRoleCommand({ RoleName: name })); return ownedBy(buildId, Role?.Tags) ? {} : undefined; },
+    });
     await track(ctx, input, { type: "role", id: name, temporary: true }, `delete role ${name}`);
     await aws("giving the temporary role its policy (iam:PutRolePolicy)", () => clients.iam.send(new PutRolePolicyCommand({
       RoleName: name, PolicyName: "kiln-build", PolicyDocument: JSON.stringify(policy),
     }), { abortSignal: signal }), signal);
-    await aws("creating the temporary instance profile (iam:CreateInstanceProfile)", () => clients.iam.send(new CreateInstanceProfileCommand({
+    await createResource<object>("creating the temporary instance profile (iam:CreateInstanceProfile)", (callSignal) => clients.iam.send(new CreateInstanceProfileCommand({
       InstanceProfileName: name, Path: kilnIamPath, Tags: tags,
-    }), { abortSignal: signal }), signal);
+    }), { abortSignal: callSignal }), {
+      duplicate: retried,
+      findOurs: async () => { const { InstanceProfile } = await clients.iam.send(new GetInstanceProfileCommand({ InstanceProfileName: name })); return ownedBy(buildId, InstanceProfile?.Tags) ? {} : undefined; },
+    });
     await track(ctx, input, { type: "instance-profile", id: name, temporary: true }, `delete instance profile ${name}`);
     await aws("adding the role to the instance profile (iam:AddRoleToInstanceProfile)", () => clients.iam.send(new AddRoleToInstanceProfileCommand({
       InstanceProfileName: name, RoleName: name,

@@ -9,18 +9,20 @@ import { describeInstance } from "../instance-state.js";
 import { pollUntil } from "../poll.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
 import type { BuildJournal } from "../journal.js";
-import { kilnTags, tagOnCreate } from "../tags.js";
+import { clientToken, kilnTags, tagOnCreate } from "../tags.js";
 import { track } from "../tracked-resource.js";
 import type { TemporaryKeyPair } from "./temporary-key-pair.js";
 
 export interface BuildInstance {
   id: string;
+  /** A spot instance cannot be stopped (it is one-time): it is imaged running, with a reboot. */
+  spot: boolean;
   publicIp?: string;
   privateIp?: string;
 }
 
 type LaunchInput = AmazonEbsBuildRequest & {
-  aws: AwsClients; journal: BuildJournal; source: { id: string }; keyPair: TemporaryKeyPair; securityGroupId: string; instanceProfile?: { name: string };
+  aws: AwsClients; journal: BuildJournal; source: { id: string }; keyPair: TemporaryKeyPair; securityGroupId: string; subnetId?: string; instanceProfile?: { name: string };
 };
 
 /**
@@ -38,14 +40,17 @@ export const launchInstance: Step<LaunchInput, { instance: BuildInstance }> = {
       ImageId: input.source.id, InstanceType: builder.instance_type as RunInstancesCommandInput["InstanceType"], MinCount: 1, MaxCount: 1,
       KeyName: input.keyPair.name,
       ...(input.instanceProfile === undefined ? {} : { IamInstanceProfile: { Name: input.instanceProfile.name } }),
-      ...placement(builder.subnet_id, input.securityGroupId, builder.associate_public_ip_address),
+      ...placement(input.subnetId, input.securityGroupId, builder.associate_public_ip_address),
       ...(builder.launch_block_device_mappings.length === 0 ? {} : { BlockDeviceMappings: builder.launch_block_device_mappings.map(blockDevice) }),
       ...(userData === undefined ? {} : { UserData: Buffer.from(userData).toString("base64") }),
       MetadataOptions: { HttpTokens: builder.metadata_options.http_tokens, HttpEndpoint: "enabled" },
       TagSpecifications: tagOnCreate(["instance", "volume"], tags),
     };
     // Retried while the key pair, group or a new instance profile are not yet visible to EC2.
-    const run = (input: RunInstancesCommandInput, what: string) => awsEventually(`launching the build instance${what} (ec2:RunInstances)`, () => clients.ec2.send(new RunInstancesCommand(input), { abortSignal: ctx.signal }), ctx.signal);
+    // Not aborted by Ctrl-C mid-flight (the instance might start unrecorded; `track` honours it
+    // right after), and idempotent by its token when an answer is lost and the call retried.
+    const run = (input: RunInstancesCommandInput, what: string) => awsEventually(`launching the build instance${what} (ec2:RunInstances)`,
+      () => clients.ec2.send(new RunInstancesCommand({ ...input, ClientToken: clientToken(buildId, input.InstanceMarketOptions === undefined ? "launch" : "launch-spot") }), { abortSignal: AbortSignal.timeout(5 * 60_000) }), ctx.signal);
     const launched = builder.spot_price === undefined ? await run(request, "") : await run(spot(request, builder.spot_price), " on spot").catch(async (error: unknown) => {
       const code = error instanceof KilnError ? error.code : "";
       if (!builder.spot_fallback || !/INSUFFICIENTINSTANCECAPACITY|SPOTMAXPRICETOOLOW|MAXSPOTINSTANCECOUNTEXCEEDED/.test(code)) throw error;
@@ -60,9 +65,15 @@ export const launchInstance: Step<LaunchInput, { instance: BuildInstance }> = {
         if (notYetVisible(error)) return undefined; // a new instance may be unknown to Describe for a moment
         throw error;
       });
-      return instance?.State?.Name === "running" ? instance : undefined;
+      const state = instance?.State?.Name;
+      if (state === "shutting-down" || state === "terminated") {
+        throw new KilnError("KILN_INSTANCE_GONE", `instance ${id} is ${state} instead of running: ${instance?.StateReason?.Message ?? instance?.StateTransitionReason ?? "no reason given"}`, {
+          hint: "a spot instance may have been reclaimed, or the image failed to boot: look at the instance's console output",
+        });
+      }
+      return state === "running" ? instance : undefined;
     }, { ...poll, signal: ctx.signal });
-    const instance: BuildInstance = { id, ...(running.PublicIpAddress === undefined ? {} : { publicIp: running.PublicIpAddress }), ...(running.PrivateIpAddress === undefined ? {} : { privateIp: running.PrivateIpAddress }) };
+    const instance: BuildInstance = { id, spot: running.InstanceLifecycle === "spot", ...(running.PublicIpAddress === undefined ? {} : { publicIp: running.PublicIpAddress }), ...(running.PrivateIpAddress === undefined ? {} : { privateIp: running.PrivateIpAddress }) };
     return { output: { instance }, summary: `${id} (${builder.instance_type}) running${instance.publicIp === undefined ? "" : ` at ${instance.publicIp}`}` };
   },
 };

@@ -3,9 +3,10 @@ import type { Step } from "../../../pipeline/step.js";
 import type { AmazonEbsBuilderConfig } from "../../../template/schema.js";
 import { aws, awsClients, type AwsClients } from "../aws-clients.js";
 import { imageAvailable, type MachineImage } from "../image-state.js";
+import { clientToken } from "../tags.js";
 import type { BuildJournal } from "../journal.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
-import { track } from "../tracked-resource.js";
+import { createResource, track } from "../tracked-resource.js";
 
 type ShareInput = AmazonEbsBuildRequest & { aws: AwsClients; journal: BuildJournal; image: MachineImage };
 
@@ -23,11 +24,12 @@ export const shareAndCopy: Step<ShareInput, { copies: MachineImage[] }> = {
     for (const region of builder.ami_regions.filter((r) => r !== clients.region)) {
       const regional = awsClients({ ...builder, region });
       const kmsKeyId = builder.ami_region_kms_key_ids[region];
-      const copied = await aws(`copying the image to ${region} (ec2:CopyImage)`, () => regional.ec2.send(new CopyImageCommand({
-        SourceImageId: image.id, SourceRegion: clients.region, Name: image.name,
+      // One copy per region even when an answer is lost and the call retried (idempotent by token).
+      const copied = await createResource(`copying the image to ${region} (ec2:CopyImage)`, (signal) => regional.ec2.send(new CopyImageCommand({
+        SourceImageId: image.id, SourceRegion: clients.region, Name: image.name, ClientToken: clientToken(input.buildId, `copy-${region}`),
         ...(builder.ami_description === undefined ? {} : { Description: builder.ami_description }),
         ...(kmsKeyId === undefined ? {} : { Encrypted: true, KmsKeyId: kmsKeyId }),
-      }), { abortSignal: ctx.signal }), ctx.signal);
+      }), { abortSignal: signal }));
       const id = copied.ImageId ?? "";
       await track(ctx, { ...input, aws: regional }, { type: "image", id, temporary: false, region }, `deregister copy ${id} in ${region} and delete its snapshots`);
       copies.push(await imageAvailable(ctx, regional, id, input, true));

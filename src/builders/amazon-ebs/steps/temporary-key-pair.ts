@@ -1,14 +1,14 @@
 import { generateKeyPairSync } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { ImportKeyPairCommand } from "@aws-sdk/client-ec2";
+import { DescribeKeyPairsCommand, ImportKeyPairCommand } from "@aws-sdk/client-ec2";
 import { ed25519OpenSshPrivateKey, ed25519PublicLine } from "../../../communicator/openssh-key.js";
 import type { Step } from "../../../pipeline/step.js";
-import { aws, type AwsClients } from "../aws-clients.js";
+import type { AwsClients } from "../aws-clients.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
 import type { BuildJournal } from "../journal.js";
 import { kilnTags, tagOnCreate } from "../tags.js";
-import { track } from "../tracked-resource.js";
+import { createResource, ownedBy, track } from "../tracked-resource.js";
 
 export interface TemporaryKeyPair {
   name: string;
@@ -24,11 +24,17 @@ export const temporaryKeyPair: Step<AmazonEbsBuildRequest & { aws: AwsClients; j
     const { aws: clients, buildId, kilnVersion } = input;
     const { publicKey, privateKey } = generateKeyPairSync("ed25519");
     const name = `kiln-${buildId}`;
-    const imported = await aws("importing the temporary key pair (ec2:ImportKeyPair)", () => clients.ec2.send(new ImportKeyPairCommand({
+    const imported = await createResource<{ KeyPairId?: string | undefined }>("importing the temporary key pair (ec2:ImportKeyPair)", (signal) => clients.ec2.send(new ImportKeyPairCommand({
       KeyName: name,
       PublicKeyMaterial: Buffer.from(ed25519PublicLine(publicKey, name)),
       TagSpecifications: tagOnCreate(["key-pair"], kilnTags(buildId, kilnVersion)),
-    }), { abortSignal: ctx.signal }), ctx.signal);
+    }), { abortSignal: signal }), {
+      duplicate: /^InvalidKeyPair\.Duplicate$/,
+      findOurs: async () => {
+        const found = (await clients.ec2.send(new DescribeKeyPairsCommand({ KeyNames: [name] }))).KeyPairs?.[0];
+        return found !== undefined && ownedBy(buildId, found.Tags) ? { KeyPairId: found.KeyPairId } : undefined;
+      },
+    });
     const id = imported.KeyPairId ?? name;
     await track(ctx, input, { type: "key-pair", id: name, temporary: true }, `delete key pair ${name}`);
     const privateKeyText = ed25519OpenSshPrivateKey(privateKey, name);
