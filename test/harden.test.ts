@@ -163,6 +163,21 @@ describe("hardening and the first-boot service (a real Debian image, a real IMDS
     await rm(copy, { recursive: true, force: true });
   });
 
+  it("configures cloud-init instead where the image has it (first_boot: auto)", async () => {
+    const copy = join(scratch, "with-cloud-init");
+    execFileSync("cp", ["-a", tree, copy]);
+    await writeFile(join(copy, "usr/bin/cloud-init"), "#!/bin/sh\n");
+    await chmod(join(copy, "usr/bin/cloud-init"), 0o755);
+    await rm(join(copy, "usr/local/sbin/kiln-first-boot"));
+    const said: string[] = [];
+    await new ChrootCommunicator(copy).runScript(hardeningScript({ ...hardenDefaults, default_user: "admin" }), { what: "hardening", signal: new AbortController().signal, interpreter: "/bin/sh", onStdoutLine: (l) => said.push(l) });
+    const config = await readFile(join(copy, "etc/cloud/cloud.cfg.d/90-kiln-hardening.cfg"), "utf8");
+    for (const line of ["ssh_pwauth: false", "ssh_deletekeys: true", "    name: admin", "    lock_passwd: true"]) assert.ok(config.split("\n").includes(line), line);
+    assert.ok(said.some((l) => l.startsWith("first boot: cloud-init")), said.join("\n"));
+    await assert.rejects(stat(join(copy, "usr/local/sbin/kiln-first-boot")), { code: "ENOENT" }, "kiln's own service is not installed beside cloud-init");
+    await rm(copy, { recursive: true, force: true });
+  });
+
   it("at first boot: fresh host keys, printed for pinning; the launch key over IMDSv2 into the default user's authorized_keys", async () => {
     const launchKey = key("launch-1");
     const imds = await startImds({ instanceId: "i-0aaa", key: launchKey, tokens: "required" });

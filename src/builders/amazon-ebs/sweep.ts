@@ -1,5 +1,5 @@
 import { DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, type Tag } from "@aws-sdk/client-ec2";
-import { GetInstanceProfileCommand, ListRoleTagsCommand, paginateListInstanceProfiles, paginateListRoles, type InstanceProfile, type Role } from "@aws-sdk/client-iam";
+import { GetInstanceProfileCommand, ListRoleTagsCommand, paginateListInstanceProfiles, paginateListRoles } from "@aws-sdk/client-iam";
 import { aws, type AwsClients } from "./aws-clients.js";
 import { kilnIamPath } from "./steps/instance-profile.js";
 import type { JournalEntry } from "./journal.js";
@@ -38,22 +38,21 @@ export async function findKilnResources(clients: AwsClients, signal: AbortSignal
   for (const k of keys) add("key-pair", k.KeyName, k.Tags);
   // IAM is global and its lists carry no tags: kiln's roles and profiles are those under its
   // path, their tags read one by one.
-  const roles = await aws("listing kiln's roles", async () => {
-    const all: Role[] = [];
-    for await (const page of paginateListRoles({ client: clients.iam }, { PathPrefix: kilnIamPath })) all.push(...(page.Roles ?? []));
-    return all;
-  }, signal);
+  const roles = await aws("listing kiln's roles", () => everything(paginateListRoles({ client: clients.iam }, { PathPrefix: kilnIamPath }), (p) => p.Roles), signal);
   for (const { RoleName } of roles) {
     add("role", RoleName, (await aws(`listing the tags of role ${RoleName}`, () => clients.iam.send(new ListRoleTagsCommand({ RoleName }), { abortSignal: signal }), signal)).Tags);
   }
-  const profiles = await aws("listing kiln's instance profiles", async () => {
-    const all: InstanceProfile[] = [];
-    for await (const page of paginateListInstanceProfiles({ client: clients.iam }, { PathPrefix: kilnIamPath })) all.push(...(page.InstanceProfiles ?? []));
-    return all;
-  }, signal);
+  const profiles = await aws("listing kiln's instance profiles", () => everything(paginateListInstanceProfiles({ client: clients.iam }, { PathPrefix: kilnIamPath }), (p) => p.InstanceProfiles), signal);
   for (const { InstanceProfileName } of profiles) {
     const profile = await aws(`looking up instance profile ${InstanceProfileName}`, () => clients.iam.send(new GetInstanceProfileCommand({ InstanceProfileName }), { abortSignal: signal }), signal);
     add("instance-profile", InstanceProfileName, profile.InstanceProfile?.Tags);
   }
   return found;
+}
+
+/** Every item of every page (IAM lists 100 at a time). */
+async function everything<Page, Item>(pages: AsyncIterable<Page>, items: (page: Page) => Item[] | undefined): Promise<Item[]> {
+  const all: Item[] = [];
+  for await (const page of pages) all.push(...(items(page) ?? []));
+  return all;
 }
