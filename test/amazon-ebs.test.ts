@@ -213,17 +213,22 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
     assert.match(none.stderr, /^error: no region: the builder names none, and neither AWS_REGION nor the default profile sets one\n {2}\(set region in the builder/m);
   });
 
-  it("rides out throttling (RequestLimitExceeded) on its calls", async () => {
+  it("rides out throttling (RequestLimitExceeded), 500s and slow answers on its calls", async () => {
     const proxy = new FaultProxy(moto.endpoint);
     await proxy.start();
     try {
       proxy.inject("DescribeImages", { throttle: 2 });
       proxy.inject("CreateSecurityGroup", { throttle: 1 });
       proxy.inject("RunInstances", { throttle: 1 });
+      proxy.inject("ImportKeyPair", { error: { status: 500, code: "InternalError", message: "An internal error has occurred." }, errorTimes: 2 });
+      proxy.inject("StopInstances", { error: { status: 503, code: "Unavailable", message: "The server is overloaded." }, errorTimes: 1 });
+      proxy.inject("CreateImage", { delayMs: 1500 });
       const run = await runKiln(["build", await template("throttled", amazonLinux, proxy.endpoint), "--output-dir", join(dir, "out-throttled")], env);
       assert.equal(run.code, 0, run.stdout + run.stderr);
       assert.ok((proxy.calls.get("DescribeImages") ?? 0) >= 3, "the throttled calls were retried");
       assert.ok((proxy.calls.get("RunInstances") ?? 0) >= 2);
+      assert.equal(proxy.calls.get("ImportKeyPair"), 3, "two 500s, then through");
+      assert.equal(proxy.calls.get("StopInstances"), 2);
       assert.deepEqual(await leftovers(), []);
     } finally {
       await proxy.stop();
