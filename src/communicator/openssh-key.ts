@@ -14,6 +14,18 @@ export function ed25519PublicLine(publicKey: KeyObject, comment: string): string
   return `ssh-ed25519 ${Buffer.concat([field("ssh-ed25519"), field(raw)]).toString("base64")} ${comment}`;
 }
 
+/** An SSH mpint: big-endian, with a leading zero byte when the top bit is set. */
+function mpint(bytes: Buffer): Buffer {
+  return field((bytes[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes);
+}
+
+/** `ssh-rsa AAAA… comment`, for RSA keys (Windows instances, whose password data needs RSA). */
+export function rsaPublicLine(publicKey: KeyObject, comment: string): string {
+  const jwk = publicKey.export({ format: "jwk" });
+  const blob = Buffer.concat([field("ssh-rsa"), mpint(Buffer.from(jwk.e ?? "", "base64url")), mpint(Buffer.from(jwk.n ?? "", "base64url"))]);
+  return `ssh-rsa ${blob.toString("base64")} ${comment}`;
+}
+
 /**
  * The private key in OpenSSH's own format (openssh-key-v1, unencrypted), which ssh2 and OpenSSH
  * read; Node exports ed25519 only as PKCS#8, which ssh2 does not. Kept in memory by callers.

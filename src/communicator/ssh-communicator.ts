@@ -29,8 +29,11 @@ export interface SshTarget {
 export class SshCommunicator implements Communicator {
   readonly description: string;
 
+  private closed = false;
+
   private constructor(private readonly connection: Connection, private readonly target: SshTarget, readonly hostKey: string) {
     this.description = `ssh ${target.username}@${target.host}:${target.port}`;
+    connection.on("close", () => { this.closed = true; });
   }
 
   /**
@@ -108,6 +111,16 @@ export class SshCommunicator implements Communicator {
     this.connection.end();
   }
 
+  /** One command as the server's login shell runs it, nothing on stdin; rejects with CommandError on a non-zero exit. */
+  runCommand(command: string, options: Pick<RunScriptOptions, "what" | "signal" | "onStdoutLine" | "onStderrLine">, display = "the command"): Promise<void> {
+    return this.exec(command, Buffer.alloc(0), options, display);
+  }
+
+  /** Whether the connection still carries commands (false once the server went away). */
+  get open(): boolean {
+    return !this.closed;
+  }
+
   private sudo(): string {
     return this.target.username === "root" ? "" : "sudo -n ";
   }
@@ -165,6 +178,8 @@ function attempt(target: SshTarget, signal: AbortSignal): Promise<{ connection: 
     connection.on("error", (error) => { signal.removeEventListener("abort", abort); connection.end(); reject(mismatch ?? error); });
     connection.connect({
       host: target.host, port: target.port, username: target.username, privateKey: target.privateKey, readyTimeout: 20_000,
+      // A server that reboots or vanishes is noticed within ~15 s, not at the next command.
+      keepaliveInterval: 5000, keepaliveCountMax: 3,
       hostVerifier: (key: Buffer) => {
         fingerprint = `SHA256:${createHash("sha256").update(key).digest("base64").replace(/=+$/, "")}`;
         if (target.pinned === undefined || target.pinned.length === 0 || target.pinned.includes(fingerprint)) return true;

@@ -2,6 +2,7 @@ import type { Communicator } from "../communicator/communicator.js";
 import type { StepContext } from "../pipeline/step.js";
 import type { ProvisionerConfig } from "../template/schema.js";
 import { runFileProvisioner } from "./file.js";
+import { runPowershellProvisioner, runWindowsRestart } from "./powershell.js";
 import { runShellProvisioner } from "./shell.js";
 
 export interface ProvisionerRun {
@@ -20,5 +21,9 @@ export function runProvisioner(config: ProvisionerConfig, run: ProvisionerRun): 
       return runShellProvisioner(config, run);
     case "file":
       return runFileProvisioner(config, run);
+    case "powershell":
+      return runPowershellProvisioner(config, run);
+    case "windows-restart":
+      return runWindowsRestart(config, run);
   }
 }

@@ -118,12 +118,24 @@ const amazonEbsBuilder = section({
     Id: z.string().optional(),
     Statement: z.array(z.record(z.string(), z.unknown())).min(1, "needs at least one statement"),
   }).optional().describe("a role + instance profile made for this build with this permission policy, removed after it"),
+  platform: z.enum(["linux", "windows"]).default("linux").describe("windows: kiln writes the user data that brings up OpenSSH, and generalizes the image (sysprep)"),
+  windows: section({
+    version: z.enum(["auto", "2012", "2016", "2019", "2022", "2025"]).default("auto").describe("Windows Server version (auto: from the source image's name)"),
+    launch_agent: z.enum(["auto", "ec2config", "ec2launch-v1", "ec2launch-v2"]).default("auto").describe("the source image's launch agent (auto: from its name and version)"),
+    openssh_version: z.string().regex(/^v?\d+\.\d+\.\d+\.\d+p\d+-\w+$/, "must be a Win32-OpenSSH release like v9.5.0.0p1-Beta").default("v9.5.0.0p1-Beta")
+      .describe("Server 2016 and earlier: the Win32-OpenSSH release to install"),
+    openssh_sha256: z.string().regex(/^[0-9a-f]{64}$/i, "must be a SHA-256 in hex").optional()
+      .describe("Server 2016 and earlier: the SHA-256 of that release's OpenSSH-Win64.zip (required there); a download that differs is refused"),
+    generalize: z.boolean().default(true).describe("remove keys and histories, re-arm the first-boot key task, and sysprep before imaging"),
+    get_password: z.boolean().default(false).describe("fetch and decrypt the Administrator password (GetPasswordData); shown only with --show-password"),
+    password_timeout: z.number().positive().default(900).describe("seconds to wait for the password"),
+  }).default({ version: "auto", launch_agent: "auto", openssh_version: "v9.5.0.0p1-Beta", generalize: true, get_password: false, password_timeout: 900 }),
   communicator: z.enum(["ssh", "none"]).default("ssh").describe("how kiln reaches the build instance to provision it"),
   ssh_username: z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a user name like admin or ec2-user").optional()
     .describe("the image's login user (admin on Debian, ec2-user on Amazon Linux, ubuntu on Ubuntu)"),
   ssh_port: z.number().int().min(1).max(65535).default(22),
   ssh_host: z.string().min(1).optional().describe("connect here instead of the instance's public (or private) address"),
-  ssh_timeout: z.number().positive().default(300).describe("seconds to keep trying to connect"),
+  ssh_timeout: z.number().positive().optional().describe("seconds to keep trying to connect (default 300; 1800 on Windows, whose first boot installs OpenSSH)"),
   ssh_host_key_wait: z.number().min(0).default(120)
     .describe("seconds to wait for host key fingerprints on the console (pinned when they come; else the first key is trusted)"),
   temporary_security_group_source_cidrs: z.array(z.string().regex(/^[0-9a-f.:]+\/\d{1,3}$/i, "must be a CIDR like 203.0.113.7/32"))
@@ -153,7 +165,10 @@ const amazonEbsBuilder = section({
   if ((value.source_ami === undefined) === (value.source_ami_filter === undefined)) {
     ctx.addIssue({ code: "custom", message: "needs source_ami or source_ami_filter, not both", params: { hint: "give an image id, or a filter with owners" } });
   }
-  if (value.communicator === "ssh" && value.ssh_username === undefined) {
+  if (value.platform === "windows" && (value.user_data !== undefined || value.user_data_file !== undefined)) {
+    ctx.addIssue({ code: "custom", path: [value.user_data !== undefined ? "user_data" : "user_data_file"], message: "is written by kiln on platform windows (it brings up OpenSSH)", params: { hint: "remove it; run your own setup as a powershell provisioner" } });
+  }
+  if (value.communicator === "ssh" && value.ssh_username === undefined && value.platform !== "windows") {
     ctx.addIssue({ code: "custom", path: ["ssh_username"], message: "is needed with communicator ssh", params: { hint: "the image's login user: admin (Debian), ec2-user (Amazon Linux), ubuntu (Ubuntu); or communicator: none" } });
   }
   if (value.ami_groups.includes("all") && !value.public) {
@@ -217,8 +232,28 @@ const fileProvisioner = section({
   // Checked even when another key is wrong too, so every problem is reported at once.
 }, { when: (payload) => typeof payload.value === "object" && payload.value !== null });
 
-const provisionerTypes = ["shell", "file"] as const;
-export const provisioner = z.discriminatedUnion("type", [shellProvisioner, fileProvisioner], {
+const powershellProvisioner = section({
+  type: z.literal("powershell"),
+  inline: z.array(z.string()).min(1).optional().describe("PowerShell lines, run in order as one script"),
+  script: z.string().min(1).optional().describe("a .ps1 file to run"),
+  scripts: z.array(z.string().min(1)).min(1).optional().describe(".ps1 files, run in order"),
+  env: z.record(envName, z.string()).default({}).describe("environment variables ($env:NAME) for the script"),
+  valid_exit_codes: z.array(z.number().int()).min(1).default([0]).describe("exit codes that mean success"),
+}).superRefine((value, ctx) => {
+  if ([value.inline, value.script, value.scripts].filter((v) => v !== undefined).length !== 1) {
+    ctx.addIssue({ code: "custom", message: "needs exactly one of inline, script or scripts", params: { hint: "give PowerShell lines as inline, a .ps1 file as script, or files as scripts" } });
+  }
+});
+
+const windowsRestartProvisioner = section({
+  type: z.literal("windows-restart"),
+  restart_timeout: z.number().positive().default(600).describe("seconds for SSH to go away and come back"),
+  restart_command: z.string().min(1).default("shutdown /r /f /t 5 /c \"kiln: windows-restart\"").describe("how to restart"),
+  restart_check_command: z.string().min(1).optional().describe("PowerShell that must succeed once SSH is back (e.g. Get-Service sshd)"),
+});
+
+const provisionerTypes = ["shell", "file", "powershell", "windows-restart"] as const;
+export const provisioner = z.discriminatedUnion("type", [shellProvisioner, fileProvisioner, powershellProvisioner, windowsRestartProvisioner], {
   error: (issue) => (issue.code === "invalid_union" ? unknownTypeMessage("provisioner", provisionerTypes, issue.input) : undefined),
 });
 
@@ -291,6 +326,14 @@ export const template = section({
       ctx.addIssue({ code: "custom", path: ["builders", i, "communicator"], message: "is none, so the provisioners cannot run on this builder", params: { hint: "remove the provisioners, or build with a local builder" } });
     }
   });
+  // PowerShell needs Windows; the shell provisioner and the file provisioner's tar need a POSIX target.
+  const windows = value.builders.some((b) => b.type === "amazon-ebs" && b.platform === "windows");
+  const posix = value.builders.some((b) => b.type !== "amazon-ebs" || b.platform !== "windows");
+  value.provisioners.forEach((p, i) => {
+    const forWindows = p.type === "powershell" || p.type === "windows-restart";
+    if (forWindows && posix) ctx.addIssue({ code: "custom", path: ["provisioners", i, "type"], message: `${p.type} runs on Windows only, and a builder here is not platform: windows`, params: { hint: "use a shell provisioner for Linux builders" } });
+    if (!forWindows && windows) ctx.addIssue({ code: "custom", path: ["provisioners", i, "type"], message: `${p.type} needs a POSIX target, and a builder here is platform: windows`, params: { hint: "use a powershell provisioner on Windows" } });
+  });
   // Builder names name their output directories, so they must differ.
   const seen = new Set<string>();
   value.builders.forEach((b, i) => {
@@ -308,6 +351,8 @@ export type AmazonEbsBuilderConfig = z.output<typeof amazonEbsBuilder>;
 export type ProvisionerConfig = z.output<typeof provisioner>;
 export type ShellProvisionerConfig = z.output<typeof shellProvisioner>;
 export type FileProvisionerConfig = z.output<typeof fileProvisioner>;
+export type PowershellProvisionerConfig = z.output<typeof powershellProvisioner>;
+export type WindowsRestartProvisionerConfig = z.output<typeof windowsRestartProvisioner>;
 export type ImageFormat = z.output<typeof imageFormat>;
 export type CleanConfig = z.output<typeof clean>;
 export type AuditConfig = z.output<typeof audit>;

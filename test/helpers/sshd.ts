@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -26,10 +26,11 @@ export interface Sshd {
  * of `/` (upper layer in `dir`), so a script that cleans "the instance" cannot touch this
  * machine; its users' keys are then their own `~/.ssh/authorized_keys` inside the overlay.
  */
-export async function startSshd(dir: string, authorizedKeys: string, { isolatedRoot = false } = {}): Promise<Sshd> {
-  const port = await freePort();
+export async function startSshd(dir: string, authorizedKeys: string, { isolatedRoot = false, port: wanted, extraConfig = [] }: { isolatedRoot?: boolean; port?: number; extraConfig?: string[] } = {}): Promise<Sshd> {
+  const port = wanted ?? await freePort();
   mkdirSync("/run/sshd", { recursive: true, mode: 0o755 }); // privilege separation directory
-  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "host_ed25519")]);
+  // Started again in the same directory (a "reboot"), it keeps its host key.
+  if (!existsSync(join(dir, "host_ed25519"))) execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "host_ed25519")]);
   writeFileSync(join(dir, "authorized_keys"), authorizedKeys, { mode: 0o600 });
   // Where sshd sees `dir`: isolated, it is bound into the chroot where no clean list looks.
   const seen = isolatedRoot ? serverDirectory : dir;
@@ -37,12 +38,12 @@ export async function startSshd(dir: string, authorizedKeys: string, { isolatedR
     `Port ${port}`, "ListenAddress 127.0.0.1", `HostKey ${join(seen, "host_ed25519")}`,
     // Isolated, it is the instance: PAM as on Debian, so a locked (!) password does not refuse keys.
     `AuthorizedKeysFile ${isolatedRoot ? ".ssh/authorized_keys" : join(dir, "authorized_keys")}`, "StrictModes no", `UsePAM ${isolatedRoot ? "yes" : "no"}`,
-    "PermitRootLogin prohibit-password", "PasswordAuthentication no", `PidFile ${join(seen, "sshd.pid")}`,
+    "PermitRootLogin prohibit-password", "PasswordAuthentication no", `PidFile ${join(seen, "sshd.pid")}`, ...extraConfig,
   ].join("\n") + "\n");
   const sshd = ["/usr/sbin/sshd", "-D", "-e", "-f", join(seen, "sshd_config")];
   const child: ChildProcess = isolatedRoot
     ? spawn("unshare", ["--mount", "sh", "-ec", overlayRoot(dir, sshd.join(" "))], { stdio: ["ignore", "ignore", "pipe"] })
-    : spawn(sshd[0] ?? "", sshd.slice(1), { stdio: ["ignore", "ignore", "pipe"] });
+    : spawn(sshd[0] ?? "", sshd.slice(1), { stdio: ["ignore", "ignore", "pipe"], detached: true });
   let log = "";
   child.stderr?.on("data", (d: Buffer) => { log += d.toString(); });
   const deadline = Date.now() + 15_000;
@@ -60,6 +61,8 @@ export async function startSshd(dir: string, authorizedKeys: string, { isolatedR
   return {
     port, fingerprint, log: () => log, ...(isolatedRoot ? { root: `/proc/${child.pid}/root` } : {}),
     stop: async () => {
+      // The listener and every session it forked (they share its process group), as a reboot would.
+      if (!isolatedRoot && child.pid !== undefined) try { process.kill(-child.pid, "SIGTERM"); } catch { /* gone */ }
       child.kill("SIGTERM");
       await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.on("exit", resolve)));
     },

@@ -4,6 +4,7 @@ import { checkCredentials } from "./steps/check-credentials.js";
 import { cleanInstance } from "./steps/clean-instance.js";
 import { connectSsh } from "./steps/connect-ssh.js";
 import { createImage } from "./steps/create-image.js";
+import { generalizeInstance } from "./steps/generalize-instance.js";
 import { hardenInstance } from "./steps/harden-instance.js";
 import { instanceProfile } from "./steps/instance-profile.js";
 import { launchInstance } from "./steps/launch-instance.js";
@@ -13,6 +14,7 @@ import { sourceImage } from "./steps/source-image.js";
 import { stopInstance } from "./steps/stop-instance.js";
 import { temporaryKeyPair } from "./steps/temporary-key-pair.js";
 import { temporarySecurityGroup } from "./steps/temporary-security-group.js";
+import { windowsPassword } from "./steps/windows-password.js";
 import { writeManifest } from "./steps/write-manifest.js";
 
 /**
@@ -27,9 +29,11 @@ export const amazonEbsBuilder = Pipeline.start<AmazonEbsBuildRequest>()
   .then(instanceProfile)
   .then(launchInstance)
   .then(connectSsh)
+  .then(windowsPassword)
   .then(provision)
   .then(hardenInstance)
   .then(cleanInstance)
+  .then(generalizeInstance)
   .then(stopInstance)
   .then(createImage)
   .then(shareAndCopy)

@@ -11,4 +11,9 @@ export interface AmazonEbsBuildRequest {
   kilnVersion: string;
   /** `--debug-keys DIR`: the temporary private key is written there (0600); otherwise never. */
   debugKeysDirectory?: string;
+  /**
+   * Secrets learned during the build (a Windows password): registered so no output shows
+   * them; `reveal` (--show-password) writes one to the terminal, outside every log.
+   */
+  secrets?: { addSecret(value: string): void; reveal?: (text: string) => void };
 }

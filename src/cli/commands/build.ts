@@ -20,6 +20,7 @@ interface BuildOptions extends TemplateOptions {
   outputDir?: string;
   debugKeys?: string;
   profile?: string;
+  showPassword?: boolean;
 }
 
 export function buildCommand(program: Command, { io, redactor }: CliContext): void {
@@ -32,6 +33,7 @@ export function buildCommand(program: Command, { io, redactor }: CliContext): vo
     .option("--output-dir <dir>", "where artifact directories are created (default: the template's output.directory)")
     .option("--debug-keys <dir>", "amazon-ebs: also write the temporary private key there (mode 0600), to log in while debugging")
     .option("--profile <name>", "amazon-ebs: the AWS profile to use, over the template's profile and AWS_PROFILE")
+    .option("--show-password", "amazon-ebs, Windows with windows.get_password: print the Administrator password (to the terminal only)")
     .action(async (file: string, options: BuildOptions) => {
       const cleanupSeconds = Number(options.cleanupTimeout);
       const epochText = process.env.SOURCE_DATE_EPOCH;
@@ -60,7 +62,9 @@ export function buildCommand(program: Command, { io, redactor }: CliContext): vo
           const run = { report, signal: interrupts.build, cleanupSignal: interrupts.cleanup, onError: options.onError, cleanupTimeoutMs: cleanupSeconds * 1000 };
           if (builder.type === "amazon-ebs") {
             const withProfile = options.profile === undefined ? builder : { ...builder, profile: options.profile };
-            const state = await runBuild(amazonEbsBuilder, { loaded, builder: withProfile, buildId, kilnVersion, outputDirectory, ...(options.debugKeys === undefined ? {} : { debugKeysDirectory: resolve(options.debugKeys) }) }, run);
+            // Asked for by --show-password: straight to the terminal, past the redacting output (and any --json log).
+            const secrets = { addSecret: (v: string) => redactor.addSecret(v), ...(options.showPassword === true ? { reveal: (text: string) => void process.stderr.write(`${text}\n`) } : {}) };
+            const state = await runBuild(amazonEbsBuilder, { loaded, builder: withProfile, buildId, kilnVersion, outputDirectory, secrets, ...(options.debugKeys === undefined ? {} : { debugKeysDirectory: resolve(options.debugKeys) }) }, run);
             report.info(`built ${state.image.id} in ${state.image.region} in ${report.elapsed().toFixed(1)}s`);
             continue;
           }

@@ -11,7 +11,8 @@ import type { AmazonEbsBuildRequest } from "../request.js";
  */
 export const cleanInstance: Step<AmazonEbsBuildRequest & { communicator?: Communicator }, object> = {
   name: "clean build instance",
-  run: async (ctx, { loaded, communicator }) => {
+  run: async (ctx, { loaded, builder, communicator }) => {
+    if (builder.platform === "windows") return { output: {}, summary: "skipped on Windows (the generalize step removes keys and histories)" };
     if (communicator === undefined) {
       ctx.report.warn("communicator none: the instance is not cleaned; whatever its user data left stays in the image");
       return { output: {}, summary: "skipped (communicator none)" };

@@ -2,6 +2,7 @@ import { GetConsoleOutputCommand } from "@aws-sdk/client-ec2";
 import { KilnError } from "../../../errors.js";
 import type { Communicator } from "../../../communicator/communicator.js";
 import { SshCommunicator } from "../../../communicator/ssh-communicator.js";
+import { WindowsCommunicator } from "../../../communicator/windows-communicator.js";
 import type { Step, StepContext } from "../../../pipeline/step.js";
 import type { AmazonEbsBuilderConfig } from "../../../template/schema.js";
 import { awsEventually, type AwsClients } from "../aws-clients.js";
@@ -27,9 +28,12 @@ export const connectSsh: Step<AmazonEbsBuildRequest & { aws: AwsClients; instanc
     if (builder.communicator === "none") return { output: {}, summary: "skipped (communicator none)" };
     const pinned = await printedFingerprints(ctx, clients, instance.id, builder);
     const host = builder.ssh_host ?? instance.publicIp ?? instance.privateIp ?? "";
-    const ssh = await SshCommunicator.connect({
-      host, port: builder.ssh_port, username: builder.ssh_username ?? "root", privateKey: keyPair.privateKey, pinned, timeoutSeconds: builder.ssh_timeout,
-    }, { signal: ctx.signal, report: ctx.report });
+    const windows = builder.platform === "windows";
+    const target = {
+      host, port: builder.ssh_port, username: builder.ssh_username ?? (windows ? "Administrator" : "root"), privateKey: keyPair.privateKey, pinned, timeoutSeconds: builder.ssh_timeout ?? (windows ? 1800 : 300),
+    };
+    const context = { signal: ctx.signal, report: ctx.report };
+    const ssh = windows ? await WindowsCommunicator.connect(target, context) : await SshCommunicator.connect(target, context);
     ctx.cleanup.defer(`close SSH connection to ${host}`, () => { ssh.close(); return Promise.resolve(); });
     return { output: { communicator: ssh }, summary: `${ssh.description} (host key ${ssh.hostKey}${pinned.length > 0 ? ", pinned" : ", first use"})` };
   },

@@ -12,6 +12,8 @@ import type { BuildJournal } from "../journal.js";
 import { clientToken, kilnTags, tagOnCreate } from "../tags.js";
 import { track } from "../tracked-resource.js";
 import type { TemporaryKeyPair } from "./temporary-key-pair.js";
+import { windowsUserData } from "../../../windows/bootstrap.js";
+import type { WindowsTarget } from "../../../windows/launch-agent.js";
 
 export interface BuildInstance {
   id: string;
@@ -22,7 +24,7 @@ export interface BuildInstance {
 }
 
 type LaunchInput = AmazonEbsBuildRequest & {
-  aws: AwsClients; journal: BuildJournal; source: { id: string }; keyPair: TemporaryKeyPair; securityGroupId: string; subnetId?: string; instanceProfile?: { name: string };
+  aws: AwsClients; journal: BuildJournal; source: { id: string }; windows?: WindowsTarget; keyPair: TemporaryKeyPair; securityGroupId: string; subnetId?: string; instanceProfile?: { name: string };
 };
 
 /**
@@ -34,7 +36,9 @@ export const launchInstance: Step<LaunchInput, { instance: BuildInstance }> = {
   name: "launch build instance",
   run: async (ctx, input) => {
     const { builder, aws: clients, buildId, kilnVersion, loaded } = input;
-    const userData = builder.user_data ?? (builder.user_data_file === undefined ? undefined : await readFile(resolve(loaded.directory, builder.user_data_file), "utf8"));
+    const userData = input.windows !== undefined
+      ? windowsUserData({ target: input.windows, opensshVersion: builder.windows.openssh_version, ...(builder.windows.openssh_sha256 === undefined ? {} : { opensshSha256: builder.windows.openssh_sha256 }) })
+      : builder.user_data ?? (builder.user_data_file === undefined ? undefined : await readFile(resolve(loaded.directory, builder.user_data_file), "utf8"));
     const tags = kilnTags(buildId, kilnVersion, { Name: `kiln build ${buildId}`, ...builder.run_tags });
     const request: RunInstancesCommandInput = {
       ImageId: input.source.id, InstanceType: builder.instance_type as RunInstancesCommandInput["InstanceType"], MinCount: 1, MaxCount: 1,

@@ -3,6 +3,7 @@ import { KilnError } from "../../../errors.js";
 import type { Step } from "../../../pipeline/step.js";
 import { aws, type AwsClients } from "../aws-clients.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
+import { hasOpenSshCapability, windowsTarget, type WindowsTarget } from "../../../windows/launch-agent.js";
 
 export interface SourceImage {
   id: string;
@@ -12,7 +13,7 @@ export interface SourceImage {
 }
 
 /** The image the build instance starts from: `source_ami`, or the newest match of a filter. */
-export const sourceImage: Step<AmazonEbsBuildRequest & { aws: AwsClients }, { source: SourceImage }> = {
+export const sourceImage: Step<AmazonEbsBuildRequest & { aws: AwsClients }, { source: SourceImage; windows?: WindowsTarget }> = {
   name: "find source image",
   run: async (ctx, { builder, aws: clients }) => {
     const filter = builder.source_ami_filter;
@@ -34,7 +35,16 @@ export const sourceImage: Step<AmazonEbsBuildRequest & { aws: AwsClients }, { so
     }
     const chosen = newest(images);
     const source: SourceImage = { id: chosen.ImageId ?? "", name: chosen.Name ?? "", created: chosen.CreationDate ?? "", owner: chosen.OwnerId ?? "" };
-    return { output: { source }, summary: `${source.id} (${source.name}, ${source.created}, owner ${source.owner})` };
+    const summary = `${source.id} (${source.name}, ${source.created}, owner ${source.owner})`;
+    if (builder.platform !== "windows") return { output: { source }, summary };
+    // Known before anything is created: which bootstrap and which sysprep this image needs.
+    const windows = windowsTarget(builder.windows, source.name);
+    if (!hasOpenSshCapability(windows.version) && builder.windows.openssh_sha256 === undefined) {
+      throw new KilnError("KILN_OPENSSH_HASH", `Windows Server ${windows.version} gets OpenSSH from the Win32-OpenSSH release zip, and windows.openssh_sha256 is not set`, {
+        hint: `set windows.openssh_sha256 to the SHA-256 of OpenSSH-Win64.zip of ${builder.windows.openssh_version} (from its release page); kiln refuses a download that differs`,
+      });
+    }
+    return { output: { source, windows }, summary: `${summary}; Windows Server ${windows.version}, ${windows.agent}` };
   },
 };
 

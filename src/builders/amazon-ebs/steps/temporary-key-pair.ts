@@ -2,7 +2,8 @@ import { generateKeyPairSync } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { DescribeKeyPairsCommand, ImportKeyPairCommand } from "@aws-sdk/client-ec2";
-import { ed25519OpenSshPrivateKey, ed25519PublicLine } from "../../../communicator/openssh-key.js";
+import type { KeyObject } from "node:crypto";
+import { ed25519OpenSshPrivateKey, ed25519PublicLine, rsaPublicLine } from "../../../communicator/openssh-key.js";
 import type { Step } from "../../../pipeline/step.js";
 import type { AwsClients } from "../aws-clients.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
@@ -13,20 +14,27 @@ import { createResource, ownedBy, track } from "../tracked-resource.js";
 export interface TemporaryKeyPair {
   name: string;
   id: string;
-  /** OpenSSH format, in memory only: never written or printed. */
+  /** OpenSSH (ed25519) or PEM (RSA) text, in memory only: never written or printed. */
   privateKey: string;
+  /** The same key, to decrypt a Windows password with. */
+  privateKeyObject: KeyObject;
+  type: "ed25519" | "rsa";
 }
 
-/** An ed25519 key made here; only its public half goes to AWS (ImportKeyPair). */
+/**
+ * A key made here; only its public half goes to AWS (ImportKeyPair). ed25519, or RSA 4096 for
+ * Windows, where EC2 encrypts the Administrator password with the key pair's (RSA) public key.
+ */
 export const temporaryKeyPair: Step<AmazonEbsBuildRequest & { aws: AwsClients; journal: BuildJournal }, { keyPair: TemporaryKeyPair }> = {
   name: "create temporary key pair",
   run: async (ctx, input) => {
     const { aws: clients, buildId, kilnVersion } = input;
-    const { publicKey, privateKey } = generateKeyPairSync("ed25519");
+    const type = input.builder.platform === "windows" ? "rsa" as const : "ed25519" as const;
+    const { publicKey, privateKey } = type === "rsa" ? generateKeyPairSync("rsa", { modulusLength: 4096 }) : generateKeyPairSync("ed25519");
     const name = `kiln-${buildId}`;
     const imported = await createResource<{ KeyPairId?: string | undefined }>("importing the temporary key pair (ec2:ImportKeyPair)", (signal) => clients.ec2.send(new ImportKeyPairCommand({
       KeyName: name,
-      PublicKeyMaterial: Buffer.from(ed25519PublicLine(publicKey, name)),
+      PublicKeyMaterial: Buffer.from(type === "rsa" ? rsaPublicLine(publicKey, name) : ed25519PublicLine(publicKey, name)),
       TagSpecifications: tagOnCreate(["key-pair"], kilnTags(buildId, kilnVersion)),
     }), { abortSignal: signal }), {
       duplicate: /^InvalidKeyPair\.Duplicate$/,
@@ -37,7 +45,7 @@ export const temporaryKeyPair: Step<AmazonEbsBuildRequest & { aws: AwsClients; j
     });
     const id = imported.KeyPairId ?? name;
     await track(ctx, input, { type: "key-pair", id: name, temporary: true }, `delete key pair ${name}`);
-    const privateKeyText = ed25519OpenSshPrivateKey(privateKey, name);
+    const privateKeyText = type === "rsa" ? privateKey.export({ type: "pkcs1", format: "pem" }).toString() : ed25519OpenSshPrivateKey(privateKey, name);
     if (input.debugKeysDirectory !== undefined) {
       // Asked for by --debug-keys to log in by hand while debugging: owner-only, and kept.
       await mkdir(input.debugKeysDirectory, { recursive: true, mode: 0o700 });
@@ -46,8 +54,8 @@ export const temporaryKeyPair: Step<AmazonEbsBuildRequest & { aws: AwsClients; j
       ctx.report.warn(`the temporary private key is in ${file} (--debug-keys): delete it when done`);
     }
     return {
-      output: { keyPair: { name, id, privateKey: privateKeyText } },
-      summary: `${name} (${id}, ed25519; the private key stays in memory${input.debugKeysDirectory === undefined ? "" : " and in --debug-keys"})`,
+      output: { keyPair: { name, id, privateKey: privateKeyText, privateKeyObject: privateKey, type } },
+      summary: `${name} (${id}, ${type === "rsa" ? "RSA 4096" : "ed25519"}; the private key stays in memory${input.debugKeysDirectory === undefined ? "" : " and in --debug-keys"})`,
     };
   },
 };

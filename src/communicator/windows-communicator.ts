@@ -1,0 +1,89 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { CancelledError, KilnError } from "../errors.js";
+import type { Reporter } from "../report/reporter.js";
+import { powershellCommand, psQuote } from "../windows/powershell.js";
+import type { Communicator, RunScriptOptions } from "./communicator.js";
+import { SshCommunicator, type SshTarget } from "./ssh-communicator.js";
+
+/** Windows' command-line limit is 32,767 characters; -EncodedCommand doubles and then some. */
+const encodedLimit = 8000;
+
+/**
+ * Runs PowerShell on a Windows build instance over OpenSSH. A script goes as one
+ * `powershell.exe -ExecutionPolicy Bypass -EncodedCommand` (UTF-16LE base64) when it is short,
+ * else it is written to a file in %TEMP% piece by piece and run with `-File`. Either way the
+ * server's default shell (cmd or PowerShell) does not matter.
+ */
+export class WindowsCommunicator implements Communicator {
+  private constructor(private ssh: SshCommunicator, private readonly target: SshTarget) {}
+
+  static async connect(target: SshTarget, context: { signal: AbortSignal; report: Reporter }): Promise<WindowsCommunicator> {
+    return new WindowsCommunicator(await SshCommunicator.connect(target, context), target);
+  }
+
+  get description(): string {
+    return `${this.ssh.description} (PowerShell)`;
+  }
+
+  get hostKey(): string {
+    return this.ssh.hostKey;
+  }
+
+  async runScript(script: string, options: RunScriptOptions): Promise<void> {
+    const command = powershellCommand(script);
+    if (command.length <= encodedLimit) {
+      await this.ssh.runCommand(command, options, "the script");
+      return;
+    }
+    const file = `$env:TEMP\\kiln-${Date.now().toString(36)}.ps1`;
+    const pieces = Buffer.from(script, "utf8").toString("base64").match(/.{1,4000}/g) ?? [];
+    for (const piece of pieces) {
+      const append = `[System.IO.File]::AppendAllText("${file}", [System.Text.Encoding]::UTF8.GetString([Convert]::FromBase64String(${psQuote(piece)})))`;
+      await this.ssh.runCommand(powershellCommand(append), { ...options, onStdoutLine: () => undefined }, "storing the script");
+    }
+    const run = `$f = "${file}"; try { powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -File $f; $code = $LASTEXITCODE } finally { Remove-Item -Force $f }; exit $code`;
+    await this.ssh.runCommand(powershellCommand(run), options, "the script");
+  }
+
+  upload(): Promise<void> {
+    return Promise.reject(new KilnError("KILN_WINDOWS_UPLOAD", "copying files to a Windows instance is not supported yet", { hint: "fetch files in a powershell provisioner instead" }));
+  }
+
+  download(): Promise<void> {
+    return Promise.reject(new KilnError("KILN_WINDOWS_DOWNLOAD", "copying files from a Windows instance is not supported yet"));
+  }
+
+  close(): void {
+    this.ssh.close();
+  }
+
+  /**
+   * Restarts Windows and waits, within `timeoutSeconds`, for SSH to go away and to come back;
+   * then `checkCommand` (PowerShell) must succeed. The host key must still be the pinned one.
+   */
+  async restart(restartCommand: string, timeoutSeconds: number, checkCommand: string | undefined, context: { signal: AbortSignal; report: Reporter; what: string }): Promise<void> {
+    const { signal, report, what } = context;
+    const deadline = Date.now() + timeoutSeconds * 1000;
+    // The restart command may lose its connection as Windows goes down: that is success.
+    await this.ssh.runCommand(restartCommand, { what, signal }, "the restart command").catch((error: unknown) => {
+      if (this.ssh.open) throw error;
+    });
+    report.info(`${what}: restart requested; waiting for SSH to go away`);
+    while (this.ssh.open) {
+      if (signal.aborted) throw new CancelledError();
+      if (Date.now() > deadline) throw new KilnError("KILN_RESTART_TIMEOUT", `${what}: Windows did not go down within ${timeoutSeconds}s`, { hint: "check restart_command, or raise restart_timeout" });
+      await sleep(500, undefined, { signal }).catch(() => undefined);
+    }
+    this.ssh.close();
+    report.info(`${what}: SSH went away; waiting for it to come back`);
+    const remaining = Math.max(1, Math.round((deadline - Date.now()) / 1000));
+    this.ssh = await SshCommunicator.connect({ ...this.target, pinned: [this.ssh.hostKey], timeoutSeconds: remaining }, { signal, report }).catch((error: unknown) => {
+      if (error instanceof KilnError && error.code === "KILN_SSH_TIMEOUT") {
+        throw new KilnError("KILN_RESTART_TIMEOUT", `${what}: SSH did not come back within ${timeoutSeconds}s of the restart`, { hint: "raise restart_timeout, or look at the instance's console output" });
+      }
+      throw error;
+    });
+    if (checkCommand !== undefined) await this.runScript(checkCommand, { what: `${what} (restart_check_command)`, signal, onStdoutLine: (l) => report.output(what, l), onStderrLine: (l) => report.output(what, l) });
+    report.info(`${what}: back after the restart`);
+  }
+}
