@@ -79,8 +79,8 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
     assert.equal((await stat(join(dir, "keys", keyFile ?? ""))).mode & 0o777, 0o600, "--debug-keys writes the key owner-only");
     assert.match(execFileSync("ssh-keygen", ["-y", "-f", join(dir, "keys", keyFile ?? "")], { encoding: "utf8" }), /^ssh-ed25519 /);
     assert.doesNotMatch(run.stdout + run.stderr, /PRIVATE KEY/, "and never prints it");
-    for (const step of ["check AWS credentials", "find source image", "create temporary key pair", "create temporary security group", "prepare instance profile", "launch build instance", "connect over SSH", "provision", "harden build instance", "clean build instance", "stop build instance", "create image", "share and copy image", "write manifest"]) {
-      assert.match(run.stdout, new RegExp(`==> \\[[\\d.]+s\\] \\d+/14 ${step}`));
+    for (const step of ["check AWS credentials", "find source image", "create temporary key pair", "create temporary security group", "prepare instance profile", "launch build instance", "connect over SSH", "windows password", "provision", "harden build instance", "clean build instance", "generalize build instance", "stop build instance", "create image", "share and copy image", "write manifest"]) {
+      assert.match(run.stdout, new RegExp(`==> \\[[\\d.]+s\\] \\d+/16 ${step}`));
     }
     const [out] = await readdir(join(dir, "out"));
     const manifest = JSON.parse(await readFile(join(dir, "out", out ?? "", "manifest.json"), "utf8")) as { build: { id: string }; artifacts: { region: string; image: string; snapshots: string[] }[]; source: { image: string } };
@@ -423,7 +423,7 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
       assert.ok((proxy.calls.get("GetConsoleOutput") ?? 0) >= 3, "the console was read until the fingerprints came");
       // The clean list ran on the instance, after the provisioners: the key kiln logged in with
       // and the history are gone from the instance, and this machine has neither touched.
-      assert.match(run.stdout, /==> \[[\d.]+s\] 10\/14 clean build instance/);
+      assert.match(run.stdout, /==> \[[\d.]+s\] 11\/16 clean build instance/);
       assert.match(run.stdout, /removed \/root\/\.ssh\/authorized_keys/);
       assert.match(run.stdout, /removed \/root\/\.bash_history/);
       for (const gone of ["root/.ssh/authorized_keys", "root/.bash_history"]) {

@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join } from "node:path";
@@ -43,7 +43,7 @@ export async function startSshd(dir: string, authorizedKeys: string, { isolatedR
   const sshd = ["/usr/sbin/sshd", "-D", "-e", "-f", join(seen, "sshd_config")];
   const child: ChildProcess = isolatedRoot
     ? spawn("unshare", ["--mount", "sh", "-ec", overlayRoot(dir, sshd.join(" "))], { stdio: ["ignore", "ignore", "pipe"] })
-    : spawn(sshd[0] ?? "", sshd.slice(1), { stdio: ["ignore", "ignore", "pipe"], detached: true });
+    : spawn(sshd[0] ?? "", sshd.slice(1), { stdio: ["ignore", "ignore", "pipe"] });
   let log = "";
   child.stderr?.on("data", (d: Buffer) => { log += d.toString(); });
   const deadline = Date.now() + 15_000;
@@ -61,8 +61,8 @@ export async function startSshd(dir: string, authorizedKeys: string, { isolatedR
   return {
     port, fingerprint, log: () => log, ...(isolatedRoot ? { root: `/proc/${child.pid}/root` } : {}),
     stop: async () => {
-      // The listener and every session it forked (they share its process group), as a reboot would.
-      if (!isolatedRoot && child.pid !== undefined) try { process.kill(-child.pid, "SIGTERM"); } catch { /* gone */ }
+      // The listener's connections too (each its own sshd child), as a reboot would end them.
+      if (child.pid !== undefined) spawnSync("pkill", ["-TERM", "-P", String(child.pid)]);
       child.kill("SIGTERM");
       await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.on("exit", resolve)));
     },
