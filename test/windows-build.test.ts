@@ -201,6 +201,27 @@ describe("kiln build with platform: windows (against moto; a real sshd stands in
       assert.deepEqual(await leftovers(), []);
     });
 
+    it("writes a long script to a file in pieces and runs it with -File", async () => {
+      await rm(log, { force: true });
+      const lines = Array.from({ length: 120 }, (_, i) => `Write-Output 'line ${i} of a long provisioning script, long enough to pass the command-line limit'`);
+      const build = startKiln(["build", await windowsOverSsh("win-long", `  - type: powershell\n    inline: ${JSON.stringify(lines)}\n`), "--output-dir", join(dir, "out-win-long")], env);
+      await serve(build);
+      const run = await build.done;
+      assert.equal(run.code, 0, run.stdout + run.stderr);
+      const scripts = (await commands()).map(decoded);
+      const pieces = scripts.filter((c) => c.startsWith("[System.IO.File]::AppendAllText("));
+      assert.ok(pieces.length >= 2, `several pieces: ${pieces.length}`);
+      const file = /AppendAllText\("([^"]+)"/.exec(pieces[0] ?? "")?.[1] ?? "";
+      assert.ok(pieces.every((p) => p.includes(`"${file}"`)), "all into one file");
+      const stored = pieces.map((p) => Buffer.from(/FromBase64String\('([^']+)'\)/.exec(p)?.[1] ?? "", "base64").toString("utf8")).join("");
+      assert.match(stored, /^\$ErrorActionPreference = 'Stop'$/m);
+      assert.ok(lines.every((l) => stored.includes(l)), "the whole script, in order");
+      const runner = scripts[scripts.indexOf(pieces.at(-1) ?? "") + 1] ?? "";
+      assert.match(runner, /-ExecutionPolicy Bypass -File \$f/);
+      assert.ok(runner.includes(file) && /Remove-Item -Force \$f/.test(runner), "run, then removed");
+      assert.deepEqual(await leftovers(), []);
+    });
+
     it("fails the build on a non-zero exit, unless valid_exit_codes accepts it", async () => {
       await writeFile(exitOnce, "3");
       const failing = startKiln(["build", await windowsOverSsh("win-fail", "  - type: powershell\n    inline: ['exit 3']\n"), "--output-dir", join(dir, "out-win-fail")], env);
