@@ -9,8 +9,10 @@ const secretShapes: readonly RegExp[] = [
   /\bgh[pousr]_[A-Za-z0-9]{36,}\b/g,
   /\bxox[abprs]-[A-Za-z0-9-]{10,}/g,
 ];
-// The key may carry a prefix (DB_PASSWORD, client_secret) and a closing quote (JSON's "password":).
-const secretAssignment = /\b([A-Za-z0-9_]*(?:aws_secret_access_key|aws_session_token|password|passwd|secret|token))(["']?[ \t]*[=:][ \t]*)("[^"\n]*"|'[^'\n]*'|[^\s"']\S*)/gi;
+// The key may carry a prefix (DB_PASSWORD, client_secret) and a closing quote (JSON's "password":);
+// a value that opens an object or a list, or is true/false/null, is structure (a schema's
+// "get_password": false), not a secret.
+const secretAssignment = /\b([A-Za-z0-9_]*(?:aws_secret_access_key|aws_session_token|password|passwd|secret|token))(["']?[ \t]*[=:][ \t]*)("[^"\n]*"|'[^'\n]*'|(?!(?:true|false|null)\b)[^\s"'{[]\S*)/gi;
 
 export class Redactor {
   private readonly secrets = new Set<string>();
