@@ -79,8 +79,8 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
     assert.equal((await stat(join(dir, "keys", keyFile ?? ""))).mode & 0o777, 0o600, "--debug-keys writes the key owner-only");
     assert.match(execFileSync("ssh-keygen", ["-y", "-f", join(dir, "keys", keyFile ?? "")], { encoding: "utf8" }), /^ssh-ed25519 /);
     assert.doesNotMatch(run.stdout + run.stderr, /PRIVATE KEY/, "and never prints it");
-    for (const step of ["check AWS credentials", "find source image", "create temporary key pair", "create temporary security group", "prepare instance profile", "launch build instance", "connect over SSH", "windows password", "provision", "harden build instance", "clean build instance", "generalize build instance", "stop build instance", "create image", "share and copy image", "write manifest"]) {
-      assert.match(run.stdout, new RegExp(`==> \\[[\\d.]+s\\] \\d+/16 ${step}`));
+    for (const step of ["check AWS credentials", "find source image", "create temporary key pair", "create temporary security group", "prepare instance profile", "launch build instance", "connect over SSH", "password (Windows)", "provision", "harden build instance", "clean build instance", "generalize build instance", "stop build instance", "create image", "share and copy image", "write manifest"]) {
+      assert.match(run.stdout, new RegExp(`==> \\[[\\d.]+s\\] \\d+/16 ${step.replace(/[()]/g, "\\$&")}`));
     }
     const [out] = await readdir(join(dir, "out"));
     const manifest = JSON.parse(await readFile(join(dir, "out", out ?? "", "manifest.json"), "utf8")) as { build: { id: string }; artifacts: { region: string; image: string; snapshots: string[] }[]; source: { image: string } };

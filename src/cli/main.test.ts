@@ -45,7 +45,7 @@ describe("kiln CLI", () => {
     assert.equal(run.err, [
       "error: template has 2 problems:",
       `${file}:7:32 builders.0.base.mmdebstrap.suite: must be a string, not a list`,
-      `${file}:9:11 provisioners.0.type: unknown provisioner type "shel"; did you mean "shell"? (one of: shell, file, powershell, windows-restart)`,
+      `${file}:9:11 provisioners.0.type: unknown provisioner type "shel"; did you mean "shell"? (one of: shell, file, powershell, windows-restart, shell-local)`,
     ].join("\n"));
   });
 

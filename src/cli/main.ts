@@ -10,6 +10,9 @@ import { schemaCommand } from "./commands/schema.js";
 import { sweepCommand } from "./commands/sweep.js";
 import { validateCommand } from "./commands/validate.js";
 import { cliContext, processIo, type CliContext, type CliIo } from "./io.js";
+import { packerFlags } from "./shared-options.js";
+import { convertCommand } from "./commands/convert.js";
+import { planCommand } from "./commands/plan.js";
 
 export function createProgram(context: CliContext): Command {
   const { io } = context;
@@ -26,6 +29,8 @@ export function createProgram(context: CliContext): Command {
   auditCommand(program, context);
   cleanupCommand(program, context);
   sweepCommand(program, context);
+  convertCommand(program, context);
+  planCommand(program, context);
   return program;
 }
 
@@ -33,7 +38,7 @@ export function createProgram(context: CliContext): Command {
 export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
   const context = cliContext(io);
   try {
-    await createProgram(context).parseAsync([...argv], { from: "user" });
+    await createProgram(context).parseAsync(packerFlags(argv), { from: "user" });
     return 0;
   } catch (error) {
     return reportError(error, context.io);

@@ -4,6 +4,7 @@ import type { ProvisionerConfig } from "../template/schema.js";
 import { runFileProvisioner } from "./file.js";
 import { runPowershellProvisioner, runWindowsRestart } from "./powershell.js";
 import { runShellProvisioner } from "./shell.js";
+import { runShellLocal } from "./shell-local.js";
 
 export interface ProvisionerRun {
   ctx: StepContext;
@@ -25,5 +26,7 @@ export function runProvisioner(config: ProvisionerConfig, run: ProvisionerRun): 
       return runPowershellProvisioner(config, run);
     case "windows-restart":
       return runWindowsRestart(config, run);
+    case "shell-local":
+      return runShellLocal(config, run);
   }
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { isPair, isScalar, isSeq, visit, type Scalar } from "yaml";
 import type { ConfigProblem } from "../errors.js";
+import { formatGoTime } from "../packer/go-time.js";
 import { didYouMean } from "./did-you-mean.js";
 import type { SourceDocument, TemplatePath } from "./source-document.js";
 import type { ResolvedVariable, VariableValue } from "./variables.js";
@@ -17,11 +18,12 @@ export interface ExpressionScope {
 }
 
 const expression = /\$(\$?)\{\{\s*(.*?)\s*\}\}/g;
-const functions = ["var.NAME", "env.NAME", "timestamp", "uuid"];
+const functions = ["var.NAME", "env.NAME", "timestamp", "uuid", "isotime \"LAYOUT\""];
 
 /**
  * Returns the dotted paths whose expressions failed, so they are not reported again.
- * Replaces `${{ var.x }}`, `${{ env.X }}`, `${{ timestamp }}` and `${{ uuid }}` in every string
+ * Replaces `${{ var.x }}`, `${{ env.X }}`, `${{ timestamp }}`, `${{ uuid }}` and
+ * `${{ isotime "2006-01-02" }}` (Go's layouts, as Packer's isotime) in every string
  * value of the template (not in `variables`, whose defaults are plain values). `$${{` is a
  * literal `${{`. The syntax stays clear of the shell's `${VAR}` in inline commands. A value
  * that is exactly one `${{ var.x }}` keeps the variable's type.
@@ -61,6 +63,12 @@ type Lookup = { ok: true; value: VariableValue } | { ok: false; message?: string
 function lookup(expr: string, scope: ExpressionScope, uuid: string): Lookup {
   if (expr === "timestamp") return { ok: true, value: String(scope.timestamp) };
   if (expr === "uuid") return { ok: true, value: uuid };
+  // Packer's isotime: the build's start, UTC, in a Go reference-time layout.
+  const isotime = /^isotime(?:\s+("(?:[^"\\]|\\.)*"))?$/.exec(expr);
+  if (isotime !== null) {
+    const layout = isotime[1] === undefined ? "2006-01-02T15:04:05Z07:00" : JSON.parse(isotime[1]) as string;
+    return { ok: true, value: formatGoTime(new Date(scope.timestamp * 1000), layout) };
+  }
   const dotted = /^(var|env)\.([A-Za-z_][A-Za-z0-9_]*)$/.exec(expr);
   if (dotted?.[1] === "var" && dotted[2] !== undefined) {
     const name = dotted[2];
@@ -77,7 +85,7 @@ function lookup(expr: string, scope: ExpressionScope, uuid: string): Lookup {
     return { ok: false, message: `environment variable ${dotted[2]} is not set`, hint: `set ${dotted[2]}, or use a variable with a default` };
   }
   const name = /^[A-Za-z_][\w.]*/.exec(expr)?.[0] ?? expr;
-  const guess = didYouMean(name, ["timestamp", "uuid", "var", "env"]);
+  const guess = didYouMean(name, ["timestamp", "uuid", "var", "env", "isotime"]);
   return {
     ok: false,
     message: `unknown function "${name}" in \${{ ${expr} }}${guess === undefined ? "" : ` (did you mean "${guess}"?)`}`,

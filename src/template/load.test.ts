@@ -84,7 +84,7 @@ describe("loadTemplate", () => {
 
   it("names an unknown provisioner type and the closest one", async () => {
     const out = await problems(valid.replace("type: shell", "type: shel"));
-    assert.deepEqual(out, ["8:11 provisioners.0.type: unknown provisioner type \"shel\"; did you mean \"shell\"? (one of: shell, file, powershell, windows-restart)"]);
+    assert.deepEqual(out, ["8:11 provisioners.0.type: unknown provisioner type \"shel\"; did you mean \"shell\"? (one of: shell, file, powershell, windows-restart, shell-local)"]);
   });
 
   it("reports every problem at once, in file order", async () => {

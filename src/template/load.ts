@@ -5,11 +5,16 @@ import { interpolate } from "./interpolate.js";
 import { template as templateSchema, type Template } from "./schema.js";
 import { schemaProblems } from "./schema-problems.js";
 import { SourceDocument } from "./source-document.js";
+import { convertPacker, isPackerTemplate } from "../packer/packer-template.js";
 import { resolveVariables, type ResolvedVariable, type VariableInputs } from "./variables.js";
 
 export interface LoadOptions extends VariableInputs {
   /** The build's clock, so every `${{ timestamp }}` and the output directory agree. */
   now?: Date;
+  /** Packer templates: -only / -except, and --strict (an unsupported option is an error). */
+  only?: readonly string[];
+  except?: readonly string[];
+  strict?: boolean;
 }
 
 /** A template that passed validation, with everything a build needs to know about it. */
@@ -22,6 +27,10 @@ export interface LoadedTemplate {
   sourceText: string;
   variables: ReadonlyMap<string, ResolvedVariable>;
   startedAt: Date;
+  /** Options of a Packer template kiln does not support, each named (empty for kiln templates). */
+  warnings: string[];
+  /** The template was Packer JSON, converted. */
+  packer: boolean;
 }
 
 /**
@@ -32,6 +41,7 @@ export async function loadTemplate(file: string, options: LoadOptions): Promise<
   const source = await SourceDocument.read(file);
   const problems: ConfigProblem[] = [];
   const startedAt = options.now ?? new Date();
+  if (isPackerTemplate(source.document.toJS())) return loadPacker(source, file, options, startedAt);
   const { declared, resolved: variables } = await resolveVariables(source, options, problems);
   const failedPaths = interpolate(source, { variables, declared, env: options.env, timestamp: Math.floor(startedAt.getTime() / 1000) }, problems);
   // A value whose expression failed, or a variable already reported, is not checked again: one problem per mistake.
@@ -44,7 +54,28 @@ export async function loadTemplate(file: string, options: LoadOptions): Promise<
   if (problems.length > 0) {
     throw new ConfigError(dedupe(problems).sort((a, b) => a.line - b.line || a.column - b.column));
   }
-  return { file, directory, template: (parsed as { data: Template }).data, sourceText: source.text, variables, startedAt };
+  return { file, directory, template: (parsed as { data: Template }).data, sourceText: source.text, variables, startedAt, warnings: [], packer: false };
+}
+
+/** A Packer JSON template: converted (every `{{ }}` rendered), then validated as a kiln template. */
+async function loadPacker(source: SourceDocument, file: string, options: LoadOptions, startedAt: Date): Promise<LoadedTemplate> {
+  const converted = await convertPacker(source, file, {
+    vars: options.vars, varFiles: options.varFiles, env: options.env, now: startedAt, mode: "evaluate",
+    ...(options.only === undefined ? {} : { only: options.only }), ...(options.except === undefined ? {} : { except: options.except }),
+  });
+  const problems = [...converted.problems];
+  if (options.strict === true) {
+    problems.push(...converted.warnings.map((w) => source.problemAt([], w.replace(/^\S+ /, ""), "--strict refuses options kiln does not support: remove them, or build without --strict")));
+  }
+  const parsed = templateSchema.safeParse(converted.template);
+  if (!parsed.success) problems.push(...schemaProblems(source, converted.template, parsed.error.issues));
+  const directory = dirname(resolve(file));
+  if (parsed.success) problems.push(...(await missingFiles(source, parsed.data, directory)));
+  if (problems.length > 0) throw new ConfigError(dedupe(problems).sort((a, b) => a.line - b.line || a.column - b.column));
+  const variables = new Map<string, ResolvedVariable>([...converted.variables].map(([name, v]) => [name, {
+    value: v.value, sensitive: v.sensitive, source: v.source === "default" ? "default" : v.source === "-var" ? "command line" : "var-file",
+  }]));
+  return { file, directory, template: (parsed as { data: Template }).data, sourceText: source.text, variables, startedAt, warnings: converted.warnings, packer: true };
 }
 
 /** Files the template names must exist before anything is built. */

@@ -131,7 +131,7 @@ const amazonEbsBuilder = section({
     password_timeout: z.number().positive().default(900).describe("seconds to wait for the password"),
   }).default({ version: "auto", launch_agent: "auto", openssh_version: "v9.5.0.0p1-Beta", generalize: true, get_password: false, password_timeout: 900 }),
   communicator: z.enum(["ssh", "none"]).default("ssh").describe("how kiln reaches the build instance to provision it"),
-  ssh_username: z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a user name like admin or ec2-user").optional()
+  ssh_username: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, "must be a user name like admin, ec2-user or Administrator").optional()
     .describe("the image's login user (admin on Debian, ec2-user on Amazon Linux, ubuntu on Ubuntu)"),
   ssh_port: z.number().int().min(1).max(65535).default(22),
   ssh_host: z.string().min(1).optional().describe("connect here instead of the instance's public (or private) address"),
@@ -147,6 +147,8 @@ const amazonEbsBuilder = section({
   metadata_options: section({
     http_tokens: z.enum(["required", "optional"]).default("required").describe("required = IMDSv2 only"),
   }).default({ http_tokens: "required" }),
+  encrypt_boot: z.boolean().default(false).describe("an encrypted image: the build instance's root volume is encrypted, so are its snapshots"),
+  kms_key_id: z.string().min(1).optional().describe("the KMS key for encrypt_boot (default: the account's EBS key)"),
   ami_name: z.string().regex(/^[A-Za-z0-9()[\]./'@_ -]{3,128}$/, "must be 3-128 letters, digits, spaces or ( ) [ ] . / ' @ _ -"),
   ami_description: z.string().max(255).optional(),
   tags: awsTags.describe("tags on the image"),
@@ -164,9 +166,6 @@ const amazonEbsBuilder = section({
 }).superRefine((value, ctx) => {
   if ((value.source_ami === undefined) === (value.source_ami_filter === undefined)) {
     ctx.addIssue({ code: "custom", message: "needs source_ami or source_ami_filter, not both", params: { hint: "give an image id, or a filter with owners" } });
-  }
-  if (value.platform === "windows" && (value.user_data !== undefined || value.user_data_file !== undefined)) {
-    ctx.addIssue({ code: "custom", path: [value.user_data !== undefined ? "user_data" : "user_data_file"], message: "is written by kiln on platform windows (it brings up OpenSSH)", params: { hint: "remove it; run your own setup as a powershell provisioner" } });
   }
   if (value.communicator === "ssh" && value.ssh_username === undefined && value.platform !== "windows") {
     ctx.addIssue({ code: "custom", path: ["ssh_username"], message: "is needed with communicator ssh", params: { hint: "the image's login user: admin (Debian), ec2-user (Amazon Linux), ubuntu (Ubuntu); or communicator: none" } });
@@ -232,6 +231,18 @@ const fileProvisioner = section({
   // Checked even when another key is wrong too, so every problem is reported at once.
 }, { when: (payload) => typeof payload.value === "object" && payload.value !== null });
 
+const shellLocalProvisioner = section({
+  type: z.literal("shell-local"),
+  inline: z.array(z.string()).min(1).optional().describe("commands, run on this machine by /bin/sh -e"),
+  script: z.string().min(1).optional().describe("a script file, run on this machine"),
+  scripts: z.array(z.string().min(1)).min(1).optional().describe("script files, run on this machine in order"),
+  env: z.record(envName, z.string()).default({}).describe("environment variables for the commands"),
+}).superRefine((value, ctx) => {
+  if ([value.inline, value.script, value.scripts].filter((v) => v !== undefined).length !== 1) {
+    ctx.addIssue({ code: "custom", message: "needs exactly one of inline, script or scripts", params: { hint: "give a list of commands as inline, a file as script, or files as scripts" } });
+  }
+});
+
 const powershellProvisioner = section({
   type: z.literal("powershell"),
   inline: z.array(z.string()).min(1).optional().describe("PowerShell lines, run in order as one script"),
@@ -252,8 +263,8 @@ const windowsRestartProvisioner = section({
   restart_check_command: z.string().min(1).optional().describe("PowerShell that must succeed once SSH is back (e.g. Get-Service sshd)"),
 });
 
-const provisionerTypes = ["shell", "file", "powershell", "windows-restart"] as const;
-export const provisioner = z.discriminatedUnion("type", [shellProvisioner, fileProvisioner, powershellProvisioner, windowsRestartProvisioner], {
+const provisionerTypes = ["shell", "file", "powershell", "windows-restart", "shell-local"] as const;
+export const provisioner = z.discriminatedUnion("type", [shellProvisioner, fileProvisioner, powershellProvisioner, windowsRestartProvisioner, shellLocalProvisioner], {
   error: (issue) => (issue.code === "invalid_union" ? unknownTypeMessage("provisioner", provisionerTypes, issue.input) : undefined),
 });
 
@@ -322,7 +333,7 @@ export const template = section({
 }).superRefine((value, ctx) => {
   // Provisioners run through a communicator; an amazon-ebs builder has none yet.
   value.builders.forEach((b, i) => {
-    if (b.type === "amazon-ebs" && b.communicator === "none" && value.provisioners.length > 0) {
+    if (b.type === "amazon-ebs" && b.communicator === "none" && value.provisioners.some((p) => p.type !== "shell-local")) {
       ctx.addIssue({ code: "custom", path: ["builders", i, "communicator"], message: "is none, so the provisioners cannot run on this builder", params: { hint: "remove the provisioners, or build with a local builder" } });
     }
   });
@@ -330,6 +341,7 @@ export const template = section({
   const windows = value.builders.some((b) => b.type === "amazon-ebs" && b.platform === "windows");
   const posix = value.builders.some((b) => b.type !== "amazon-ebs" || b.platform !== "windows");
   value.provisioners.forEach((p, i) => {
+    if (p.type === "shell-local") return; // runs on this machine, whatever the builder
     const forWindows = p.type === "powershell" || p.type === "windows-restart";
     if (forWindows && posix) ctx.addIssue({ code: "custom", path: ["provisioners", i, "type"], message: `${p.type} runs on Windows only, and a builder here is not platform: windows`, params: { hint: "use a shell provisioner for Linux builders" } });
     if (!forWindows && windows) ctx.addIssue({ code: "custom", path: ["provisioners", i, "type"], message: `${p.type} needs a POSIX target, and a builder here is platform: windows`, params: { hint: "use a powershell provisioner on Windows" } });
@@ -353,6 +365,7 @@ export type ShellProvisionerConfig = z.output<typeof shellProvisioner>;
 export type FileProvisionerConfig = z.output<typeof fileProvisioner>;
 export type PowershellProvisionerConfig = z.output<typeof powershellProvisioner>;
 export type WindowsRestartProvisionerConfig = z.output<typeof windowsRestartProvisioner>;
+export type ShellLocalProvisionerConfig = z.output<typeof shellLocalProvisioner>;
 export type ImageFormat = z.output<typeof imageFormat>;
 export type CleanConfig = z.output<typeof clean>;
 export type AuditConfig = z.output<typeof audit>;

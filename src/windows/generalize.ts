@@ -10,7 +10,7 @@ import { psQuote } from "./powershell.js";
  * key task is armed again, then the launch agent schedules its first-boot work and sysprep
  * generalizes Windows without shutting down (kiln stops the instance itself).
  */
-export function generalizeScript(agent: LaunchAgent): string {
+export function generalizeScript(agent: LaunchAgent, { armFirstBootTask = true } = {}): string {
   const sysprep: Record<LaunchAgent, string[]> = {
     "ec2launch-v1": [
       "powershell.exe -NoProfile -ExecutionPolicy Bypass -File 'C:\\ProgramData\\Amazon\\EC2-Windows\\Launch\\Scripts\\InitializeInstance.ps1' -Schedule",
@@ -41,8 +41,7 @@ export function generalizeScript(agent: LaunchAgent): string {
     "  Remove-Item -Force -ErrorAction SilentlyContinue (Join-Path $_.FullName 'AppData\\Roaming\\Microsoft\\Windows\\PowerShell\\PSReadLine\\ConsoleHost_history.txt')",
     "}",
     "Write-Output 'removed authorized_keys, host keys and PowerShell histories'",
-    `Enable-ScheduledTask -TaskName ${psQuote(firstBootTaskName)} | Out-Null`,
-    `Write-Output 'armed the first-boot key task'`,
+    ...(armFirstBootTask ? [`Enable-ScheduledTask -TaskName ${psQuote(firstBootTaskName)} | Out-Null`, "Write-Output 'armed the first-boot key task'"] : []),
     ...sysprep[agent],
     `Write-Output 'generalized (${agent})'`,
     "",

@@ -10,6 +10,7 @@ import { kilnVersion } from "../../version.js";
 import { listenForInterrupts } from "../interrupts.js";
 import { rebuildRootless } from "../rootless.js";
 import type { CliContext } from "../io.js";
+import { printPlan } from "./plan.js";
 import { loadFromCli, reporterFor, withTemplateOptions, type TemplateOptions } from "../shared-options.js";
 
 interface BuildOptions extends TemplateOptions {
@@ -21,6 +22,7 @@ interface BuildOptions extends TemplateOptions {
   debugKeys?: string;
   profile?: string;
   showPassword?: boolean;
+  plan?: boolean;
 }
 
 export function buildCommand(program: Command, { io, redactor }: CliContext): void {
@@ -33,6 +35,7 @@ export function buildCommand(program: Command, { io, redactor }: CliContext): vo
     .option("--output-dir <dir>", "where artifact directories are created (default: the template's output.directory)")
     .option("--debug-keys <dir>", "amazon-ebs: also write the temporary private key there (mode 0600), to log in while debugging")
     .option("--profile <name>", "amazon-ebs: the AWS profile to use, over the template's profile and AWS_PROFILE")
+    .option("--plan", "show what the build would do (kiln plan) and create nothing")
     .option("--show-password", "amazon-ebs, Windows with windows.get_password: print the Administrator password (to the terminal only)")
     .action(async (file: string, options: BuildOptions) => {
       const cleanupSeconds = Number(options.cleanupTimeout);
@@ -42,7 +45,11 @@ export function buildCommand(program: Command, { io, redactor }: CliContext): vo
         throw new UsageError(`SOURCE_DATE_EPOCH=${epochText} is not a number of seconds`, "unset it, or set it to a Unix time like 1700000000");
       }
       if (!Number.isFinite(cleanupSeconds) || cleanupSeconds <= 0) throw new UsageError(`--cleanup-timeout ${options.cleanupTimeout} is not a positive number of seconds`);
-      const loaded = await loadFromCli(file, options, redactor);
+      const loaded = await loadFromCli(file, options, redactor, (line) => io.err(line));
+      if (options.plan === true) {
+        await printPlan(loaded, { json: options.json === true, offline: false }, io.out);
+        return;
+      }
       // Only the local builder needs root (chroot, mounts, owners); an AMI build does not.
       if (process.getuid?.() !== 0 && loaded.template.builders.some((b) => b.type === "local")) {
         const code = await rebuildRootless();

@@ -7,7 +7,7 @@ export function inspectCommand(program: Command, { io, redactor }: CliContext): 
   withTemplateOptions(program.command("inspect").argument("<template>", "template file (YAML or JSON)"))
     .description("print the resolved variables, builders and provisioners of a template")
     .action(async (file: string, options: TemplateOptions) => {
-      const loaded = await loadFromCli(file, options, redactor);
+      const loaded = await loadFromCli(file, options, redactor, (line) => io.err(line));
       const variables: Record<string, unknown> = {};
       for (const [name, v] of loaded.variables) {
         variables[name] = { value: v.sensitive ? "[sensitive]" : v.value, source: v.source };

@@ -6,7 +6,7 @@ export function validateCommand(program: Command, { io, redactor }: CliContext):
   withTemplateOptions(program.command("validate").argument("<template>", "template file (YAML or JSON)"))
     .description("check a template without building anything")
     .action(async (file: string, options: TemplateOptions) => {
-      const loaded = await loadFromCli(file, options, redactor);
+      const loaded = await loadFromCli(file, options, redactor, (line) => io.err(line));
       const { builders, provisioners } = loaded.template;
       const summary = { file, valid: true, builders: builders.length, provisioners: provisioners.length };
       io.out(options.json === true ? JSON.stringify(summary)

@@ -22,7 +22,10 @@ export const generalizeInstance: Step<AmazonEbsBuildRequest & { communicator?: C
       ctx.report.warn("communicator none: the instance cannot be generalized; the image keeps its identity (no sysprep)");
       return { output: {}, summary: "skipped (communicator none)" };
     }
-    await runReportingScript(ctx, communicator, generalizeScript(windows.agent), "the generalize step");
+    // With the template's own user data, kiln's first-boot key task was never installed.
+    const ownUserData = builder.user_data !== undefined || builder.user_data_file !== undefined;
+    if (ownUserData) ctx.report.warn("the template's own user data set up this instance: kiln's first-boot key task is not in the image; generalizing without it");
+    await runReportingScript(ctx, communicator, generalizeScript(windows.agent, { armFirstBootTask: !ownUserData }), "the generalize step");
     return { output: {}, summary: `generalized with ${windows.agent} (sysprep)` };
   },
 };

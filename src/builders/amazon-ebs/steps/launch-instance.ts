@@ -24,7 +24,7 @@ export interface BuildInstance {
 }
 
 type LaunchInput = AmazonEbsBuildRequest & {
-  aws: AwsClients; journal: BuildJournal; source: { id: string }; windows?: WindowsTarget; keyPair: TemporaryKeyPair; securityGroupId: string; subnetId?: string; instanceProfile?: { name: string };
+  aws: AwsClients; journal: BuildJournal; source: { id: string; rootDevice?: string }; windows?: WindowsTarget; keyPair: TemporaryKeyPair; securityGroupId: string; subnetId?: string; instanceProfile?: { name: string };
 };
 
 /**
@@ -36,7 +36,8 @@ export const launchInstance: Step<LaunchInput, { instance: BuildInstance }> = {
   name: "launch build instance",
   run: async (ctx, input) => {
     const { builder, aws: clients, buildId, kilnVersion, loaded } = input;
-    const userData = input.windows !== undefined
+    const ownUserData = builder.user_data !== undefined || builder.user_data_file !== undefined;
+    const userData = input.windows !== undefined && !ownUserData
       ? windowsUserData({ target: input.windows, opensshVersion: builder.windows.openssh_version, ...(builder.windows.openssh_sha256 === undefined ? {} : { opensshSha256: builder.windows.openssh_sha256 }) })
       : builder.user_data ?? (builder.user_data_file === undefined ? undefined : await readFile(resolve(loaded.directory, builder.user_data_file), "utf8"));
     const tags = kilnTags(buildId, kilnVersion, { Name: `kiln build ${buildId}`, ...builder.run_tags });
@@ -45,7 +46,7 @@ export const launchInstance: Step<LaunchInput, { instance: BuildInstance }> = {
       KeyName: input.keyPair.name,
       ...(input.instanceProfile === undefined ? {} : { IamInstanceProfile: { Name: input.instanceProfile.name } }),
       ...placement(input.subnetId, input.securityGroupId, builder.associate_public_ip_address),
-      ...(builder.launch_block_device_mappings.length === 0 ? {} : { BlockDeviceMappings: builder.launch_block_device_mappings.map(blockDevice) }),
+      ...blockDevices(builder, input.source.rootDevice),
       ...(userData === undefined ? {} : { UserData: Buffer.from(userData).toString("base64") }),
       MetadataOptions: { HttpTokens: builder.metadata_options.http_tokens, HttpEndpoint: "enabled" },
       TagSpecifications: tagOnCreate(["instance", "volume"], tags),
@@ -86,6 +87,18 @@ export const launchInstance: Step<LaunchInput, { instance: BuildInstance }> = {
 function placement(subnetId: string | undefined, groupId: string, publicIp: boolean | undefined): Partial<RunInstancesCommandInput> {
   if (publicIp === undefined) return { SecurityGroupIds: [groupId], ...(subnetId === undefined ? {} : { SubnetId: subnetId }) };
   return { NetworkInterfaces: [{ DeviceIndex: 0, AssociatePublicIpAddress: publicIp, Groups: [groupId], ...(subnetId === undefined ? {} : { SubnetId: subnetId }) }] };
+}
+
+/** The template's volumes; with encrypt_boot, the root volume encrypted (so the image's snapshots are). */
+function blockDevices(builder: AmazonEbsBuilderConfig, rootDevice: string | undefined): Partial<RunInstancesCommandInput> {
+  const mappings = builder.launch_block_device_mappings.map(blockDevice);
+  if (builder.encrypt_boot) {
+    const root = mappings.find((m) => m.DeviceName === rootDevice);
+    const encryption = { Encrypted: true, ...(builder.kms_key_id === undefined ? {} : { KmsKeyId: builder.kms_key_id }) };
+    if (root !== undefined) root.Ebs = { ...root.Ebs, ...encryption };
+    else if (rootDevice !== undefined) mappings.push({ DeviceName: rootDevice, Ebs: encryption });
+  }
+  return mappings.length === 0 ? {} : { BlockDeviceMappings: mappings };
 }
 
 function blockDevice(d: AmazonEbsBuilderConfig["launch_block_device_mappings"][number]): BlockDeviceMapping {

@@ -8,13 +8,25 @@ export const provision: Step<AmazonEbsBuildRequest & { communicator?: Communicat
   name: "provision",
   run: async (ctx, { loaded, communicator }) => {
     const { provisioners } = loaded.template;
-    if (communicator === undefined || provisioners.length === 0) return { output: {}, summary: "nothing to provision" };
+    // Without a communicator only shell-local (this machine) can run; validation refused the rest.
+    const runnable = communicator === undefined ? provisioners.filter((p) => p.type === "shell-local") : provisioners;
+    if (runnable.length === 0) return { output: {}, summary: "nothing to provision" };
+    const target = communicator ?? unreachable;
     for (const [i, config] of provisioners.entries()) {
+      if (!runnable.includes(config)) continue;
       const label = `provisioner ${i + 1} (${config.type})`;
       const started = ctx.report.elapsed();
-      await runProvisioner(config, { ctx, communicator, templateDirectory: loaded.directory, label });
+      await runProvisioner(config, { ctx, communicator: target, templateDirectory: loaded.directory, label });
       ctx.report.info(`${label} finished in ${(ctx.report.elapsed() - started).toFixed(1)}s`);
     }
-    return { output: {}, summary: `${provisioners.length} provisioner${provisioners.length === 1 ? "" : "s"} ran over ${communicator.description}` };
+    return { output: {}, summary: `${runnable.length} provisioner${runnable.length === 1 ? "" : "s"} ran${communicator === undefined ? " on this machine" : ` over ${communicator.description}`}` };
   },
+};
+
+/** What shell-local is handed where the instance cannot be reached: it never uses it. */
+const unreachable: Communicator = {
+  description: "no communicator",
+  runScript: () => Promise.reject(new Error("no communicator")),
+  upload: () => Promise.reject(new Error("no communicator")),
+  download: () => Promise.reject(new Error("no communicator")),
 };

@@ -10,6 +10,8 @@ export interface SourceImage {
   name: string;
   created: string;
   owner: string;
+  /** Where the image boots from (/dev/xvda): encrypt_boot encrypts that volume. */
+  rootDevice?: string;
 }
 
 /** The image the build instance starts from: `source_ami`, or the newest match of a filter. */
@@ -34,7 +36,7 @@ export const sourceImage: Step<AmazonEbsBuildRequest & { aws: AwsClients }, { so
       });
     }
     const chosen = newest(images);
-    const source: SourceImage = { id: chosen.ImageId ?? "", name: chosen.Name ?? "", created: chosen.CreationDate ?? "", owner: chosen.OwnerId ?? "" };
+    const source: SourceImage = { id: chosen.ImageId ?? "", name: chosen.Name ?? "", created: chosen.CreationDate ?? "", owner: chosen.OwnerId ?? "", ...(chosen.RootDeviceName === undefined ? {} : { rootDevice: chosen.RootDeviceName }) };
     const summary = `${source.id} (${source.name}, ${source.created}, owner ${source.owner})`;
     if (builder.platform !== "windows") return { output: { source }, summary };
     // Known before anything is created: which bootstrap and which sysprep this image needs.

@@ -33,7 +33,8 @@ export const temporarySecurityGroup: Step<AmazonEbsBuildRequest & { aws: AwsClie
     const id = created.GroupId ?? "";
     await track(ctx, input, { type: "security-group", id, temporary: true }, `delete security group ${id}`);
     if (builder.communicator === "none") return { output: { securityGroupId: id, ...where }, summary: `${id} in ${vpcId} (no ingress: communicator none)` };
-    const cidrs = builder.temporary_security_group_source_cidrs ?? [await ownAddress(builder.check_ip_url, ctx.signal)];
+    // KILN_CHECK_IP_URL overrides the template's check_ip_url (a network that needs its own service).
+    const cidrs = builder.temporary_security_group_source_cidrs ?? [await ownAddress(process.env.KILN_CHECK_IP_URL ?? builder.check_ip_url, ctx.signal)];
     if (cidrs.some((c) => c === "0.0.0.0/0" || c === "::/0")) ctx.report.warn(`the build instance's SSH port is open to the whole internet (${cidrs.join(", ")}), as the template says`);
     await awsEventually(`opening port ${builder.ssh_port} to ${cidrs.join(", ")} (ec2:AuthorizeSecurityGroupIngress)`, () => clients.ec2.send(new AuthorizeSecurityGroupIngressCommand({
       GroupId: id,

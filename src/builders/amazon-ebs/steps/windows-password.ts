@@ -15,7 +15,7 @@ import type { TemporaryKeyPair } from "./temporary-key-pair.js";
  * `revealSecret` the CLI passes for --show-password.
  */
 export const windowsPassword: Step<AmazonEbsBuildRequest & { aws: AwsClients; instance: BuildInstance; keyPair: TemporaryKeyPair; windows?: WindowsTarget }, object> = {
-  name: "windows password",
+  name: "password (Windows)",
   run: async (ctx, { builder, aws: clients, instance, keyPair, windows, secrets }) => {
     if (windows === undefined) return { output: {}, summary: "skipped (not Windows)" };
     if (!builder.windows.get_password) return { output: {}, summary: "not asked for (windows.get_password)" };
