@@ -21,6 +21,8 @@ export interface CliContext {
   document(text: string): void;
   /** Knows this invocation's secrets (sensitive variables) once a template is loaded. */
   redactor: Redactor;
+  /** kiln's own message about a template's structure: registered secrets are still removed. */
+  structuralErr(line: string): void;
 }
 
 export function cliContext(io: CliIo): CliContext {
@@ -28,6 +30,7 @@ export function cliContext(io: CliIo): CliContext {
   return {
     redactor,
     document: (text) => io.out(text),
+    structuralErr: (line) => io.err(redactor.redactKnown(line)),
     io: { out: (line) => io.out(redactor.redact(line)), err: (line) => io.err(redactor.redact(line)) },
   };
 }

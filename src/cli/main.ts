@@ -41,12 +41,13 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
     await createProgram(context).parseAsync(packerFlags(argv), { from: "user" });
     return 0;
   } catch (error) {
-    return reportError(error, context.io);
+    return reportError(error, context);
   }
 }
 
 /** `io` redacts: the error that stopped a build may quote a provisioner's stderr. */
-function reportError(error: unknown, io: CliIo): number {
+function reportError(error: unknown, context: CliContext): number {
+  const { io } = context;
   const say = (line: string): void => io.err(line);
   if (error instanceof CommanderError) {
     // Commander already printed its message; help and version exit 0.
@@ -54,7 +55,8 @@ function reportError(error: unknown, io: CliIo): number {
   }
   if (error instanceof ExitStatus) return error.exitCode;
   if (error instanceof ConfigError) {
-    say(`error: ${error.message}`);
+    // Its lines name template keys ("variables.token: is required"): not values to hide.
+    context.structuralErr(`error: ${error.message}`);
     return error.exitCode;
   }
   if (error instanceof KilnError) {

@@ -201,6 +201,10 @@ export async function convertPacker(source: SourceDocument, file: string, option
   const base = { env: options.env, now: options.now, buildName: "", buildType: "amazon-ebs" };
   const variables = await packerVariables(source, root, options, base, problems);
   const user = new Map([...variables].map(([k, v]) => [k, v.value]));
+  // For convert: variables whose default is just {{ env `X` }} become ${{ env.X }} where used.
+  const envBacked = new Map(Object.entries((root.variables ?? {}) as Record<string, unknown>)
+    .map(([name, value]) => [name, /^\{\{\s*env\s+[`"](\w+)[`"]\s*\}\}$/.exec(String(value))?.[1]] as const)
+    .filter((e): e is readonly [string, string] => e[1] !== undefined));
   for (const key of Object.keys(root).filter((k) => !["variables", "sensitive-variables", "builders", "provisioners", "post-processors", "description", "min_packer_version"].includes(k))) {
     warn([key], `${key} is not supported by kiln and is ignored`);
   }
@@ -219,7 +223,7 @@ export async function convertPacker(source: SourceDocument, file: string, option
       continue;
     }
     const scope: EngineScope = { ...base, user, buildName: name };
-    const render = options.mode === "evaluate" ? (t: string) => renderPacker(t, scope) : (t: string) => translatePacker(t, scope, (action) => warn(["builders", i], `{{${action}}} has no kiln equivalent: evaluated now`));
+    const render = options.mode === "evaluate" ? (t: string) => renderPacker(t, scope) : (t: string) => translatePacker(t, scope, (action) => warn(["builders", i], `{{${action}}} has no kiln equivalent: evaluated now`), envBacked);
     builders.push(builderOf(renderAll(b, ["builders", i], render, source, problems) as Json, i, windows, warn));
   }
 
@@ -230,7 +234,7 @@ export async function convertPacker(source: SourceDocument, file: string, option
     if (Array.isArray(p.only) && !(p.only as string[]).some((n) => names.has(n))) continue;
     if (Array.isArray(p.except) && [...names].every((n) => (p.except as string[]).includes(n))) continue;
     const scope: EngineScope = { ...base, user, buildName: selected[0]?.name ?? "" };
-    const render = options.mode === "evaluate" ? (t: string) => renderPacker(t, scope) : (t: string) => translatePacker(t, scope, (action) => warn(["provisioners", i], `{{${action}}} has no kiln equivalent: evaluated now`));
+    const render = options.mode === "evaluate" ? (t: string) => renderPacker(t, scope) : (t: string) => translatePacker(t, scope, (action) => warn(["provisioners", i], `{{${action}}} has no kiln equivalent: evaluated now`), envBacked);
     const converted = provisionerOf(renderAll(p, ["provisioners", i], render, source, problems) as Json, i, warn);
     if (converted !== undefined) provisioners.push(converted);
   }
@@ -245,7 +249,7 @@ export async function convertPacker(source: SourceDocument, file: string, option
     name,
     ...(typeof root.description === "string" ? { description: root.description } : {}),
     ...(options.mode === "translate" && variables.size > 0 ? {
-      variables: Object.fromEntries([...variables].map(([k, v]) => [k, v.sensitive ? { sensitive: true } : v.value])),
+      variables: Object.fromEntries([...variables].filter(([k]) => !envBacked.has(k)).map(([k, v]) => [k, v.sensitive ? { sensitive: true } : v.value])),
     } : {}),
     builders,
     provisioners,

@@ -128,12 +128,13 @@ export function renderPacker(text: string, scope: EngineScope): string {
  * `${{ env.X }}`, `${{ timestamp }}`, `${{ uuid }}`, `${{ isotime "…" }}`), for `kiln convert`;
  * anything else is evaluated now, and `evaluated` says so.
  */
-export function translatePacker(text: string, scope: EngineScope, evaluated: (action: string) => void): string {
-  const translated = text.replace(/\$\{\{/g, "$$${{").replace(/\{\{-?\s*([\s\S]*?)\s*-?\}\}/g, (_all, action: string) => {
+export function translatePacker(text: string, scope: EngineScope, evaluated: (action: string) => void, envBacked: ReadonlyMap<string, string> = new Map()): string {
+  const translated = text.replace(/\{\{-?\s*([\s\S]*?)\s*-?\}\}/g, (_all, action: string) => {
     const commands = parseAction(action);
     const only = commands.length === 1 ? commands[0] : undefined;
     const arg = only?.args[0]?.value;
-    if (only?.name === "user" && arg !== undefined && only.args.length === 1) return `\${{ var.${arg} }}`;
+    // A variable whose default is only the environment reads it directly (its value is never written out).
+    if (only?.name === "user" && arg !== undefined && only.args.length === 1) return envBacked.has(arg) ? `\${{ env.${envBacked.get(arg) ?? ""} }}` : `\${{ var.${arg} }}`;
     if (only?.name === "env" && arg !== undefined && only.args.length === 1) return `\${{ env.${arg} }}`;
     if ((only?.name === "timestamp" || only?.name === "uuid") && only.args.length === 0) return `\${{ ${only.name} }}`;
     if (only?.name === "isotime" && only.args.length <= 1) return `\${{ isotime ${JSON.stringify(arg ?? "2006-01-02T15:04:05Z07:00")} }}`;

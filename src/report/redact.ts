@@ -22,6 +22,17 @@ export class Redactor {
     if (value.length >= 4) this.secrets.add(value);
   }
 
+  /**
+   * Registered secrets and credential shapes only: for kiln's own messages about a template
+   * ("variables.api_token: is required"), where the assignment rule would hide the message.
+   */
+  redactKnown(text: string): string {
+    let out = text;
+    for (const secret of this.secrets) out = out.split(secret).join("[redacted]");
+    for (const shape of secretShapes) out = out.replace(shape, "[redacted]");
+    return out;
+  }
+
   redact(text: string): string {
     let out = text;
     for (const secret of this.secrets) out = out.split(secret).join("[redacted]");

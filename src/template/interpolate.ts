@@ -53,7 +53,8 @@ export function interpolate(source: SourceDocument, scope: ExpressionScope, prob
 
 function evaluate(node: Scalar<string>, lookupExpr: (expr: string) => VariableValue): VariableValue {
   const text = node.value;
-  const whole = /^\$\{\{\s*(.*?)\s*\}\}$/.exec(text);
+  // Exactly one expression (two in a row, "${{ a }}-${{ b }}", are not one).
+  const whole = /^\$\{\{\s*((?:(?!\}\}).)*?)\s*\}\}$/.exec(text);
   if (whole?.[1] !== undefined) return lookupExpr(whole[1]);
   return text.replace(expression, (_all, escaped: string, expr: string) => (escaped === "$" ? `\${{ ${expr} }}` : String(lookupExpr(expr))));
 }

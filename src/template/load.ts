@@ -68,7 +68,9 @@ async function loadPacker(source: SourceDocument, file: string, options: LoadOpt
     problems.push(...converted.warnings.map((w) => source.problemAt([], w.replace(/^\S+ /, ""), "--strict refuses options kiln does not support: remove them, or build without --strict")));
   }
   const parsed = templateSchema.safeParse(converted.template);
-  if (!parsed.success) problems.push(...schemaProblems(source, converted.template, parsed.error.issues));
+  // A value whose {{ }} failed is not checked again: one problem per mistake.
+  const failed = new Set(converted.problems.map((p) => p.path));
+  if (!parsed.success) problems.push(...schemaProblems(source, converted.template, parsed.error.issues).filter((p) => !failed.has(p.path)));
   const directory = dirname(resolve(file));
   if (parsed.success) problems.push(...(await missingFiles(source, parsed.data, directory)));
   if (problems.length > 0) throw new ConfigError(dedupe(problems).sort((a, b) => a.line - b.line || a.column - b.column));

@@ -41,7 +41,8 @@ export const sourceImage: Step<AmazonEbsBuildRequest & { aws: AwsClients }, { so
     if (builder.platform !== "windows") return { output: { source }, summary };
     // Known before anything is created: which bootstrap and which sysprep this image needs.
     const windows = windowsTarget(builder.windows, source.name);
-    if (!hasOpenSshCapability(windows.version) && builder.windows.openssh_sha256 === undefined) {
+    const ownUserData = builder.user_data !== undefined || builder.user_data_file !== undefined;
+    if (!ownUserData && !hasOpenSshCapability(windows.version) && builder.windows.openssh_sha256 === undefined) {
       throw new KilnError("KILN_OPENSSH_HASH", `Windows Server ${windows.version} gets OpenSSH from the Win32-OpenSSH release zip, and windows.openssh_sha256 is not set`, {
         hint: `set windows.openssh_sha256 to the SHA-256 of OpenSSH-Win64.zip of ${builder.windows.openssh_version} (from its release page); kiln refuses a download that differs`,
       });
