@@ -1,11 +1,10 @@
-import { readFile } from "node:fs/promises";
-import { resolve } from "node:path";
 import { WindowsCommunicator } from "../communicator/windows-communicator.js";
 import { KilnError } from "../errors.js";
 import { CommandError } from "../system/command-error.js";
 import type { PowershellProvisionerConfig, WindowsRestartProvisionerConfig } from "../template/schema.js";
 import { provisionerScript } from "../windows/powershell.js";
 import type { ProvisionerRun } from "./provisioner.js";
+import { provisionerScripts } from "./scripts.js";
 
 function windows(run: ProvisionerRun): WindowsCommunicator {
   if (run.communicator instanceof WindowsCommunicator) return run.communicator;
@@ -19,10 +18,7 @@ function windows(run: ProvisionerRun): WindowsCommunicator {
  */
 export async function runPowershellProvisioner(config: PowershellProvisionerConfig, run: ProvisionerRun): Promise<void> {
   const target = windows(run);
-  const files = config.scripts ?? (config.script === undefined ? [] : [config.script]);
-  const scripts = files.length === 0
-    ? [{ name: "inline", text: `${(config.inline ?? []).join("\n")}\n` }]
-    : await Promise.all(files.map(async (name) => ({ name, text: await readFile(resolve(run.templateDirectory, name), "utf8") })));
+  const scripts = await provisionerScripts(config, run.templateDirectory);
   for (const script of scripts) {
     const what = scripts.length === 1 ? run.label : `${run.label}, ${script.name}`;
     try {

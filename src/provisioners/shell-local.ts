@@ -1,18 +1,14 @@
-import { readFile } from "node:fs/promises";
-import { resolve } from "node:path";
 import { exec } from "../system/exec.js";
 import type { ShellLocalProvisionerConfig } from "../template/schema.js";
 import type { ProvisionerRun } from "./provisioner.js";
+import { provisionerScripts } from "./scripts.js";
 
 /**
  * Commands on this machine, not in the image (Packer's shell-local): run by `/bin/sh -e` in the
  * template's directory, with this machine's environment plus the provisioner's `env`.
  */
 export async function runShellLocal(config: ShellLocalProvisionerConfig, run: ProvisionerRun): Promise<void> {
-  const files = config.scripts ?? (config.script === undefined ? [] : [config.script]);
-  const scripts = files.length === 0
-    ? [{ name: "inline", text: `${(config.inline ?? []).join("\n")}\n` }]
-    : await Promise.all(files.map(async (name) => ({ name, text: await readFile(resolve(run.templateDirectory, name), "utf8") })));
+  const scripts = await provisionerScripts(config, run.templateDirectory);
   for (const script of scripts) {
     await exec("/bin/sh", ["-e", "-c", script.text, "shell-local"], {
       what: scripts.length === 1 ? run.label : `${run.label}, ${script.name}`,

@@ -93,8 +93,10 @@ async function missingFiles(source: SourceDocument, template: Template, director
   });
   template.provisioners.forEach((p, i) => {
     if (p.type === "file" && p.direction === "upload") wanted.push({ path: ["provisioners", i, "source"], file: p.source, kind: "any" });
-    if (p.type === "shell" && p.script !== undefined) wanted.push({ path: ["provisioners", i, "script"], file: p.script, kind: "file" });
-    if (p.type === "shell") p.scripts?.forEach((file, j) => wanted.push({ path: ["provisioners", i, "scripts", j], file, kind: "file" }));
+    if (p.type === "shell" || p.type === "powershell" || p.type === "shell-local") {
+      if (p.script !== undefined) wanted.push({ path: ["provisioners", i, "script"], file: p.script, kind: "file" });
+      p.scripts?.forEach((file, j) => wanted.push({ path: ["provisioners", i, "scripts", j], file, kind: "file" }));
+    }
   });
   const problems: ConfigProblem[] = [];
   for (const w of wanted) {
