@@ -27,9 +27,14 @@ export interface ConvertedPacker {
   variables: Map<string, { value: string; sensitive: boolean; source: string }>;
 }
 
-/** A Packer JSON template (no `name`, a `builders` list), as opposed to a kiln one. */
-export function isPackerTemplate(document: unknown): boolean {
-  return typeof document === "object" && document !== null && !("name" in document) && Array.isArray((document as { builders?: unknown }).builders);
+/**
+ * A Packer JSON template, as opposed to a kiln one: JSON text, no `name` (kiln requires one),
+ * a `builders` list, and no builder of kiln's own `local` type.
+ */
+export function isPackerTemplate(document: unknown, text: string): boolean {
+  if (!text.trimStart().startsWith("{") || typeof document !== "object" || document === null || "name" in document) return false;
+  const builders = (document as { builders?: unknown }).builders;
+  return Array.isArray(builders) && builders.every((b) => (b as { type?: unknown } | null)?.type !== "local");
 }
 
 type Json = Record<string, unknown>;

@@ -217,7 +217,7 @@ provisioners:
       "5:10 variables.token: variable \"token\" has no value (give it a default, pass --var token=…, or set KILN_VAR_token)",
       "10:16 builders.0.base.mmdebstrap.suite: unknown variable \"suit\" (did you mean \"suite\"?) (declare it under variables:)",
       "15:48 provisioners.0.env.HOME_DIR: environment variable KILN_TEST_HOME is not set (set KILN_TEST_HOME, or use a variable with a default)",
-      "15:84 provisioners.0.env.STAMP: unknown function \"timestmp\" in ${{ timestmp }} (did you mean \"timestamp\"?) (one of: var.NAME, env.NAME, timestamp, uuid)",
+      "15:84 provisioners.0.env.STAMP: unknown function \"timestmp\" in ${{ timestmp }} (did you mean \"timestamp\"?) (one of: var.NAME, env.NAME, timestamp, uuid, isotime \"LAYOUT\")",
     ]);
   });
 });

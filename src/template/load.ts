@@ -41,7 +41,7 @@ export async function loadTemplate(file: string, options: LoadOptions): Promise<
   const source = await SourceDocument.read(file);
   const problems: ConfigProblem[] = [];
   const startedAt = options.now ?? new Date();
-  if (isPackerTemplate(source.document.toJS())) return loadPacker(source, file, options, startedAt);
+  if (isPackerTemplate(source.document.toJS(), source.text)) return loadPacker(source, file, options, startedAt);
   const { declared, resolved: variables } = await resolveVariables(source, options, problems);
   const failedPaths = interpolate(source, { variables, declared, env: options.env, timestamp: Math.floor(startedAt.getTime() / 1000) }, problems);
   // A value whose expression failed, or a variable already reported, is not checked again: one problem per mistake.

@@ -13,7 +13,7 @@ export function convertCommand(program: Command, { io }: CliContext): void {
     .option("--except <builders>", "leave these builders out")
     .action(async (file: string, options: Pick<TemplateOptions, "only" | "except">) => {
       const source = await SourceDocument.read(file);
-      if (!isPackerTemplate(source.document.toJS())) throw new UsageError(`${file} is already a kiln template (it has a name)`, "kiln convert reads Packer JSON templates");
+      if (!isPackerTemplate(source.document.toJS(), source.text)) throw new UsageError(`${file} is already a kiln template (it has a name)`, "kiln convert reads Packer JSON templates");
       const list = (text: string | undefined): string[] => text?.split(",").map((s) => s.trim()).filter(Boolean) ?? [];
       const converted = await convertPacker(source, file, { env: process.env, now: new Date(), mode: "translate", only: list(options.only), except: list(options.except) });
       if (converted.problems.length > 0) throw new ConfigError(converted.problems);
