@@ -90,10 +90,14 @@ describe("hardening and the first-boot service (a real Debian image, a real IMDS
     };
   }
 
-  /** The installed script, unchanged, as root in the image (its own /dev and /proc), inside the namespace. */
+  /**
+   * The installed script, unchanged, as root in the image (its own /dev and /proc), inside the
+   * namespace; booted "under systemd" (/run/systemd/system), which starts sshd after it, so the
+   * script restarts no sshd here.
+   */
   async function firstBoot(): Promise<string> {
     const { stdout } = await run("ip", ["netns", "exec", namespace, "unshare", "--mount", "--fork", "sh", "-ec",
-      'mount --rbind /dev "$1/dev"; mount -t proc proc "$1/proc"; exec chroot "$1" /usr/local/sbin/kiln-first-boot', "first-boot", tree]);
+      'mount --rbind /dev "$1/dev"; mount -t proc proc "$1/proc"; mkdir -p "$1/run/systemd/system"; exec chroot "$1" /usr/local/sbin/kiln-first-boot', "first-boot", tree]);
     return stdout;
   }
 

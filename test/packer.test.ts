@@ -28,6 +28,11 @@ describe("Packer JSON templates (seed 000's, unmodified)", { timeout: 5 * 60_000
     assert.match(run.stderr, /^warning: template\.json:11:15 access_key: kiln takes credentials from the AWS SDK's default chain/m);
     assert.match(run.stderr, /^warning: template\.json:12:15 secret_key:/m);
     assert.match(run.stderr, /^warning: template\.json:34:28 ami_virtualization_type is not supported by kiln and is ignored$/m);
+    // Credentials in the template other than the environment's would be silently unused: refused.
+    const other = await runKiln(["validate", seed, "-var", "aws_access_key_id=AKIAIOSFODNN7EXAMPLE"], { AWS_REGION: "us-east-1", AWS_ACCESS_KEY_ID: "" });
+    assert.equal(other.code, 2);
+    assert.match(other.stderr, /template\.json:11:15 builders\.0\.access_key: access_key gives credentials other than the environment's[^\n]*\(export them as AWS_ACCESS_KEY_ID/);
+    assert.ok(!other.stderr.includes("AKIAIOSFODNN7EXAMPLE"), "and does not print them");
     const strict = await runKiln(["validate", seed, "--strict"], { AWS_REGION: "us-east-1" });
     assert.equal(strict.code, 2);
     assert.match(strict.stderr, /ami_virtualization_type is not supported by kiln and is ignored \(--strict refuses/);
@@ -97,6 +102,14 @@ describe("Packer JSON templates (seed 000's, unmodified)", { timeout: 5 * 60_000
     await writeFile(file, run.stdout);
     const validated = await runKiln(["validate", file], { AWS_REGION: "us-east-1" });
     assert.equal(validated.code, 0, validated.stderr);
+    // A variable with no default stays one, and a secret's environment is read, never written out.
+    const required = join(dir, "required.json");
+    await writeFile(required, JSON.stringify({ variables: { owner: null, key: "{{ env `AWS_SECRET_ACCESS_KEY` }}" }, builders: [{ type: "amazon-ebs", region: "us-east-1", source_ami: "ami-0123456789abcdef0", instance_type: "t3.micro", ami_name: "kiln-{{user `owner`}}", communicator: "none", run_tags: { K: "{{user `key`}}" } }] }));
+    const convertedRequired = await runKiln(["convert", required], { AWS_SECRET_ACCESS_KEY: "wJalrXUtnFEMIK7MDENGbPxRfiCYzEXAMPLEKEY" });
+    assert.equal(convertedRequired.code, 0, convertedRequired.stderr);
+    assert.match(convertedRequired.stdout, /owner:\n\s+description: required/);
+    assert.match(convertedRequired.stdout, /K: \$\{\{ env\.AWS_SECRET_ACCESS_KEY \}\}/);
+    assert.ok(!convertedRequired.stdout.includes("wJalrXUtnFEMIK7MDENGbPxRfiCYzEXAMPLEKEY"));
   });
 
   describe("against moto", () => {
@@ -131,9 +144,13 @@ describe("Packer JSON templates (seed 000's, unmodified)", { timeout: 5 * 60_000
       assert.equal(step("create image")?.creates[0]?.tags?.OS, "Windows-2016");
       assert.match(only?.remains[0] ?? "", /^image windows-base-\d{4}-\d{2}-\d{2}-\d{4} in us-east-2/);
       assert.deepEqual([...proxy.calls.keys()].filter((a) => !a.startsWith("Describe") && a !== "GetCallerIdentity"), [], "only read-only calls");
-      const offline = await runKiln(["plan", seed], { ...noCredentials, AWS_REGION: "us-east-2", AWS_ENDPOINT_URL: proxy.endpoint });
-      assert.equal(offline.code, 0, offline.stderr);
-      assert.match(offline.stdout, /lookups: skipped \(.*\): no credentials or no access; the plan shows the template's values/);
+      const uncredentialed = await runKiln(["plan", seed], { ...noCredentials, AWS_REGION: "us-east-2", AWS_ENDPOINT_URL: proxy.endpoint });
+      assert.equal(uncredentialed.code, 0, uncredentialed.stderr);
+      assert.match(uncredentialed.stdout, /lookups: skipped \(.*\): no credentials or no access; the plan shows the template's values/);
+      const before = proxy.calls.get("GetCallerIdentity") ?? 0;
+      const offline = await runKiln(["plan", seed, "--offline"], env);
+      assert.match(offline.stdout, /lookups: skipped \(--offline\)/);
+      assert.equal(proxy.calls.get("GetCallerIdentity") ?? 0, before, "--offline calls nothing");
     });
 
     it("runs the build through launch: the template's user data, a spot request, the key pair, the group, the tags", async () => {

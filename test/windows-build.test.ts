@@ -203,17 +203,21 @@ describe("kiln build with platform: windows (against moto; a real sshd stands in
 
     it("writes a long script to a file in pieces and runs it with -File", async () => {
       await rm(log, { force: true });
-      const lines = Array.from({ length: 120 }, (_, i) => `Write-Output 'line ${i} of a long provisioning script, long enough to pass the command-line limit'`);
+      // Not only ASCII: a character may fall across two pieces.
+      const lines = Array.from({ length: 120 }, (_, i) => `Write-Output 'line ${i} of a long provisioning script — über lang, ✓ ${"é".repeat(i % 7)}'`);
       const build = startKiln(["build", await windowsOverSsh("win-long", `  - type: powershell\n    inline: ${JSON.stringify(lines)}\n`), "--output-dir", join(dir, "out-win-long")], env);
       await serve(build);
       const run = await build.done;
       assert.equal(run.code, 0, run.stdout + run.stderr);
       const scripts = (await commands()).map(decoded);
-      const pieces = scripts.filter((c) => c.startsWith("[System.IO.File]::AppendAllText("));
+      const pieces = scripts.filter((c) => c.startsWith("$b = [Convert]::FromBase64String("));
       assert.ok(pieces.length >= 2, `several pieces: ${pieces.length}`);
-      const file = /AppendAllText\("([^"]+)"/.exec(pieces[0] ?? "")?.[1] ?? "";
+      const file = /Open\("([^"]+)", 'Append'\)/.exec(pieces[0] ?? "")?.[1] ?? "";
       assert.ok(pieces.every((p) => p.includes(`"${file}"`)), "all into one file");
-      const stored = pieces.map((p) => Buffer.from(/FromBase64String\('([^']+)'\)/.exec(p)?.[1] ?? "", "base64").toString("utf8")).join("");
+      const bytes = Buffer.concat(pieces.map((p) => Buffer.from(/FromBase64String\('([^']+)'\)/.exec(p)?.[1] ?? "", "base64")));
+      assert.deepEqual([...bytes.subarray(0, 3)], [0xef, 0xbb, 0xbf], "a UTF-8 byte-order mark first, for Windows PowerShell 5.1");
+      const stored = bytes.subarray(3).toString("utf8");
+      assert.ok(!stored.includes("\uFFFD"), "no character broken at a seam");
       assert.match(stored, /^\$ErrorActionPreference = 'Stop'$/m);
       assert.ok(lines.every((l) => stored.includes(l)), "the whole script, in order");
       const runner = scripts[scripts.indexOf(pieces.at(-1) ?? "") + 1] ?? "";

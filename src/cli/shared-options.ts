@@ -37,6 +37,7 @@ export async function loadFromCli(file: string, options: TemplateOptions, redact
   for (const variable of loaded.variables.values()) {
     if (variable.sensitive) redactor.addSecret(String(variable.value));
   }
+  for (const derived of loaded.derivedSecrets) redactor.addSecret(derived);
   // Never silently dropped: each unsupported option of a Packer template, named.
   for (const warning of loaded.warnings) warn?.(`warning: ${warning}`);
   return loaded;

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { CancelledError, KilnError } from "../errors.js";
+import { CommandError } from "../system/command-error.js";
 import type { Reporter } from "../report/reporter.js";
 import { powershellCommand, psQuote } from "../windows/powershell.js";
 import type { Communicator, RunScriptOptions } from "./communicator.js";
@@ -36,9 +37,12 @@ export class WindowsCommunicator implements Communicator {
       return;
     }
     const file = `$env:TEMP\\kiln-${Date.now().toString(36)}.ps1`;
-    const pieces = Buffer.from(script, "utf8").toString("base64").match(/.{1,4000}/g) ?? [];
-    for (const piece of pieces) {
-      const append = `[System.IO.File]::AppendAllText("${file}", [System.Text.Encoding]::UTF8.GetString([Convert]::FromBase64String(${psQuote(piece)})))`;
+    // Bytes, cut anywhere (a character split across two pieces is whole again in the file), after
+    // a UTF-8 byte-order mark: without one, Windows PowerShell 5.1 reads a -File script as ANSI.
+    const bytes = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(script, "utf8")]);
+    for (let at = 0; at < bytes.length; at += 3000) {
+      const piece = bytes.subarray(at, at + 3000).toString("base64");
+      const append = `$b = [Convert]::FromBase64String(${psQuote(piece)}); $f = [System.IO.File]::Open("${file}", 'Append'); $f.Write($b, 0, $b.Length); $f.Close()`;
       await this.ssh.runCommand(powershellCommand(append), { ...options, onStdoutLine: () => undefined }, "storing the script");
     }
     const run = `$f = "${file}"; try { powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -File $f; $code = $LASTEXITCODE } finally { Remove-Item -Force $f }; exit $code`;
@@ -83,7 +87,16 @@ export class WindowsCommunicator implements Communicator {
       }
       throw error;
     });
-    if (checkCommand !== undefined) await this.runScript(checkCommand, { what: `${what} (restart_check_command)`, signal, onStdoutLine: (l) => report.output(what, l), onStderrLine: (l) => report.output(what, l) });
+    // As Packer does: the check is run until it succeeds (services come up after SSH), within the timeout.
+    while (checkCommand !== undefined) {
+      try {
+        await this.runScript(checkCommand, { what: `${what} (restart_check_command)`, signal, onStdoutLine: (l) => report.output(what, l), onStderrLine: (l) => report.output(what, l) });
+        break;
+      } catch (error) {
+        if (signal.aborted || !(error instanceof CommandError) || Date.now() > deadline) throw error;
+        await sleep(5000, undefined, { signal }).catch(() => undefined);
+      }
+    }
     report.info(`${what}: back after the restart`);
   }
 }

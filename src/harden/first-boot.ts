@@ -26,6 +26,7 @@ IMDS=http://169.254.169.254
 IMDS_V1_FALLBACK=no
 ATTEMPTS=60
 DELAY=2
+FRESH_HOST_KEYS=yes
 STATE=${firstBootPaths.state}
 CONF=\${KILN_FIRST_BOOT_CONF:-${firstBootPaths.config}}
 [ -r "$CONF" ] && . "$CONF"
@@ -82,7 +83,7 @@ if [ -n "$instance" ] && [ -r "$STATE" ] && [ "$(cat "$STATE")" = "$instance" ];
 fi
 
 # Fresh host keys for a new instance (or, without an id, at least keys for sshd to start with).
-if [ -n "$instance" ]; then rm -f /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub; fi
+if [ -n "$instance" ] && [ "$FRESH_HOST_KEYS" = yes ]; then rm -f /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub; fi
 if command -v ssh-keygen >/dev/null 2>&1; then
   ssh-keygen -A >/dev/null && log "SSH host keys ready"
   echo "-----BEGIN SSH HOST KEY FINGERPRINTS-----"
@@ -91,12 +92,29 @@ if command -v ssh-keygen >/dev/null 2>&1; then
   echo "-----BEGIN SSH HOST KEY KEYS-----"
   for f in /etc/ssh/ssh_host_*_key.pub; do [ -r "$f" ] && cat "$f"; done
   echo "-----END SSH HOST KEY KEYS-----"
+  # Without systemd (rc.local, local.d) sshd may have started first: it must serve these keys.
+  if [ ! -d /run/systemd/system ]; then
+    if command -v rc-service >/dev/null 2>&1; then rc-service sshd restart >/dev/null 2>&1 && log "restarted sshd with these keys"
+    elif command -v service >/dev/null 2>&1; then { service ssh restart || service sshd restart; } >/dev/null 2>&1 && log "restarted sshd with these keys"
+    elif [ -x /etc/init.d/ssh ]; then /etc/init.d/ssh restart >/dev/null 2>&1 && log "restarted sshd with these keys"
+    fi
+  fi
 fi
 
 # The launch key, into the key user's authorized_keys: once, with the modes sshd insists on.
+# Asked again while the answer is neither the key (200) nor "no key pair" (404).
+done_key=no
 if [ "$reached" = yes ]; then
-  get /latest/meta-data/public-keys/0/openssh-key
+  i=0
+  while :; do
+    get /latest/meta-data/public-keys/0/openssh-key
+    i=$((i + 1))
+    case "$status" in 200|404) break ;; esac
+    [ "$i" -lt 10 ] || break
+    sleep "$DELAY"
+  done
   key=$(head -n 1 "$work/body")
+  case "$status" in 200|404) done_key=yes ;; esac
   if [ "$status" = 404 ]; then log "the instance was launched without a key pair: no key to add"
   elif [ "$status" != 200 ]; then log "could not fetch the launch key (HTTP $status)"
   else
@@ -129,9 +147,12 @@ case "$root_hash" in
     fi ;;
 esac
 
-if [ -n "$instance" ]; then
+# Recorded only once the key question was answered: otherwise the next boot tries again.
+if [ -n "$instance" ] && [ "$done_key" = yes ]; then
   mkdir -p "$(dirname "$STATE")" && printf '%s\\n' "$instance" > "$STATE"
   log "done for $instance"
+elif [ -n "$instance" ]; then
+  log "the launch key could not be fetched: the next boot tries again"
 fi
 exit 0
 `;
@@ -148,18 +169,19 @@ ConditionPathExists=${firstBootPaths.script}
 Type=oneshot
 ExecStart=${firstBootPaths.script}
 StandardOutput=journal+console
-TimeoutStartSec=300
+TimeoutStartSec=600
 
 [Install]
 WantedBy=multi-user.target
 `;
 
 /** The settings the script reads: shell assignments of values the schema has checked. */
-export function firstBootConfig(harden: Pick<HardenConfig, "default_user" | "imds_v1_fallback">): string {
+export function firstBootConfig(harden: Pick<HardenConfig, "default_user" | "imds_v1_fallback" | "remove_host_keys">): string {
   return [
     "# kiln first-boot settings (written by kiln's hardening step)",
     `KEY_USER=${harden.default_user ?? "root"}`,
     `IMDS_V1_FALLBACK=${harden.imds_v1_fallback ? "yes" : "no"}`,
+    `FRESH_HOST_KEYS=${harden.remove_host_keys ? "yes" : "no"}`,
     "",
   ].join("\n");
 }

@@ -1,4 +1,6 @@
 import { readFile } from "node:fs/promises";
+import { parse } from "yaml";
+import { KilnError } from "../errors.js";
 import { basename, extname, resolve } from "node:path";
 import type { ConfigProblem } from "../errors.js";
 import type { SourceDocument, TemplatePath } from "../template/source-document.js";
@@ -25,6 +27,8 @@ export interface ConvertedPacker {
   problems: ConfigProblem[];
   /** Resolved variables, and which are sensitive (never printed). */
   variables: Map<string, { value: string; sensitive: boolean; source: string }>;
+  /** Values computed from sensitive variables (`{{user \`token\` | …}}`): secrets too. */
+  derivedSecrets: string[];
 }
 
 /**
@@ -48,8 +52,9 @@ const builderOptions: Record<string, true | string | ((value: unknown, out: Json
   ami_regions: true, iam_instance_profile: true, temporary_security_group_source_cidrs: true,
   temporary_iam_instance_profile_policy_document: true, user_data: true, user_data_file: true, encrypt_boot: true, kms_key_id: true,
   region_kms_key_ids: "ami_region_kms_key_ids", custom_endpoint_ec2: "endpoint",
-  source_ami_filter: (value, out) => {
+  source_ami_filter: (value, out, warn) => {
     const filter = value as { filters?: Json; owners?: string[]; most_recent?: boolean };
+    for (const key of Object.keys(filter).filter((k) => !["filters", "owners", "most_recent"].includes(k))) warn(`source_ami_filter: ${key} is not supported by kiln and is ignored`);
     out.source_ami_filter = { filters: filter.filters ?? {}, owners: filter.owners, ...(filter.most_recent === undefined ? {} : { most_recent: filter.most_recent }) };
   },
   launch_block_device_mappings: (value, out, warn) => {
@@ -72,25 +77,31 @@ const builderOptions: Record<string, true | string | ((value: unknown, out: Json
     // Deprecated in Packer itself: EC2 prices spot by itself now. `auto` is at most the on-demand price.
     out.spot_price ??= "auto";
   },
-  metadata_options: (value, out) => {
-    const tokens = (value as { http_tokens?: string }).http_tokens;
-    if (tokens !== undefined) out.metadata_options = { http_tokens: tokens };
+  metadata_options: (value, out, warn) => {
+    const options = value as Json;
+    if (options.http_tokens !== undefined) out.metadata_options = { http_tokens: options.http_tokens };
+    for (const key of Object.keys(options).filter((k) => k !== "http_tokens")) warn(`metadata_options: ${key} is not supported by kiln and is ignored (kiln keeps the metadata service enabled, hop limit EC2's default)`);
   },
   windows_password_timeout: (value, out) => {
     out.windows = { ...(out.windows as Json | undefined), password_timeout: goDurationSeconds(String(value)) ?? 900 };
   },
 };
 
-const credentialOptions = ["access_key", "secret_key", "token"];
+/** Packer's credential options, and the variable the AWS SDK reads the same credential from. */
+const credentialOptions: Record<string, string> = { access_key: "AWS_ACCESS_KEY_ID", secret_key: "AWS_SECRET_ACCESS_KEY", token: "AWS_SESSION_TOKEN" };
 
-function builderOf(packer: Json, index: number, windows: boolean, warn: Warn): Json {
+/** `problem` is given when values are evaluated (a build); convert only warns. */
+function builderOf(packer: Json, index: number, windows: boolean, warn: Warn, env: NodeJS.ProcessEnv, problem?: (path: TemplatePath, message: string, hint: string) => void): Json {
   const out: Json = { type: "amazon-ebs" };
   for (const [key, value] of Object.entries(packer)) {
     if (key === "type") continue;
     const mapping = builderOptions[key];
     const say = (message: string): void => warn(["builders", index, key], message);
-    if (credentialOptions.includes(key)) {
-      say(`${key}: kiln takes credentials from the AWS SDK's default chain (AWS_ACCESS_KEY_ID …, AWS_PROFILE, SSO, a role), not from the template; not used`);
+    const credentialVariable = credentialOptions[key];
+    if (credentialVariable !== undefined) {
+      // The same value the SDK's chain reads (or none) changes nothing; another would be silently ignored: refused.
+      if (problem !== undefined && value !== "" && value !== env[credentialVariable]) problem(["builders", index, key], `${key} gives credentials other than the environment's, and kiln takes credentials only from the AWS SDK's chain`, `export them as ${credentialVariable} (or use a profile), and remove ${key}`);
+      else say(`${key}: kiln takes credentials from the AWS SDK's default chain (${credentialVariable}, AWS_PROFILE, SSO, a role); the template's value is the environment's, or empty`);
     } else if (mapping === true) out[key] = value;
     else if (typeof mapping === "string") out[mapping] = value;
     else if (mapping !== undefined) mapping(value, out, say);
@@ -136,7 +147,11 @@ function provisionerOf(packer: Json, index: number, warn: Warn): Json | undefine
     case "windows-restart":
       return take({
         restart_command: "restart_command", restart_check_command: "restart_check_command",
-        restart_timeout: (v, out) => { out.restart_timeout = goDurationSeconds(String(v)) ?? 300; },
+        restart_timeout: (v, out) => {
+          const seconds = goDurationSeconds(String(v));
+          if (seconds === undefined) say("restart_timeout", `restart_timeout ${String(v)} is not a duration like 5m; kiln's default (600 s) is used`);
+          else out.restart_timeout = seconds;
+        },
       });
     case "shell-local":
       return take({ inline: "inline", script: "script", scripts: "scripts", command: (v, out) => { out.inline = [v]; }, environment_vars: env });
@@ -161,15 +176,25 @@ async function packerVariables(source: SourceDocument, root: Json, options: Pack
     }
   }
   for (const file of options.varFiles ?? []) {
-    const values = JSON.parse(await readFile(resolve(file), "utf8")) as Record<string, unknown>;
-    for (const [name, value] of Object.entries(values)) variables.set(name, { value: String(value), sensitive: sensitive.has(name), source: `-var-file ${file}` });
+    let values: unknown;
+    try {
+      values = parse(await readFile(resolve(file), "utf8")); // JSON, as Packer writes them (YAML reads JSON too)
+    } catch (error) {
+      throw new KilnError("KILN_VAR_FILE", `cannot read -var-file ${file}: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`, { hint: "a JSON (or YAML) mapping of variable names to values", exitCode: 2 });
+    }
+    if (typeof values !== "object" || values === null || Array.isArray(values)) throw new KilnError("KILN_VAR_FILE", `-var-file ${file} is not a mapping of names to values`, { exitCode: 2 });
+    for (const [name, value] of Object.entries(values)) {
+      if (typeof value === "object" && value !== null) throw new KilnError("KILN_VAR_FILE", `-var-file ${file}: ${name} is not a string, number or boolean`, { exitCode: 2 });
+      variables.set(name, { value: String(value), sensitive: sensitive.has(name), source: `-var-file ${file}` });
+    }
   }
   for (const pair of options.vars ?? []) {
     const at = pair.indexOf("=");
     if (at > 0) variables.set(pair.slice(0, at), { value: pair.slice(at + 1), sensitive: sensitive.has(pair.slice(0, at)), source: "-var" });
   }
   for (const [name, value] of Object.entries(declared)) {
-    if (value === null && !variables.has(name)) problems.push(source.problemAt(["variables", name], `variable ${name} is required and has no value`, `pass -var ${name}=…`));
+    // convert writes a required variable as one without a default; a build needs its value.
+    if (value === null && !variables.has(name) && options.mode === "evaluate") problems.push(source.problemAt(["variables", name], `variable ${name} is required and has no value`, `pass -var ${name}=…`));
   }
   return variables;
 }
@@ -203,7 +228,9 @@ export async function convertPacker(source: SourceDocument, file: string, option
     const at = source.problemAt(path, message);
     warnings.push(`${basename(file)}:${at.line}:${at.column} ${message}`);
   };
-  const base = { env: options.env, now: options.now, buildName: "", buildType: "amazon-ebs" };
+  const derivedSecrets: string[] = [];
+  const secret = (value: string): void => { derivedSecrets.push(value); };
+  const base = { env: options.env, now: options.now, buildName: "", buildType: "amazon-ebs", sensitive: new Set((root["sensitive-variables"] ?? []) as string[]) };
   const variables = await packerVariables(source, root, options, base, problems);
   const user = new Map([...variables].map(([k, v]) => [k, v.value]));
   // For convert: variables whose default is just {{ env `X` }} become ${{ env.X }} where used.
@@ -228,8 +255,9 @@ export async function convertPacker(source: SourceDocument, file: string, option
       continue;
     }
     const scope: EngineScope = { ...base, user, buildName: name };
-    const render = options.mode === "evaluate" ? (t: string) => renderPacker(t, scope) : (t: string) => translatePacker(t, scope, (action) => warn(["builders", i], `{{${action}}} has no kiln equivalent: evaluated now`), envBacked);
-    builders.push(builderOf(renderAll(b, ["builders", i], render, source, problems) as Json, i, windows, warn));
+    const render = options.mode === "evaluate" ? (t: string) => renderPacker(t, scope, secret) : (t: string) => translatePacker(t, scope, (action) => warn(["builders", i], `{{${action}}} has no kiln equivalent: evaluated now`), envBacked);
+    const refuse = (path: TemplatePath, message: string, hint: string): void => { problems.push(source.problemAt(path, message, hint)); };
+    builders.push(builderOf(renderAll(b, ["builders", i], render, source, problems) as Json, i, windows, warn, options.env, options.mode === "evaluate" ? refuse : undefined));
   }
 
   const names = new Set(selected.map((s) => s.name));
@@ -238,8 +266,11 @@ export async function convertPacker(source: SourceDocument, file: string, option
     // A provisioner's own only/except name builders.
     if (Array.isArray(p.only) && !(p.only as string[]).some((n) => names.has(n))) continue;
     if (Array.isArray(p.except) && [...names].every((n) => (p.except as string[]).includes(n))) continue;
+    // kiln runs every provisioner on every builder: one meant for some of several is widened, and says so.
+    const meantFor = [...names].filter((n) => (!Array.isArray(p.only) || (p.only as string[]).includes(n)) && !(Array.isArray(p.except) && (p.except as string[]).includes(n)));
+    if (meantFor.length < names.size) warn(["provisioners", i], `only/except: kiln runs this provisioner on every builder built (${[...names].join(", ")}), not only on ${meantFor.join(", ")}; build them apart with -only`);
     const scope: EngineScope = { ...base, user, buildName: selected[0]?.name ?? "" };
-    const render = options.mode === "evaluate" ? (t: string) => renderPacker(t, scope) : (t: string) => translatePacker(t, scope, (action) => warn(["provisioners", i], `{{${action}}} has no kiln equivalent: evaluated now`), envBacked);
+    const render = options.mode === "evaluate" ? (t: string) => renderPacker(t, scope, secret) : (t: string) => translatePacker(t, scope, (action) => warn(["provisioners", i], `{{${action}}} has no kiln equivalent: evaluated now`), envBacked);
     const converted = provisionerOf(renderAll(p, ["provisioners", i], render, source, problems) as Json, i, warn);
     if (converted !== undefined) provisioners.push(converted);
   }
@@ -253,11 +284,14 @@ export async function convertPacker(source: SourceDocument, file: string, option
   const template: Json = {
     name,
     ...(typeof root.description === "string" ? { description: root.description } : {}),
-    ...(options.mode === "translate" && variables.size > 0 ? {
-      variables: Object.fromEntries([...variables].filter(([k]) => !envBacked.has(k)).map(([k, v]) => [k, v.sensitive ? { sensitive: true } : v.value])),
+    ...(options.mode === "translate" && Object.keys((root.variables ?? {}) as Json).length > 0 ? {
+      variables: Object.fromEntries([
+        ...[...variables].filter(([k]) => !envBacked.has(k)).map(([k, v]) => [k, v.sensitive ? { sensitive: true } : v.value]),
+        ...Object.entries((root.variables ?? {}) as Json).filter(([k, v]) => v === null && !variables.has(k)).map(([k]) => [k, { description: "required (no default in the Packer template)", ...((root["sensitive-variables"] as string[] | undefined)?.includes(k) === true ? { sensitive: true } : {}) }]),
+      ]),
     } : {}),
     builders,
     provisioners,
   };
-  return { template, warnings, problems, variables };
+  return { template, warnings, problems, variables, derivedSecrets };
 }

@@ -56,10 +56,23 @@ describe("Packer's template engine", () => {
     assert.equal(renderPacker("{{timestamp}}", scope), String(Math.floor(date.getTime() / 1000)));
     assert.match(renderPacker("{{uuid}}", scope), /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     assert.equal(renderPacker("{{build_name}} {{build_type}}", scope), "amazon-ebs amazon-ebs");
-    assert.equal(renderPacker("{{ clean_resource_name `My Image:v1.2` }}", scope), "my-image-v1-2");
-    assert.equal(renderPacker("{{ isotime `Jan 02 15:04` | clean_resource_name }}", scope), "mar-07-09-05");
+    // AWS's clean_resource_name (and clean_ami_name): case and ( ) [ ] . / ' @ _ - and spaces stay.
+    assert.equal(renderPacker("{{ clean_resource_name `My Image:v1.2 (test)*` }}", scope), "My Image-v1.2 (test)-");
+    assert.equal(renderPacker("{{ isotime `Jan 02 15:04` | clean_resource_name }}", scope), "Mar 07 09-05");
+    assert.equal(renderPacker("{{ clean_ami_name (isotime `15:04`) }}", scope), "09-05", "a parenthesized pipeline as an argument");
+    assert.equal(renderPacker("{{\"{{\"}} literal", scope), "{{ literal");
+    assert.equal(renderPacker("a  {{- `b` -}}  c", scope), "abc", "Go's trim markers");
+    assert.equal(renderPacker("chmod +x {{ .Path }}; {{ .Vars }} sudo -E sh '{{ .Path }}'", scope), "chmod +x {{ .Path }}; {{ .Vars }} sudo -E sh '{{ .Path }}'", "a provisioner's placeholders stay for later");
     assert.equal(renderPacker("{{ split `a-b-c` `-` 1 }}", scope), "b");
     assert.equal(renderPacker("no actions, ${HOME} and $1 stay", scope), "no actions, ${HOME} and $1 stay");
+  });
+
+  it("reports every value computed from a sensitive variable, so it can be hidden too", () => {
+    const secrets: string[] = [];
+    const sensitive = { ...scope, user: new Map([["token", "TopSecret"]]), sensitive: new Set(["token"]) };
+    assert.equal(renderPacker("ami-{{ user `token` | clean_resource_name }}-{{ isotime `2006` }}", sensitive, (s) => secrets.push(s)), "ami-TopSecret-2026");
+    assert.deepEqual(secrets, ["TopSecret"]);
+    assert.throws(() => translatePacker("{{ user `token` | clean_resource_name }}", sensitive, () => undefined), /uses a sensitive variable and kiln cannot express it/);
   });
 
   it("names an unknown function or variable, with a guess", () => {

@@ -10,53 +10,69 @@ export interface EngineScope {
   now: Date;
   buildName: string;
   buildType: string;
+  /** Sensitive variables: a value computed from one is a secret too (registered by the caller). */
+  sensitive?: ReadonlySet<string>;
+  /** Set when the last action read a sensitive variable. */
+  touchedSensitive?: boolean;
 }
 
 export class EngineError extends Error {}
 
-const functionNames = ["user", "env", "isotime", "timestamp", "uuid", "build_name", "build_type", "clean_resource_name", "split"];
+const functionNames = ["user", "env", "isotime", "timestamp", "uuid", "build_name", "build_type", "clean_resource_name", "clean_ami_name", "split"];
 
-type Arg = { kind: "string" | "number"; value: string };
+/** A word of an action: a string or number literal, a name, or a parenthesized pipeline. */
+type Word = { kind: "literal"; value: string } | { kind: "name"; value: string } | { kind: "group"; value: Command[] };
+type Command = Word[];
 
-/** `{{ isotime "2006-01-02" | clean_resource_name }}`'s pieces: commands separated by pipes. */
-function parseAction(source: string): { name: string; args: Arg[] }[] {
-  const commands: { name: string; args: Arg[] }[] = [];
+/** `{{ isotime "2006-01-02" | clean_resource_name }}`: commands separated by pipes, each words. */
+function parsePipeline(source: string, whole: string): Command[] {
+  const commands: Command[] = [[]];
   let at = 0;
-  const words: (Arg | { kind: "word"; value: string })[] = [];
-  const flush = (): void => {
-    const [head, ...rest] = words.splice(0);
-    if (head === undefined || head.kind !== "word") throw new EngineError(`expected a function name in {{${source}}}`);
-    commands.push({ name: head.value, args: rest.map((r) => (r.kind === "word" ? { kind: "string" as const, value: r.value } : r)) });
-  };
+  const current = (): Command => commands[commands.length - 1] ?? [];
   while (at < source.length) {
     const c = source[at] ?? "";
     if (/\s/.test(c)) { at++; continue; }
-    if (c === "|") { flush(); at++; continue; }
-    if (c === "`") {
-      const end = source.indexOf("`", at + 1);
-      if (end < 0) throw new EngineError(`unterminated \` string in {{${source}}}`);
-      words.push({ kind: "string", value: source.slice(at + 1, end) });
+    if (c === "|") { commands.push([]); at++; continue; }
+    if (c === "(") {
+      let depth = 0;
+      let end = at;
+      for (; end < source.length; end++) {
+        if (source[end] === "(") depth++;
+        if (source[end] === ")" && --depth === 0) break;
+      }
+      if (depth !== 0) throw new EngineError(`unbalanced ( in {{${whole}}}`);
+      current().push({ kind: "group", value: parsePipeline(source.slice(at + 1, end), whole) });
       at = end + 1;
+      continue;
+    }
+    if (c === "`") {
+      const close = source.indexOf("`", at + 1);
+      if (close < 0) throw new EngineError(`unterminated \` string in {{${whole}}}`);
+      current().push({ kind: "literal", value: source.slice(at + 1, close) });
+      at = close + 1;
       continue;
     }
     if (c === "\"") {
       const m = /^"((?:[^"\\]|\\.)*)"/.exec(source.slice(at));
-      if (m === null) throw new EngineError(`unterminated " string in {{${source}}}`);
-      words.push({ kind: "string", value: JSON.parse(m[0]) as string });
+      if (m === null) throw new EngineError(`unterminated " string in {{${whole}}}`);
+      current().push({ kind: "literal", value: JSON.parse(m[0]) as string });
       at += m[0].length;
       continue;
     }
-    const m = /^[^\s|]+/.exec(source.slice(at))?.[0] ?? c;
-    words.push(/^-?\d+$/.test(m) ? { kind: "number", value: m } : { kind: "word", value: m });
+    const m = /^[^\s|()]+/.exec(source.slice(at))?.[0] ?? c;
+    current().push(/^-?\d+$/.test(m) ? { kind: "literal", value: m } : { kind: "name", value: m });
     at += m.length;
   }
-  flush();
+  if (commands.some((command) => command.length === 0)) throw new EngineError(`an empty command in {{${whole}}}`);
   return commands;
 }
 
-/** Packer's clean_resource_name: lower case, and every character an image name may not hold becomes "-". */
+/**
+ * Packer's clean_resource_name for AWS (and the older clean_ami_name): what an AMI name may
+ * not hold becomes "-"; case and ( ) [ ] . / ' @ _ - and spaces stay.
+ */
 export function cleanResourceName(text: string): string {
-  return text.toLowerCase().replace(/[^a-z0-9-]/g, "-");
+  return text.replace(/[^A-Za-z0-9()[\] ./'@_-]/g, "-");
 }
 
 function call(name: string, args: string[], scope: EngineScope): string {
@@ -67,6 +83,7 @@ function call(name: string, args: string[], scope: EngineScope): string {
     case "user": {
       need(1);
       const value = scope.user.get(args[0] ?? "");
+      if (value !== undefined && scope.sensitive?.has(args[0] ?? "") === true) scope.touchedSensitive = true;
       if (value === undefined) {
         const guess = didYouMean(args[0] ?? "", [...scope.user.keys()]);
         throw new EngineError(`unknown variable "${args[0] ?? ""}"${guess === undefined ? "" : ` (did you mean "${guess}"?)`}`);
@@ -92,6 +109,7 @@ function call(name: string, args: string[], scope: EngineScope): string {
       need(0);
       return scope.buildType;
     case "clean_resource_name":
+    case "clean_ami_name":
       need(1);
       return cleanResourceName(args[0] ?? "");
     case "split": {
@@ -108,18 +126,43 @@ function call(name: string, args: string[], scope: EngineScope): string {
   }
 }
 
+function evaluate(commands: Command[], scope: EngineScope): string {
+  let piped: string | undefined;
+  for (const command of commands) {
+    const [head, ...rest] = command;
+    const args = rest.map((w) => (w.kind === "group" ? evaluate(w.value, scope) : w.value));
+    if (head?.kind === "literal" && rest.length === 0 && piped === undefined) piped = head.value; // {{"{{"}}
+    else if (head?.kind === "group" && rest.length === 0) piped = evaluate(head.value, scope);
+    else if (head?.kind === "name") piped = call(head.value, [...args, ...(piped === undefined ? [] : [piped])], scope);
+    else throw new EngineError("expected a function name");
+  }
+  return piped ?? "";
+}
+
+// `{{- x -}}` trims the whitespace around the action, as in Go. A `{{ .Path }}`-style action is
+// a placeholder of a provisioner (or a builder) that kiln fills in later: left as it is.
+const action = /(\s*)\{\{(-?)\s*([\s\S]*?)\s*(-?)\}\}(\s*)/g;
+const placeholder = /^\.[A-Za-z]\w*$/;
+
+function each(text: string, render: (source: string) => string): string {
+  return text.replace(action, (whole: string, before: string, trimBefore: string, source: string, trimAfter: string, after: string) => {
+    if (placeholder.test(source)) return whole;
+    return `${trimBefore === "-" ? "" : before}${render(source)}${trimAfter === "-" ? "" : after}`;
+  });
+}
+
 /**
  * Renders one string of a Packer template: every `{{ … }}` action (functions, string and
- * number arguments, pipes that pass a result on as the last argument). Throws EngineError
- * naming the unknown function or variable.
+ * number literals, parenthesized pipelines, pipes that pass a result on as the last
+ * argument). Throws EngineError naming the unknown function or variable. `secret` receives
+ * every result computed from a sensitive variable, so the caller can hide it too.
  */
-export function renderPacker(text: string, scope: EngineScope): string {
-  return text.replace(/\{\{-?\s*([\s\S]*?)\s*-?\}\}/g, (_all, action: string) => {
-    let piped: string | undefined;
-    for (const { name, args } of parseAction(action)) {
-      piped = call(name, [...args.map((a) => a.value), ...(piped === undefined ? [] : [piped])], scope);
-    }
-    return piped ?? "";
+export function renderPacker(text: string, scope: EngineScope, secret?: (value: string) => void): string {
+  return each(text, (source) => {
+    scope.touchedSensitive = false;
+    const value = evaluate(parsePipeline(source, source), scope);
+    if ((scope.touchedSensitive as boolean)) secret?.(value);
+    return value;
   });
 }
 
@@ -129,17 +172,22 @@ export function renderPacker(text: string, scope: EngineScope): string {
  * anything else is evaluated now, and `evaluated` says so.
  */
 export function translatePacker(text: string, scope: EngineScope, evaluated: (action: string) => void, envBacked: ReadonlyMap<string, string> = new Map()): string {
-  const translated = text.replace(/\{\{-?\s*([\s\S]*?)\s*-?\}\}/g, (_all, action: string) => {
-    const commands = parseAction(action);
+  return each(text, (source) => {
+    const commands = parsePipeline(source, source);
     const only = commands.length === 1 ? commands[0] : undefined;
-    const arg = only?.args[0]?.value;
+    const [head, ...rest] = only ?? [];
+    const arg = rest[0]?.kind === "literal" ? rest[0].value : undefined;
+    const fn = head?.kind === "name" ? head.value : undefined;
     // A variable whose default is only the environment reads it directly (its value is never written out).
-    if (only?.name === "user" && arg !== undefined && only.args.length === 1) return envBacked.has(arg) ? `\${{ env.${envBacked.get(arg) ?? ""} }}` : `\${{ var.${arg} }}`;
-    if (only?.name === "env" && arg !== undefined && only.args.length === 1) return `\${{ env.${arg} }}`;
-    if ((only?.name === "timestamp" || only?.name === "uuid") && only.args.length === 0) return `\${{ ${only.name} }}`;
-    if (only?.name === "isotime" && only.args.length <= 1) return `\${{ isotime ${JSON.stringify(arg ?? "2006-01-02T15:04:05Z07:00")} }}`;
-    evaluated(action.trim());
-    return renderPacker(`{{${action}}}`, scope);
+    if (fn === "user" && arg !== undefined && rest.length === 1) return envBacked.has(arg) ? `\${{ env.${envBacked.get(arg) ?? ""} }}` : `\${{ var.${arg} }}`;
+    if (fn === "env" && arg !== undefined && rest.length === 1) return `\${{ env.${arg} }}`;
+    if ((fn === "timestamp" || fn === "uuid") && rest.length === 0) return `\${{ ${fn} }}`;
+    if (fn === "isotime" && rest.length <= 1 && (rest.length === 0 || arg !== undefined)) return `\${{ isotime ${JSON.stringify(arg ?? "2006-01-02T15:04:05Z07:00")} }}`;
+    scope.touchedSensitive = false;
+    const value = evaluate(commands, scope);
+    // kiln convert prints its result: a value made from a secret would be printed.
+    if (scope.touchedSensitive) throw new EngineError(`{{${source}}} uses a sensitive variable and kiln cannot express it: convert would print its value`);
+    evaluated(source);
+    return value;
   });
-  return translated;
 }

@@ -31,6 +31,8 @@ export interface LoadedTemplate {
   warnings: string[];
   /** The template was Packer JSON, converted. */
   packer: boolean;
+  /** Values computed from sensitive variables (a Packer template's `{{user \`token\` | …}}`): hidden too. */
+  derivedSecrets: string[];
 }
 
 /**
@@ -54,7 +56,7 @@ export async function loadTemplate(file: string, options: LoadOptions): Promise<
   if (problems.length > 0) {
     throw new ConfigError(dedupe(problems).sort((a, b) => a.line - b.line || a.column - b.column));
   }
-  return { file, directory, template: (parsed as { data: Template }).data, sourceText: source.text, variables, startedAt, warnings: [], packer: false };
+  return { file, directory, template: (parsed as { data: Template }).data, sourceText: source.text, variables, startedAt, warnings: [], packer: false, derivedSecrets: [] };
 }
 
 /** A Packer JSON template: converted (every `{{ }}` rendered), then validated as a kiln template. */
@@ -77,7 +79,7 @@ async function loadPacker(source: SourceDocument, file: string, options: LoadOpt
   const variables = new Map<string, ResolvedVariable>([...converted.variables].map(([name, v]) => [name, {
     value: v.value, sensitive: v.sensitive, source: v.source === "default" ? "default" : v.source === "-var" ? "command line" : "var-file",
   }]));
-  return { file, directory, template: (parsed as { data: Template }).data, sourceText: source.text, variables, startedAt, warnings: converted.warnings, packer: true };
+  return { file, directory, template: (parsed as { data: Template }).data, sourceText: source.text, variables, startedAt, warnings: converted.warnings, packer: true, derivedSecrets: converted.derivedSecrets };
 }
 
 /** Files the template names must exist before anything is built. */

@@ -136,8 +136,8 @@ const amazonEbsBuilder = section({
   ssh_port: z.number().int().min(1).max(65535).default(22),
   ssh_host: z.string().min(1).optional().describe("connect here instead of the instance's public (or private) address"),
   ssh_timeout: z.number().positive().optional().describe("seconds to keep trying to connect (default 300; 1800 on Windows, whose first boot installs OpenSSH)"),
-  ssh_host_key_wait: z.number().min(0).default(120)
-    .describe("seconds to wait for host key fingerprints on the console (pinned when they come; else the first key is trusted)"),
+  ssh_host_key_wait: z.number().min(0).optional()
+    .describe("seconds to wait for host key fingerprints on the console (pinned when they come; else the first key is trusted); default 120, on Windows ssh_timeout (they come with OpenSSH)"),
   temporary_security_group_source_cidrs: z.array(z.string().regex(/^[0-9a-f.:]+\/\d{1,3}$/i, "must be a CIDR like 203.0.113.7/32"))
     .min(1).optional().describe("who may reach the SSH port (default: this machine's public address /32)"),
   check_ip_url: z.string().regex(/^https?:\/\//, "must be an http(s):// URL").default("https://checkip.amazonaws.com")

@@ -47,7 +47,9 @@ export function buildCommand(program: Command, { io, redactor }: CliContext): vo
       if (!Number.isFinite(cleanupSeconds) || cleanupSeconds <= 0) throw new UsageError(`--cleanup-timeout ${options.cleanupTimeout} is not a positive number of seconds`);
       const loaded = await loadFromCli(file, options, redactor, (line) => io.err(line));
       if (options.plan === true) {
-        await printPlan(loaded, { json: options.json === true, offline: false }, io.out);
+        // The plan looks up with the same account the build would use.
+        const profiled = options.profile === undefined ? loaded : { ...loaded, template: { ...loaded.template, builders: loaded.template.builders.map((b) => (b.type === "amazon-ebs" ? { ...b, profile: options.profile } : b)) } };
+        await printPlan(profiled, { json: options.json === true, offline: false }, io.out);
         return;
       }
       // Only the local builder needs root (chroot, mounts, owners); an AMI build does not.

@@ -61,11 +61,13 @@ async function printedFingerprints(ctx: StepContext, clients: AwsClients, instan
     const found = consoleFingerprints(Buffer.from(output.Output ?? "", "base64").toString("utf8"));
     return found.length > 0 ? found : undefined;
   };
-  if (builder.ssh_host_key_wait === 0) return (await read()) ?? [];
-  ctx.report.info(`waiting up to ${builder.ssh_host_key_wait}s for the instance to print its host keys on the console`);
+  // Windows prints them only once its user data has installed OpenSSH: as long as SSH may take.
+  const wait = builder.ssh_host_key_wait ?? (builder.platform === "windows" ? builder.ssh_timeout ?? 1800 : 120);
+  if (wait === 0) return (await read()) ?? [];
+  ctx.report.info(`waiting up to ${wait}s for the instance to print its host keys on the console`);
   try {
     return await pollUntil(`host key fingerprints on the console of ${instanceId}`, read, {
-      signal: ctx.signal, report: ctx.report, delaySeconds: builder.wait.delay_seconds, timeoutSeconds: builder.ssh_host_key_wait,
+      signal: ctx.signal, report: ctx.report, delaySeconds: builder.wait.delay_seconds, timeoutSeconds: wait,
     });
   } catch (error) {
     if (error instanceof KilnError && error.code === "KILN_WAIT_TIMEOUT") return [];
