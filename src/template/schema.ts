@@ -194,18 +194,31 @@ const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environ
 /** `{{ .Path }}`, `{{ .Vars }}` and `{{ .EnvVarFile }}`, as Packer spells them; nothing else is filled in. */
 export const executeCommandPlaceholder = /\{\{\s*\.(\w+)\s*\}\}/g;
 
+/** inline, script or scripts (exactly one): what shell, shell-local and powershell run. */
+function scriptSources(what: { inline: string; script: string; scripts: string; hint: string }) {
+  return {
+    shape: {
+      inline: z.array(z.string()).min(1).optional().describe(what.inline),
+      script: z.string().min(1).optional().describe(what.script),
+      scripts: z.array(z.string().min(1)).min(1).optional().describe(what.scripts),
+    },
+    check: (value: { inline?: unknown; script?: unknown; scripts?: unknown }, ctx: z.RefinementCtx): void => {
+      if ([value.inline, value.script, value.scripts].filter((v) => v !== undefined).length !== 1) {
+        ctx.addIssue({ code: "custom", message: "needs exactly one of inline, script or scripts", params: { hint: what.hint } });
+      }
+    },
+  };
+}
+
+const shellSources = scriptSources({ inline: "commands, run in order by /bin/sh -e", script: "a script file to copy in and run", scripts: "script files, run in order", hint: "give a list of commands as inline, a file as script, or files as scripts" });
 const shellProvisioner = section({
   type: z.literal("shell"),
-  inline: z.array(z.string()).min(1).optional().describe("commands, run in order by /bin/sh -e"),
-  script: z.string().min(1).optional().describe("a script file to copy in and run"),
-  scripts: z.array(z.string().min(1)).min(1).optional().describe("script files, run in order"),
+  ...shellSources.shape,
   env: z.record(envName, z.string()).default({}).describe("environment variables for the commands"),
   execute_command: z.string().min(1).optional()
     .describe("how to run each script: {{ .Path }} is the script, {{ .Vars }} the env as NAME='value' words, {{ .EnvVarFile }} a private file of them to source (default: as root, with sudo -n when not root)"),
 }).superRefine((value, ctx) => {
-  if ([value.inline, value.script, value.scripts].filter((v) => v !== undefined).length !== 1) {
-    ctx.addIssue({ code: "custom", message: "needs exactly one of inline, script or scripts", params: { hint: "give a list of commands as inline, a file as script, or files as scripts" } });
-  }
+  shellSources.check(value, ctx);
   if (value.execute_command !== undefined) {
     const names = [...value.execute_command.matchAll(executeCommandPlaceholder)].map((m) => m[1]);
     const unknown = names.filter((n) => n !== "Path" && n !== "Vars" && n !== "EnvVarFile");
@@ -231,30 +244,20 @@ const fileProvisioner = section({
   // Checked even when another key is wrong too, so every problem is reported at once.
 }, { when: (payload) => typeof payload.value === "object" && payload.value !== null });
 
+const localSources = scriptSources({ inline: "commands, run on this machine by /bin/sh -e", script: "a script file, run on this machine", scripts: "script files, run on this machine in order", hint: "give a list of commands as inline, a file as script, or files as scripts" });
 const shellLocalProvisioner = section({
   type: z.literal("shell-local"),
-  inline: z.array(z.string()).min(1).optional().describe("commands, run on this machine by /bin/sh -e"),
-  script: z.string().min(1).optional().describe("a script file, run on this machine"),
-  scripts: z.array(z.string().min(1)).min(1).optional().describe("script files, run on this machine in order"),
+  ...localSources.shape,
   env: z.record(envName, z.string()).default({}).describe("environment variables for the commands"),
-}).superRefine((value, ctx) => {
-  if ([value.inline, value.script, value.scripts].filter((v) => v !== undefined).length !== 1) {
-    ctx.addIssue({ code: "custom", message: "needs exactly one of inline, script or scripts", params: { hint: "give a list of commands as inline, a file as script, or files as scripts" } });
-  }
-});
+}).superRefine(localSources.check);
 
+const powershellSources = scriptSources({ inline: "PowerShell lines, run in order as one script", script: "a .ps1 file to run", scripts: ".ps1 files, run in order", hint: "give PowerShell lines as inline, a .ps1 file as script, or files as scripts" });
 const powershellProvisioner = section({
   type: z.literal("powershell"),
-  inline: z.array(z.string()).min(1).optional().describe("PowerShell lines, run in order as one script"),
-  script: z.string().min(1).optional().describe("a .ps1 file to run"),
-  scripts: z.array(z.string().min(1)).min(1).optional().describe(".ps1 files, run in order"),
+  ...powershellSources.shape,
   env: z.record(envName, z.string()).default({}).describe("environment variables ($env:NAME) for the script"),
   valid_exit_codes: z.array(z.number().int()).min(1).default([0]).describe("exit codes that mean success"),
-}).superRefine((value, ctx) => {
-  if ([value.inline, value.script, value.scripts].filter((v) => v !== undefined).length !== 1) {
-    ctx.addIssue({ code: "custom", message: "needs exactly one of inline, script or scripts", params: { hint: "give PowerShell lines as inline, a .ps1 file as script, or files as scripts" } });
-  }
-});
+}).superRefine(powershellSources.check);
 
 const windowsRestartProvisioner = section({
   type: z.literal("windows-restart"),
