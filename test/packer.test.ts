@@ -35,7 +35,7 @@ describe("Packer JSON templates (seed 000's, unmodified)", { timeout: 5 * 60_000
     assert.ok(!other.stderr.includes("AKIAIOSFODNN7EXAMPLE"), "and does not print them");
     const strict = await runKiln(["validate", seed, "--strict"], { AWS_REGION: "us-east-1" });
     assert.equal(strict.code, 2);
-    assert.match(strict.stderr, /ami_virtualization_type is not supported by kiln and is ignored \(--strict refuses/);
+    assert.match(strict.stderr, /template\.json:34:28 builders\.0\.ami_virtualization_type: ami_virtualization_type is not supported by kiln and is ignored \(--strict refuses/);
   });
 
   it("takes -var and -var-file as Packer spells them, and never prints a sensitive variable", async () => {

@@ -24,6 +24,8 @@ export interface ConvertedPacker {
   template: Record<string, unknown>;
   /** Each option kiln does not support, named (errors with --strict). */
   warnings: string[];
+  /** The same, where they are in the template. */
+  warningsAt: { path: TemplatePath; message: string }[];
   problems: ConfigProblem[];
   /** Resolved variables, and which are sensitive (never printed). */
   variables: Map<string, { value: string; sensitive: boolean; source: string }>;
@@ -224,9 +226,11 @@ export async function convertPacker(source: SourceDocument, file: string, option
   const root = source.document.toJS() as Json;
   const problems: ConfigProblem[] = [];
   const warnings: string[] = [];
+  const warningsAt: ConvertedPacker["warningsAt"] = [];
   const warn: Warn = (path, message) => {
     const at = source.problemAt(path, message);
     warnings.push(`${basename(file)}:${at.line}:${at.column} ${message}`);
+    warningsAt.push({ path, message });
   };
   const derivedSecrets: string[] = [];
   const secret = (value: string): void => { derivedSecrets.push(value); };
@@ -293,5 +297,5 @@ export async function convertPacker(source: SourceDocument, file: string, option
     builders,
     provisioners,
   };
-  return { template, warnings, problems, variables, derivedSecrets };
+  return { template, warnings, warningsAt, problems, variables, derivedSecrets };
 }

@@ -10,7 +10,7 @@ import { kilnTags } from "../builders/amazon-ebs/tags.js";
 import { localBuilder } from "../builders/local/local-builder.js";
 import type { LoadedTemplate } from "../template/load.js";
 import type { AmazonEbsBuilderConfig, BuilderConfig } from "../template/schema.js";
-import { windowsTarget } from "../windows/launch-agent.js";
+import { hasOpenSshCapability, windowsTarget } from "../windows/launch-agent.js";
 
 export interface PlannedResource {
   type: string;
@@ -82,15 +82,14 @@ async function planAmazonEbs(loaded: LoadedTemplate, builder: AmazonEbsBuilderCo
       const found = await clients.ec2.send(new DescribeImagesCommand(filter === undefined ? { ImageIds: [builder.source_ami ?? ""] } : {
         Owners: filter.owners, Filters: Object.entries(filter.filters).map(([Name, v]) => ({ Name, Values: Array.isArray(v) ? v : [v] })),
       }), { abortSignal: signal });
-      const newest = [...(found.Images ?? [])].sort((a, b) => (b.CreationDate ?? "").localeCompare(a.CreationDate ?? ""))[0];
+      const images = found.Images ?? [];
+      const newest = [...images].sort((a, b) => (b.CreationDate ?? "").localeCompare(a.CreationDate ?? ""))[0];
       if (newest === undefined) lookups.push("ec2:DescribeImages: no image matches: the build would fail here");
+      else if (images.length > 1 && filter !== undefined && !filter.most_recent) lookups.push(`ec2:DescribeImages: ${images.length} images match and most_recent is not set: the build would fail here`);
       else {
         source = `${newest.ImageId ?? "?"} (${newest.Name ?? "?"}, ${newest.CreationDate ?? "?"})`;
         lookups.push(`ec2:DescribeImages: ${source}`);
-        if (builder.platform === "windows") {
-          const target = windowsTarget(builder.windows, newest.Name ?? "");
-          windows = `Windows Server ${target.version}, ${target.agent}`;
-        }
+        if (builder.platform === "windows") windows = windowsPlan(builder, newest.Name ?? "");
       }
     } catch (error) {
       lookups.push(`skipped (${error instanceof Error ? error.message.split("\n")[0] : String(error)}): no credentials or no access; the plan shows the template's values`);
@@ -167,4 +166,16 @@ export function planText(plans: readonly BuilderPlan[]): string {
     lines.push("  cleanup removes:", ...plan.cleanup.map((c) => `    - ${c}`), "  remains:", ...plan.remains.map((r) => `    - ${r}`));
   }
   return lines.join("\n");
+}
+
+/** Which Windows the build would find, or why it would stop (a version it cannot tell, a missing hash). */
+function windowsPlan(builder: AmazonEbsBuilderConfig, imageName: string): string {
+  try {
+    const target = windowsTarget(builder.windows, imageName);
+    const ownUserData = builder.user_data !== undefined || builder.user_data_file !== undefined;
+    const hashMissing = !ownUserData && !hasOpenSshCapability(target.version) && builder.windows.openssh_sha256 === undefined;
+    return `Windows Server ${target.version}, ${target.agent}${hashMissing ? "; the build would stop here: windows.openssh_sha256 is not set" : ""}`;
+  } catch (error) {
+    return `the build would stop here: ${error instanceof Error ? error.message : String(error)}`;
+  }
 }

@@ -67,7 +67,7 @@ async function loadPacker(source: SourceDocument, file: string, options: LoadOpt
   });
   const problems = [...converted.problems];
   if (options.strict === true) {
-    problems.push(...converted.warnings.map((w) => source.problemAt([], w.replace(/^\S+ /, ""), "--strict refuses options kiln does not support: remove them, or build without --strict")));
+    problems.push(...converted.warningsAt.map((w) => source.problemAt(w.path, w.message, "--strict refuses options kiln does not support: remove them, or build without --strict")));
   }
   const parsed = templateSchema.safeParse(converted.template);
   // A value whose {{ }} failed is not checked again: one problem per mistake.
