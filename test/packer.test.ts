@@ -43,7 +43,7 @@ describe("Packer JSON templates (seed 000's, unmodified)", { timeout: 5 * 60_000
     await writeFile(template, JSON.stringify({
       variables: { image_name: "Base", token: null, region: "{{ env `KILN_TEST_REGION` }}" },
       "sensitive-variables": ["token"],
-      builders: [{ type: "amazon-ebs", region: "{{user `region`}}", source_ami: "ami-0123456789abcdef0", instance_type: "t3.micro", ami_name: "{{user `image_name`}}-{{isotime `2006`}}", communicator: "none", run_tags: { Owner: "{{user `token`}}" } }],
+      builders: [{ type: "amazon-ebs", region: "{{user `region`}}", source_ami: "ami-0123456789abcdef0", instance_type: "t3.micro", ami_name: "{{user `image_name`}}-{{isotime `2006`}}", communicator: "none", run_tags: { Token: "{{user `token`}}", api_token: "not-a-secret" } }],
     }, null, 2));
     const missing = await runKiln(["validate", template], { KILN_TEST_REGION: "eu-west-1" });
     assert.equal(missing.code, 2);
@@ -56,6 +56,8 @@ describe("Packer JSON templates (seed 000's, unmodified)", { timeout: 5 * 60_000
     assert.equal(inspected.builders[0]?.ami_name, `FromFile-${new Date().getUTCFullYear()}`, "-var-file over the default");
     assert.equal(inspected.variables.token?.value, "[sensitive]");
     assert.ok(!(run.stdout + run.stderr).includes("s3cr3t-t0ken-value"), "the sensitive value appears nowhere");
+    const tags = (JSON.parse(run.stdout) as { builders: { run_tags: Record<string, string> }[] }).builders[0]?.run_tags;
+    assert.deepEqual(tags, { Token: "[redacted]", api_token: "not-a-secret" }, "valid JSON: the secret hidden, a secret-sounding key's plain value kept");
   });
 
   it("names an unknown function or variable at its line", async () => {

@@ -23,6 +23,11 @@ export interface CliContext {
   redactor: Redactor;
   /** kiln's own message about a template's structure: registered secrets are still removed. */
   structuralErr(line: string): void;
+  /**
+   * A JSON document of kiln's own (inspect, plan): every string in it loses registered secrets
+   * and credential shapes, but a key that sounds secret ("token": …) does not break the document.
+   */
+  json(value: unknown): void;
 }
 
 export function cliContext(io: CliIo): CliContext {
@@ -31,6 +36,7 @@ export function cliContext(io: CliIo): CliContext {
     redactor,
     document: (text) => io.out(text),
     structuralErr: (line) => io.err(redactor.redactKnown(line)),
+    json: (value) => io.out(JSON.stringify(value, (_key, v: unknown) => (typeof v === "string" ? redactor.redactKnown(v) : v), 2)),
     io: { out: (line) => io.out(redactor.redact(line)), err: (line) => io.err(redactor.redact(line)) },
   };
 }

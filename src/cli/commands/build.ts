@@ -25,7 +25,7 @@ interface BuildOptions extends TemplateOptions {
   plan?: boolean;
 }
 
-export function buildCommand(program: Command, { io, redactor }: CliContext): void {
+export function buildCommand(program: Command, { io, redactor, json }: CliContext): void {
   withTemplateOptions(program.command("build").argument("<template>", "template file (YAML or JSON)"))
     .description("build the images a template describes")
     .addOption(new Option("--on-error <mode>", "on failure: cleanup (undo everything) or abort (keep the work directory to debug)").choices(["cleanup", "abort"]).default("cleanup"))
@@ -49,7 +49,7 @@ export function buildCommand(program: Command, { io, redactor }: CliContext): vo
       if (options.plan === true) {
         // The plan looks up with the same account the build would use.
         const profiled = options.profile === undefined ? loaded : { ...loaded, template: { ...loaded.template, builders: loaded.template.builders.map((b) => (b.type === "amazon-ebs" ? { ...b, profile: options.profile } : b)) } };
-        await printPlan(profiled, { json: options.json === true, offline: false }, io.out);
+        await printPlan(profiled, { json: options.json === true, offline: false }, io.out, json);
         return;
       }
       // Only the local builder needs root (chroot, mounts, owners); an AMI build does not.

@@ -3,7 +3,7 @@ import { stringify } from "yaml";
 import { loadFromCli, withTemplateOptions, type TemplateOptions } from "../shared-options.js";
 import type { CliContext } from "../io.js";
 
-export function inspectCommand(program: Command, { io, redactor }: CliContext): void {
+export function inspectCommand(program: Command, { io, redactor, json }: CliContext): void {
   withTemplateOptions(program.command("inspect").argument("<template>", "template file (YAML or JSON)"))
     .description("print the resolved variables, builders and provisioners of a template")
     .action(async (file: string, options: TemplateOptions) => {
@@ -14,6 +14,7 @@ export function inspectCommand(program: Command, { io, redactor }: CliContext): 
       }
       const { name, builders, provisioners, clean, output } = loaded.template;
       const resolved = { name, variables, builders, provisioners, clean, output };
-      io.out(options.json === true ? JSON.stringify(resolved, null, 2) : stringify(resolved).trimEnd());
+      if (options.json === true) json(resolved);
+      else io.out(stringify(resolved).trimEnd());
     });
 }
