@@ -307,6 +307,17 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
     assert.deepEqual(await leftovers(), []);
   });
 
+  it("runs each provisioner on the builders its only/except name (shell-local, with no communicator)", async () => {
+    const log = join(dir, "provisioned-by.log");
+    const file = join(dir, "two-builders.yaml");
+    const builder = (name: string) => `  - type: amazon-ebs\n    name: ${name}\n    region: us-east-1\n    endpoint: ${moto.endpoint}\n    wait: {delay_seconds: 0.1, timeout_seconds: 30}\n    communicator: none\n${amazonLinux.replace("ami_name: kiln-test-", `ami_name: kiln-${name}-`)}`;
+    await writeFile(file, `name: two\nbuilders:\n${builder("east")}${builder("west")}provisioners:\n  - type: shell-local\n    inline: ['echo every >> ${log}']\n  - type: shell-local\n    only: [west]\n    inline: ['echo west-only >> ${log}']\n`);
+    const run = await runKiln(["build", file, "--output-dir", join(dir, "out-two")], env);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.deepEqual((await readFile(log, "utf8")).split("\n").filter(Boolean), ["every", "every", "west-only"]);
+    assert.deepEqual(await leftovers(), []);
+  });
+
   it("refuses to make an image public unless the template says public: true", async () => {
     const file = join(dir, "public.yaml");
     await writeFile(file, "name: public\nbuilders:\n  - type: amazon-ebs\n    region: us-east-1\n    source_ami: ami-0123456789abcdef0\n    instance_type: t3.micro\n    ami_name: kiln-test\n    communicator: none\n    ami_groups: [all]\n");

@@ -80,11 +80,16 @@ describe("Packer JSON templates (seed 000's, unmodified)", { timeout: 5 * 60_000
   it("builds only the builders -only names, or all but those -except names", async () => {
     const template = join(dir, "two.json");
     const builder = (name: string) => ({ name, type: "amazon-ebs", region: "us-east-1", source_ami: "ami-0123456789abcdef0", instance_type: "t3.micro", ami_name: `kiln-${name}`, communicator: "none" });
-    await writeFile(template, JSON.stringify({ builders: [builder("east"), builder("west")] }));
-    assert.match((await runKiln(["validate", template])).stdout, /valid \(2 builders/);
-    assert.match((await runKiln(["validate", template, "-only=west"])).stdout, /valid \(1 builder,/);
+    await writeFile(template, JSON.stringify({ builders: [builder("east"), builder("west")], provisioners: [{ type: "shell-local", inline: ["true"], only: ["west"] }, { type: "shell-local", inline: ["true"], except: ["west"] }] }));
+    assert.match((await runKiln(["validate", template])).stdout, /valid \(2 builders, 2 provisioners/);
+    assert.match((await runKiln(["validate", template, "-only=west"])).stdout, /valid \(1 builder, 1 provisioner\)/, "the except: [west] one is for no builder left");
     const except = await runKiln(["inspect", template, "-except", "west", "--json"]);
-    assert.deepEqual((JSON.parse(except.stdout) as { builders: { name: string }[] }).builders.map((b) => b.name), ["east"]);
+    const inspected = JSON.parse(except.stdout) as { builders: { name: string }[]; provisioners: { only?: string[]; except?: string[] }[] };
+    assert.deepEqual(inspected.builders.map((b) => b.name), ["east"]);
+    assert.deepEqual(inspected.provisioners.map((p) => [p.only, p.except]), [[undefined, undefined]], "only the provisioner meant for east, its filter naming no builder left out");
+    // Both builders: each provisioner keeps the builders it is meant for (kiln runs it on those only).
+    const both = JSON.parse((await runKiln(["inspect", template, "--json"])).stdout) as typeof inspected;
+    assert.deepEqual(both.provisioners.map((p) => [p.only, p.except]), [[["west"], undefined], [undefined, ["west"]]]);
   });
 
   it("converts to kiln YAML that keeps the variables and validates", async () => {

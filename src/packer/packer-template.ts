@@ -126,9 +126,9 @@ function envList(list: unknown): Json {
 
 function provisionerOf(packer: Json, index: number, warn: Warn): Json | undefined {
   const say = (key: string, message: string): void => warn(["provisioners", index, key], message);
-  const common = ["type", "only", "except"];
+  const common = ["type"];
   const take = (keys: Record<string, string | ((v: unknown, out: Json) => void)>): Json => {
-    const out: Json = { type: packer.type };
+    const out: Json = { type: packer.type, ...(packer.only === undefined ? {} : { only: packer.only }), ...(packer.except === undefined ? {} : { except: packer.except }) };
     for (const [key, value] of Object.entries(packer)) {
       if (common.includes(key)) continue;
       const mapping = keys[key];
@@ -270,13 +270,18 @@ export async function convertPacker(source: SourceDocument, file: string, option
     // A provisioner's own only/except name builders.
     if (Array.isArray(p.only) && !(p.only as string[]).some((n) => names.has(n))) continue;
     if (Array.isArray(p.except) && [...names].every((n) => (p.except as string[]).includes(n))) continue;
-    // kiln runs every provisioner on every builder: one meant for some of several is widened, and says so.
-    const meantFor = [...names].filter((n) => (!Array.isArray(p.only) || (p.only as string[]).includes(n)) && !(Array.isArray(p.except) && (p.except as string[]).includes(n)));
-    if (meantFor.length < names.size) warn(["provisioners", i], `only/except: kiln runs this provisioner on every builder built (${[...names].join(", ")}), not only on ${meantFor.join(", ")}; build them apart with -only`);
     const scope: EngineScope = { ...base, user, buildName: selected[0]?.name ?? "" };
     const render = options.mode === "evaluate" ? (t: string) => renderPacker(t, scope, secret) : (t: string) => translatePacker(t, scope, (action) => warn(["provisioners", i], `{{${action}}} has no kiln equivalent: evaluated now`), envBacked);
     const converted = provisionerOf(renderAll(p, ["provisioners", i], render, source, problems) as Json, i, warn);
-    if (converted !== undefined) provisioners.push(converted);
+    if (converted === undefined) continue;
+    // Builders left out by -only/-except are not named any more.
+    for (const key of ["only", "except"] as const) {
+      if (!Array.isArray(converted[key])) continue;
+      const kept = (converted[key] as string[]).filter((n) => names.has(n));
+      if (kept.length === 0) delete converted[key];
+      else converted[key] = kept;
+    }
+    provisioners.push(converted);
   }
   for (const [i, pp] of ((root["post-processors"] ?? []) as (Json | string)[]).entries()) {
     const type = typeof pp === "string" ? pp : pp.type;

@@ -139,6 +139,20 @@ provisioners:
     ]);
   });
 
+  it("refuses only/except naming a builder that is not there", async () => {
+    const text = `name: filters
+builders:
+  - type: local
+    name: tree
+    base: {directory: .}
+provisioners:
+  - type: shell
+    inline: [echo]
+    only: [tre]
+`;
+    assert.deepEqual(await problems(text), ["9:12 provisioners.0.only.0: names no builder \"tre\" (did you mean \"tree\"?) (builders are named tree, local)"]);
+  });
+
   it("refuses two builders with the same name", async () => {
     const text = "name: demo\nbuilders:\n  - {type: local, name: a, base: {directory: /}}\n  - {type: local, name: a, base: {directory: /}}\n";
     assert.deepEqual(await problems(text), ["4:25 builders.1.name: another builder is already named \"a\" (give each builder its own name)"]);

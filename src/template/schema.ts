@@ -194,6 +194,12 @@ const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environ
 /** `{{ .Path }}`, `{{ .Vars }}` and `{{ .EnvVarFile }}`, as Packer spells them; nothing else is filled in. */
 export const executeCommandPlaceholder = /\{\{\s*\.(\w+)\s*\}\}/g;
 
+/** Packer's only/except on a provisioner: the builders (by name, else type) it runs on. */
+const builderFilter = {
+  only: z.array(z.string().min(1)).min(1).optional().describe("run only on these builders (their name, else their type)"),
+  except: z.array(z.string().min(1)).min(1).optional().describe("run on every builder but these"),
+};
+
 /** inline, script or scripts (exactly one): what shell, shell-local and powershell run. */
 function scriptSources(what: { inline: string; script: string; scripts: string; hint: string }) {
   return {
@@ -213,6 +219,7 @@ function scriptSources(what: { inline: string; script: string; scripts: string; 
 const shellSources = scriptSources({ inline: "commands, run in order by /bin/sh -e", script: "a script file to copy in and run", scripts: "script files, run in order", hint: "give a list of commands as inline, a file as script, or files as scripts" });
 const shellProvisioner = section({
   type: z.literal("shell"),
+  ...builderFilter,
   ...shellSources.shape,
   env: z.record(envName, z.string()).default({}).describe("environment variables for the commands"),
   execute_command: z.string().min(1).optional()
@@ -229,6 +236,7 @@ const shellProvisioner = section({
 
 const fileProvisioner = section({
   type: z.literal("file"),
+  ...builderFilter,
   direction: z.enum(["upload", "download"]).default("upload").describe("upload into the image, or download from it"),
   source: z.string().min(1).describe("upload: a file or directory on this machine (relative to the template); download: an absolute path in the image"),
   destination: z.string().min(1).describe("upload: where it goes in the image (ending in / copies into that directory); download: a path on this machine (relative to the template)"),
@@ -247,6 +255,7 @@ const fileProvisioner = section({
 const localSources = scriptSources({ inline: "commands, run on this machine by /bin/sh -e", script: "a script file, run on this machine", scripts: "script files, run on this machine in order", hint: "give a list of commands as inline, a file as script, or files as scripts" });
 const shellLocalProvisioner = section({
   type: z.literal("shell-local"),
+  ...builderFilter,
   ...localSources.shape,
   env: z.record(envName, z.string()).default({}).describe("environment variables for the commands"),
 }).superRefine(localSources.check);
@@ -254,6 +263,7 @@ const shellLocalProvisioner = section({
 const powershellSources = scriptSources({ inline: "PowerShell lines, run in order as one script", script: "a .ps1 file to run", scripts: ".ps1 files, run in order", hint: "give PowerShell lines as inline, a .ps1 file as script, or files as scripts" });
 const powershellProvisioner = section({
   type: z.literal("powershell"),
+  ...builderFilter,
   ...powershellSources.shape,
   env: z.record(envName, z.string()).default({}).describe("environment variables ($env:NAME) for the script"),
   valid_exit_codes: z.array(z.number().int()).min(1).default([0]).describe("exit codes that mean success"),
@@ -261,6 +271,7 @@ const powershellProvisioner = section({
 
 const windowsRestartProvisioner = section({
   type: z.literal("windows-restart"),
+  ...builderFilter,
   restart_timeout: z.number().positive().default(600).describe("seconds for SSH to go away and come back"),
   restart_command: z.string().min(1).default("shutdown /r /f /t 5 /c \"kiln: windows-restart\"").describe("how to restart"),
   restart_check_command: z.string().min(1).optional().describe("PowerShell that must succeed once SSH is back (e.g. Get-Service sshd)"),
@@ -336,15 +347,28 @@ export const template = section({
 }).superRefine((value, ctx) => {
   // Provisioners run through a communicator; an amazon-ebs builder has none yet.
   value.builders.forEach((b, i) => {
-    if (b.type === "amazon-ebs" && b.communicator === "none" && value.provisioners.some((p) => p.type !== "shell-local")) {
+    if (b.type === "amazon-ebs" && b.communicator === "none" && value.provisioners.some((p) => p.type !== "shell-local" && provisionerApplies(p, b))) {
       ctx.addIssue({ code: "custom", path: ["builders", i, "communicator"], message: "is none, so the provisioners cannot run on this builder", params: { hint: "remove the provisioners, or build with a local builder" } });
     }
   });
-  // PowerShell needs Windows; the shell provisioner and the file provisioner's tar need a POSIX target.
-  const windows = value.builders.some((b) => b.type === "amazon-ebs" && b.platform === "windows");
-  const posix = value.builders.some((b) => b.type !== "amazon-ebs" || b.platform !== "windows");
+  // only/except name builders that exist.
+  const ids = value.builders.flatMap((b) => [b.name, b.type].filter((n): n is string => n !== undefined));
+  value.provisioners.forEach((p, i) => {
+    for (const key of ["only", "except"] as const) {
+      (p[key] ?? []).forEach((name, j) => {
+        if (ids.includes(name)) return;
+        const guess = didYouMean(name, ids);
+        ctx.addIssue({ code: "custom", path: ["provisioners", i, key, j], message: `names no builder "${name}"${guess === undefined ? "" : ` (did you mean "${guess}"?)`}`, params: { hint: `builders are named ${[...new Set(ids)].join(", ")}` } });
+      });
+    }
+  });
+  // PowerShell needs Windows; the shell provisioner and the file provisioner's tar need a POSIX
+  // target: checked against the builders each provisioner runs on.
   value.provisioners.forEach((p, i) => {
     if (p.type === "shell-local") return; // runs on this machine, whatever the builder
+    const targets = value.builders.filter((b) => provisionerApplies(p, b));
+    const windows = targets.some((b) => b.type === "amazon-ebs" && b.platform === "windows");
+    const posix = targets.some((b) => b.type !== "amazon-ebs" || b.platform !== "windows");
     const forWindows = p.type === "powershell" || p.type === "windows-restart";
     if (forWindows && posix) ctx.addIssue({ code: "custom", path: ["provisioners", i, "type"], message: `${p.type} runs on Windows only, and a builder here is not platform: windows`, params: { hint: "use a shell provisioner for Linux builders" } });
     if (!forWindows && windows) ctx.addIssue({ code: "custom", path: ["provisioners", i, "type"], message: `${p.type} needs a POSIX target, and a builder here is platform: windows`, params: { hint: "use a powershell provisioner on Windows" } });
@@ -359,6 +383,13 @@ export const template = section({
 });
 
 export type Template = z.output<typeof template>;
+
+/** Whether a provisioner runs on a builder: its only/except name the builder (or its type). */
+export function provisionerApplies(p: { only?: string[] | undefined; except?: string[] | undefined }, b: { name?: string | undefined; type: string }): boolean {
+  const id = [b.name, b.type];
+  if (p.only !== undefined && !p.only.some((n) => id.includes(n))) return false;
+  return !(p.except ?? []).some((n) => id.includes(n));
+}
 export type HardenConfig = Exclude<z.output<typeof harden>, false>;
 export type BuilderConfig = z.output<typeof builder>;
 export type LocalBuilderConfig = z.output<typeof localBuilder>;

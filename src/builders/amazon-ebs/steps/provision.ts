@@ -1,18 +1,20 @@
 import type { Communicator } from "../../../communicator/communicator.js";
 import type { Step } from "../../../pipeline/step.js";
 import { runProvisioner } from "../../../provisioners/provisioner.js";
+import { provisionerApplies } from "../../../template/schema.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
 
 /** The template's provisioners, in order, on the build instance through its communicator. */
 export const provision: Step<AmazonEbsBuildRequest & { communicator?: Communicator }, object> = {
   name: "provision",
-  run: async (ctx, { loaded, communicator }) => {
-    const { provisioners } = loaded.template;
+  run: async (ctx, { loaded, builder, communicator }) => {
+    // only/except: the provisioners meant for this builder.
+    const provisioners = loaded.template.provisioners.filter((p) => provisionerApplies(p, builder));
     // Without a communicator only shell-local (this machine) can run; validation refused the rest.
     const runnable = communicator === undefined ? provisioners.filter((p) => p.type === "shell-local") : provisioners;
     if (runnable.length === 0) return { output: {}, summary: "nothing to provision" };
     const target = communicator ?? unreachable;
-    for (const [i, config] of provisioners.entries()) {
+    for (const [i, config] of loaded.template.provisioners.entries()) {
       if (!runnable.includes(config)) continue;
       const label = `provisioner ${i + 1} (${config.type})`;
       const started = ctx.report.elapsed();

@@ -2,6 +2,7 @@ import { access } from "node:fs/promises";
 import type { ChrootCommunicator } from "../../../communicator/chroot-communicator.js";
 import type { Step, StepContext } from "../../../pipeline/step.js";
 import { runProvisioner } from "../../../provisioners/provisioner.js";
+import { provisionerApplies } from "../../../template/schema.js";
 import type { LocalBuildRequest } from "../request.js";
 import type { WorkTree } from "./unpack-base.js";
 
@@ -24,10 +25,12 @@ if [ -e /etc/resolv.conf.kiln-aside ] || [ -L /etc/resolv.conf.kiln-aside ]; the
  */
 export const provision: Step<LocalBuildRequest & { tree: WorkTree }, object> = {
   name: "provision",
-  run: async (ctx, { loaded, tree }) => {
-    const provisioners = loaded.template.provisioners;
+  run: async (ctx, { loaded, builder, tree }) => {
+    const all = loaded.template.provisioners;
+    const provisioners = all.filter((p) => provisionerApplies(p, builder));
     const restore = await prepareTree(ctx, tree.root);
-    for (const [i, config] of provisioners.entries()) {
+    for (const [i, config] of all.entries()) {
+      if (!provisioners.includes(config)) continue; // only/except: another builder's
       const label = `provisioner ${i + 1} (${config.type})`;
       const started = Date.now();
       await runProvisioner(config, { ctx, communicator: tree.root, templateDirectory: loaded.directory, label });
