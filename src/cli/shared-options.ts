@@ -26,10 +26,14 @@ export function withTemplateOptions(command: Command): Command {
 }
 
 /** Loads a template and registers its sensitive values, so nothing printed after this shows them. */
+/** `--only a,b` as a list of builder names. */
+export function builderList(text: string | undefined): string[] | undefined {
+  return text?.split(",").map((s) => s.trim()).filter(Boolean);
+}
+
 export async function loadFromCli(file: string, options: TemplateOptions, redactor: Redactor, warn?: (line: string) => void): Promise<LoadedTemplate> {
-  const list = (text: string | undefined): string[] | undefined => text?.split(",").map((s) => s.trim()).filter(Boolean);
-  const only = list(options.only);
-  const except = list(options.except);
+  const only = builderList(options.only);
+  const except = builderList(options.except);
   const loaded = await loadTemplate(file, {
     vars: options.var, varFiles: options.varFile, env: process.env,
     ...(only === undefined ? {} : { only }), ...(except === undefined ? {} : { except }), ...(options.strict === true ? { strict: true } : {}),

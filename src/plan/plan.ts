@@ -1,6 +1,4 @@
 import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
-import { resolve } from "node:path";
 import { DescribeImagesCommand } from "@aws-sdk/client-ec2";
 import { GetCallerIdentityCommand } from "@aws-sdk/client-sts";
 import { awsClients, buildRegion } from "../builders/amazon-ebs/aws-clients.js";
@@ -9,8 +7,10 @@ import { temporaryIamName } from "../builders/amazon-ebs/steps/instance-profile.
 import { kilnTags } from "../builders/amazon-ebs/tags.js";
 import { localBuilder } from "../builders/local/local-builder.js";
 import type { LoadedTemplate } from "../template/load.js";
-import type { AmazonEbsBuilderConfig, BuilderConfig } from "../template/schema.js";
-import { hasOpenSshCapability, windowsTarget } from "../windows/launch-agent.js";
+import { builderLabel, type AmazonEbsBuilderConfig, type BuilderConfig } from "../template/schema.js";
+import { windowsTarget } from "../windows/launch-agent.js";
+import { newest, sourceImageQuery } from "../builders/amazon-ebs/steps/source-image.js";
+import { openSshHashMissing, templateUserData } from "../builders/amazon-ebs/user-data.js";
 
 export interface PlannedResource {
   type: string;
@@ -48,7 +48,7 @@ const asTags = (tags: { Key: string; Value: string }[]): Record<string, string> 
 export async function planTemplate(loaded: LoadedTemplate, probe: boolean): Promise<BuilderPlan[]> {
   const plans: BuilderPlan[] = [];
   for (const [i, builder] of loaded.template.builders.entries()) {
-    const label = loaded.template.builders.length === 1 ? loaded.template.name : `${loaded.template.name}-${builder.name ?? String(i + 1)}`;
+    const label = builderLabel(loaded.template, i);
     plans.push(builder.type === "amazon-ebs" ? await planAmazonEbs(loaded, builder, label, probe) : planLocal(loaded, builder, label));
   }
   return plans;
@@ -79,17 +79,15 @@ async function planAmazonEbs(loaded: LoadedTemplate, builder: AmazonEbsBuilderCo
       const identity = await clients.sts.send(new GetCallerIdentityCommand({}), { abortSignal: signal });
       lookups.push(`sts:GetCallerIdentity: account ${identity.Account ?? "?"} (${identity.Arn ?? "?"})`);
       const filter = builder.source_ami_filter;
-      const found = await clients.ec2.send(new DescribeImagesCommand(filter === undefined ? { ImageIds: [builder.source_ami ?? ""] } : {
-        Owners: filter.owners, Filters: Object.entries(filter.filters).map(([Name, v]) => ({ Name, Values: Array.isArray(v) ? v : [v] })),
-      }), { abortSignal: signal });
-      const images = found.Images ?? [];
-      const newest = [...images].sort((a, b) => (b.CreationDate ?? "").localeCompare(a.CreationDate ?? ""))[0];
-      if (newest === undefined) lookups.push("ec2:DescribeImages: no image matches: the build would fail here");
+      const found = await clients.ec2.send(new DescribeImagesCommand(sourceImageQuery(builder)), { abortSignal: signal });
+      const images = (found.Images ?? []).filter((i) => i.ImageId !== undefined);
+      if (images.length === 0) lookups.push("ec2:DescribeImages: no image matches: the build would fail here");
       else if (images.length > 1 && filter !== undefined && !filter.most_recent) lookups.push(`ec2:DescribeImages: ${images.length} images match and most_recent is not set: the build would fail here`);
       else {
-        source = `${newest.ImageId ?? "?"} (${newest.Name ?? "?"}, ${newest.CreationDate ?? "?"})`;
+        const chosen = newest(images);
+        source = `${chosen.ImageId ?? "?"} (${chosen.Name ?? "?"}, ${chosen.CreationDate ?? "?"})`;
         lookups.push(`ec2:DescribeImages: ${source}`);
-        if (builder.platform === "windows") windows = windowsPlan(builder, newest.Name ?? "");
+        if (builder.platform === "windows") windows = windowsPlan(builder, chosen.Name ?? "");
       }
     } catch (error) {
       lookups.push(`skipped (${error instanceof Error ? error.message.split("\n")[0] : String(error)}): no credentials or no access; the plan shows the template's values`);
@@ -148,7 +146,7 @@ async function planAmazonEbs(loaded: LoadedTemplate, builder: AmazonEbsBuilderCo
 }
 
 async function describeUserData(loaded: LoadedTemplate, builder: AmazonEbsBuilderConfig): Promise<string> {
-  const text = builder.user_data ?? (builder.user_data_file === undefined ? undefined : await readFile(resolve(loaded.directory, builder.user_data_file), "utf8"));
+  const text = await templateUserData(builder, loaded.directory);
   if (text === undefined) return builder.platform === "windows" ? "kiln's OpenSSH bootstrap for the launch agent" : "none";
   return `${builder.user_data_file ?? "inline"} (${Buffer.byteLength(text)} bytes, sha256 ${createHash("sha256").update(text).digest("hex").slice(0, 12)}…)`;
 }
@@ -172,9 +170,7 @@ export function planText(plans: readonly BuilderPlan[]): string {
 function windowsPlan(builder: AmazonEbsBuilderConfig, imageName: string): string {
   try {
     const target = windowsTarget(builder.windows, imageName);
-    const ownUserData = builder.user_data !== undefined || builder.user_data_file !== undefined;
-    const hashMissing = !ownUserData && !hasOpenSshCapability(target.version) && builder.windows.openssh_sha256 === undefined;
-    return `Windows Server ${target.version}, ${target.agent}${hashMissing ? "; the build would stop here: windows.openssh_sha256 is not set" : ""}`;
+    return `Windows Server ${target.version}, ${target.agent}${openSshHashMissing(builder, target) ? "; the build would stop here: windows.openssh_sha256 is not set" : ""}`;
   } catch (error) {
     return `the build would stop here: ${error instanceof Error ? error.message : String(error)}`;
   }

@@ -34,9 +34,6 @@ export class Redactor {
   }
 
   redact(text: string): string {
-    let out = text;
-    for (const secret of this.secrets) out = out.split(secret).join("[redacted]");
-    for (const shape of secretShapes) out = out.replace(shape, "[redacted]");
-    return out.replace(secretAssignment, (_all, key: string, sep: string) => `${key}${sep}[redacted]`);
+    return this.redactKnown(text).replace(secretAssignment, (_all, key: string, sep: string) => `${key}${sep}[redacted]`);
   }
 }

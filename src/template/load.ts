@@ -48,15 +48,21 @@ export async function loadTemplate(file: string, options: LoadOptions): Promise<
   const failedPaths = interpolate(source, { variables, declared, env: options.env, timestamp: Math.floor(startedAt.getTime() / 1000) }, problems);
   // A value whose expression failed, or a variable already reported, is not checked again: one problem per mistake.
   for (const p of problems) failedPaths.add(p.path);
-  const input: unknown = source.document.toJS();
+  const { template, directory } = await validated(source, file, source.document.toJS(), problems, failedPaths);
+  return { file, directory, template, sourceText: source.text, variables, startedAt, warnings: [], packer: false, derivedSecrets: [] };
+}
+
+/**
+ * The schema, then the files the template names; with the problems found before, thrown at once
+ * in file order. A path in `failedPaths` (its expression failed) is not checked again.
+ */
+async function validated(source: SourceDocument, file: string, input: unknown, problems: ConfigProblem[], failedPaths: ReadonlySet<string>): Promise<{ template: Template; directory: string }> {
   const parsed = templateSchema.safeParse(input);
   if (!parsed.success) problems.push(...schemaProblems(source, input, parsed.error.issues).filter((p) => !failedPaths.has(p.path)));
   const directory = dirname(resolve(file));
   if (parsed.success) problems.push(...(await missingFiles(source, parsed.data, directory)));
-  if (problems.length > 0) {
-    throw new ConfigError(dedupe(problems).sort((a, b) => a.line - b.line || a.column - b.column));
-  }
-  return { file, directory, template: (parsed as { data: Template }).data, sourceText: source.text, variables, startedAt, warnings: [], packer: false, derivedSecrets: [] };
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(dedupe(problems).sort((a, b) => a.line - b.line || a.column - b.column));
+  return { template: parsed.data, directory };
 }
 
 /** A Packer JSON template: converted (every `{{ }}` rendered), then validated as a kiln template. */
@@ -69,17 +75,12 @@ async function loadPacker(source: SourceDocument, file: string, options: LoadOpt
   if (options.strict === true) {
     problems.push(...converted.warningsAt.map((w) => source.problemAt(w.path, w.message, "--strict refuses options kiln does not support: remove them, or build without --strict")));
   }
-  const parsed = templateSchema.safeParse(converted.template);
   // A value whose {{ }} failed is not checked again: one problem per mistake.
-  const failed = new Set(converted.problems.map((p) => p.path));
-  if (!parsed.success) problems.push(...schemaProblems(source, converted.template, parsed.error.issues).filter((p) => !failed.has(p.path)));
-  const directory = dirname(resolve(file));
-  if (parsed.success) problems.push(...(await missingFiles(source, parsed.data, directory)));
-  if (problems.length > 0) throw new ConfigError(dedupe(problems).sort((a, b) => a.line - b.line || a.column - b.column));
+  const { template, directory } = await validated(source, file, converted.template, problems, new Set(converted.problems.map((p) => p.path)));
   const variables = new Map<string, ResolvedVariable>([...converted.variables].map(([name, v]) => [name, {
     value: v.value, sensitive: v.sensitive, source: v.source === "default" ? "default" : v.source === "-var" ? "command line" : "var-file",
   }]));
-  return { file, directory, template: (parsed as { data: Template }).data, sourceText: source.text, variables, startedAt, warnings: converted.warnings, packer: true, derivedSecrets: converted.derivedSecrets };
+  return { file, directory, template, sourceText: source.text, variables, startedAt, warnings: converted.warnings, packer: true, derivedSecrets: converted.derivedSecrets };
 }
 
 /** Files the template names must exist before anything is built. */

@@ -384,6 +384,11 @@ export const template = section({
 
 export type Template = z.output<typeof template>;
 
+/** What names a builder's output directory and build id: the template's name, with the builder's when there are several. */
+export function builderLabel(template: Pick<Template, "name" | "builders">, index: number): string {
+  return template.builders.length === 1 ? template.name : `${template.name}-${template.builders[index]?.name ?? String(index + 1)}`;
+}
+
 /** Whether a provisioner runs on a builder: its only/except name the builder (or its type). */
 export function provisionerApplies(p: { only?: string[] | undefined; except?: string[] | undefined }, b: { name?: string | undefined; type: string }): boolean {
   const id = [b.name, b.type];

@@ -7,6 +7,7 @@ import { localBuilder } from "../../builders/local/local-builder.js";
 import { ExitStatus, UsageError } from "../../errors.js";
 import { runBuild, type OnError } from "../../pipeline/run-build.js";
 import { kilnVersion } from "../../version.js";
+import { builderLabel } from "../../template/schema.js";
 import { listenForInterrupts } from "../interrupts.js";
 import { rebuildRootless } from "../rootless.js";
 import type { CliContext } from "../io.js";
@@ -61,11 +62,11 @@ export function buildCommand(program: Command, { io, redactor, json }: CliContex
       const report = reporterFor(options, io.out, redactor);
       const interrupts = listenForInterrupts(report);
       try {
-        const { builders, name } = loaded.template;
+        const { builders } = loaded.template;
         const stamp = loaded.startedAt.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
         const outputParent = resolve(options.outputDir ?? loaded.template.output.directory);
         for (const [i, builder] of builders.entries()) {
-          const label = builders.length === 1 ? name : `${name}-${builder.name ?? String(i + 1)}`;
+          const label = builderLabel(loaded.template, i);
           const buildId = `${label}-${stamp}-${randomBytes(3).toString("hex")}`;
           const outputDirectory = join(outputParent, `${label}-${stamp}`);
           const run = { report, signal: interrupts.build, cleanupSignal: interrupts.cleanup, onError: options.onError, cleanupTimeoutMs: cleanupSeconds * 1000 };

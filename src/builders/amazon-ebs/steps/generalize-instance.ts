@@ -4,6 +4,7 @@ import type { Step } from "../../../pipeline/step.js";
 import { generalizeScript } from "../../../windows/generalize.js";
 import type { WindowsTarget } from "../../../windows/launch-agent.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
+import { hasOwnUserData } from "../user-data.js";
 
 /**
  * Windows only, after every provisioner: keys and histories out, the first-boot key task armed
@@ -23,7 +24,7 @@ export const generalizeInstance: Step<AmazonEbsBuildRequest & { communicator?: C
       return { output: {}, summary: "skipped (communicator none)" };
     }
     // With the template's own user data, kiln's first-boot key task was never installed.
-    const ownUserData = builder.user_data !== undefined || builder.user_data_file !== undefined;
+    const ownUserData = hasOwnUserData(builder);
     if (ownUserData) ctx.report.warn("the template's own user data set up this instance: kiln's first-boot key task is not in the image; generalizing without it");
     await runReportingScript(ctx, communicator, generalizeScript(windows.agent, { armFirstBootTask: !ownUserData }), "the generalize step");
     return { output: {}, summary: `generalized with ${windows.agent} (sysprep)` };

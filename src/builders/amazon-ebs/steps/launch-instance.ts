@@ -1,5 +1,3 @@
-import { readFile } from "node:fs/promises";
-import { resolve } from "node:path";
 import { RunInstancesCommand, type BlockDeviceMapping, type RunInstancesCommandInput } from "@aws-sdk/client-ec2";
 import { KilnError } from "../../../errors.js";
 import type { Step } from "../../../pipeline/step.js";
@@ -11,6 +9,7 @@ import type { AmazonEbsBuildRequest } from "../request.js";
 import type { BuildJournal } from "../journal.js";
 import { clientToken, kilnTags, tagOnCreate } from "../tags.js";
 import { track } from "../tracked-resource.js";
+import { hasOwnUserData, templateUserData } from "../user-data.js";
 import type { TemporaryKeyPair } from "./temporary-key-pair.js";
 import { windowsUserData } from "../../../windows/bootstrap.js";
 import type { WindowsTarget } from "../../../windows/launch-agent.js";
@@ -36,10 +35,9 @@ export const launchInstance: Step<LaunchInput, { instance: BuildInstance }> = {
   name: "launch build instance",
   run: async (ctx, input) => {
     const { builder, aws: clients, buildId, kilnVersion, loaded } = input;
-    const ownUserData = builder.user_data !== undefined || builder.user_data_file !== undefined;
-    const userData = input.windows !== undefined && !ownUserData
+    const userData = input.windows !== undefined && !hasOwnUserData(builder)
       ? windowsUserData({ target: input.windows, opensshVersion: builder.windows.openssh_version, ...(builder.windows.openssh_sha256 === undefined ? {} : { opensshSha256: builder.windows.openssh_sha256 }) })
-      : builder.user_data ?? (builder.user_data_file === undefined ? undefined : await readFile(resolve(loaded.directory, builder.user_data_file), "utf8"));
+      : await templateUserData(builder, loaded.directory);
     const tags = kilnTags(buildId, kilnVersion, { Name: `kiln build ${buildId}`, ...builder.run_tags });
     const request: RunInstancesCommandInput = {
       ImageId: input.source.id, InstanceType: builder.instance_type as RunInstancesCommandInput["InstanceType"], MinCount: 1, MaxCount: 1,

@@ -1,9 +1,11 @@
-import { DescribeImagesCommand, type Filter, type Image } from "@aws-sdk/client-ec2";
+import { DescribeImagesCommand, type DescribeImagesCommandInput, type Filter, type Image } from "@aws-sdk/client-ec2";
 import { KilnError } from "../../../errors.js";
 import type { Step } from "../../../pipeline/step.js";
 import { aws, type AwsClients } from "../aws-clients.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
-import { hasOpenSshCapability, windowsTarget, type WindowsTarget } from "../../../windows/launch-agent.js";
+import { windowsTarget, type WindowsTarget } from "../../../windows/launch-agent.js";
+import type { AmazonEbsBuilderConfig } from "../../../template/schema.js";
+import { openSshHashMissing } from "../user-data.js";
 
 export interface SourceImage {
   id: string;
@@ -19,10 +21,7 @@ export const sourceImage: Step<AmazonEbsBuildRequest & { aws: AwsClients }, { so
   name: "find source image",
   run: async (ctx, { builder, aws: clients }) => {
     const filter = builder.source_ami_filter;
-    const input = filter === undefined
-      ? { ImageIds: [builder.source_ami ?? ""] }
-      : { Owners: filter.owners, Filters: toFilters(filter.filters) };
-    const found = await aws("looking up the source image (ec2:DescribeImages)", () => clients.ec2.send(new DescribeImagesCommand(input), { abortSignal: ctx.signal }), ctx.signal);
+    const found = await aws("looking up the source image (ec2:DescribeImages)", () => clients.ec2.send(new DescribeImagesCommand(sourceImageQuery(builder)), { abortSignal: ctx.signal }), ctx.signal);
     const images = (found.Images ?? []).filter((i) => i.ImageId !== undefined);
     const described = filter === undefined ? `source_ami ${builder.source_ami ?? ""}` : `source_ami_filter (owners ${filter.owners.join(", ")}; ${Object.entries(filter.filters).map(([k, v]) => `${k}=${String(v)}`).join(", ")})`;
     if (images.length === 0) {
@@ -41,8 +40,7 @@ export const sourceImage: Step<AmazonEbsBuildRequest & { aws: AwsClients }, { so
     if (builder.platform !== "windows") return { output: { source }, summary };
     // Known before anything is created: which bootstrap and which sysprep this image needs.
     const windows = windowsTarget(builder.windows, source.name);
-    const ownUserData = builder.user_data !== undefined || builder.user_data_file !== undefined;
-    if (!ownUserData && !hasOpenSshCapability(windows.version) && builder.windows.openssh_sha256 === undefined) {
+    if (openSshHashMissing(builder, windows)) {
       throw new KilnError("KILN_OPENSSH_HASH", `Windows Server ${windows.version} gets OpenSSH from the Win32-OpenSSH release zip, and windows.openssh_sha256 is not set`, {
         hint: `set windows.openssh_sha256 to the SHA-256 of OpenSSH-Win64.zip of ${builder.windows.openssh_version} (from its release page); kiln refuses a download that differs`,
       });
@@ -55,7 +53,13 @@ function toFilters(filters: Record<string, string | string[]>): Filter[] {
   return Object.entries(filters).map(([Name, value]) => ({ Name, Values: Array.isArray(value) ? value : [value] }));
 }
 
+/** The DescribeImages request for the template's `source_ami` or `source_ami_filter`. */
+export function sourceImageQuery(builder: Pick<AmazonEbsBuilderConfig, "source_ami" | "source_ami_filter">): DescribeImagesCommandInput {
+  const filter = builder.source_ami_filter;
+  return filter === undefined ? { ImageIds: [builder.source_ami ?? ""] } : { Owners: filter.owners, Filters: toFilters(filter.filters) };
+}
+
 /** Newest by creation date; ties broken by id, so the same images always give the same choice. */
-function newest(images: Image[]): Image {
+export function newest(images: Image[]): Image {
   return [...images].sort((a, b) => (b.CreationDate ?? "").localeCompare(a.CreationDate ?? "") || (b.ImageId ?? "").localeCompare(a.ImageId ?? ""))[0] as Image;
 }
