@@ -25,7 +25,10 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
   let moto: Moto;
   let ec2: EC2Client;
   let iam: IAMClient;
+  // One proxy in front of moto for the suite: faults and counts are cleared before each test.
+  let proxy: FaultProxy;
   after(async () => {
+    await proxy?.stop();
     await moto?.stop();
     await rm(dir, { recursive: true, force: true });
   });
@@ -34,8 +37,13 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
     moto = await startMoto({ MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION: "true" });
     ec2 = new EC2Client({ region: "us-east-1", endpoint: moto.endpoint, credentials: { accessKeyId: "testing", secretAccessKey: "testing" } });
     iam = new IAMClient({ region: "us-east-1", endpoint: moto.endpoint, credentials: { accessKeyId: "testing", secretAccessKey: "testing" } });
+    proxy = new FaultProxy(moto.endpoint);
+    await proxy.start();
   });
-  beforeEach(() => moto.reset());
+  beforeEach(async () => {
+    proxy.reset();
+    await moto.reset();
+  });
 
   async function template(name: string, builder: string, endpoint = moto.endpoint): Promise<string> {
     const file = join(dir, `${name}.yaml`);
@@ -118,88 +126,70 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
   });
 
   it("launches with a temporary role and instance profile of the template's policy, retried while it propagates, and removes both", async () => {
-    const proxy = new FaultProxy(moto.endpoint);
-    await proxy.start();
-    try {
-      // As EC2 answers while a new profile has not reached it yet, and while new resources are not yet visible.
-      proxy.inject("RunInstances", { error: { status: 400, code: "InvalidParameterValue", message: "Value (kiln-x) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name" }, errorTimes: 2 });
-      proxy.inject("DescribeInstances", { error: { status: 400, code: "InvalidInstanceID.NotFound", message: "The instance ID 'i-0' does not exist" }, errorTimes: 1 });
-      proxy.inject("CreateTags", { error: { status: 400, code: "InvalidSnapshot.NotFound", message: "The snapshot 'snap-0' does not exist." }, errorTimes: 1 });
-      const run = await runKiln(["build", await template("role", `${amazonLinux}${readOnlyS3}`, proxy.endpoint), "--output-dir", join(dir, "out-role")], env);
-      assert.equal(run.code, 0, run.stdout + run.stderr);
-      assert.equal(proxy.calls.get("RunInstances"), 3, "the launch was retried until the profile was known");
-      const launch = new URLSearchParams(proxy.bodies.get("RunInstances")?.at(-1) ?? "");
-      assert.match(launch.get("IamInstanceProfile.Name") ?? "", /^kiln-role-\d{8}-\d{6}-[0-9a-f]+$/);
-      const role = new URLSearchParams(proxy.bodies.get("CreateRole")?.[0] ?? "");
-      assert.equal(role.get("Path"), "/kiln/");
-      assert.deepEqual(JSON.parse(role.get("AssumeRolePolicyDocument") ?? "").Statement[0].Principal, { Service: "ec2.amazonaws.com" });
-      const policy = JSON.parse(new URLSearchParams(proxy.bodies.get("PutRolePolicy")?.[0] ?? "").get("PolicyDocument") ?? "") as { Version: string; Statement: unknown[] };
-      assert.deepEqual(policy, { Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: ["s3:GetObject"], Resource: "*" }] });
-      assert.match(run.stdout, /<== \[[\d.]+s\] delete instance profile kiln-role-/);
-      assert.match(run.stdout, /<== \[[\d.]+s\] delete role kiln-role-/);
-      assert.deepEqual(await leftovers(), []);
+    // As EC2 answers while a new profile has not reached it yet, and while new resources are not yet visible.
+    proxy.inject("RunInstances", { error: { status: 400, code: "InvalidParameterValue", message: "Value (kiln-x) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name" }, errorTimes: 2 });
+    proxy.inject("DescribeInstances", { error: { status: 400, code: "InvalidInstanceID.NotFound", message: "The instance ID 'i-0' does not exist" }, errorTimes: 1 });
+    proxy.inject("CreateTags", { error: { status: 400, code: "InvalidSnapshot.NotFound", message: "The snapshot 'snap-0' does not exist." }, errorTimes: 1 });
+    const run = await runKiln(["build", await template("role", `${amazonLinux}${readOnlyS3}`, proxy.endpoint), "--output-dir", join(dir, "out-role")], env);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.equal(proxy.calls.get("RunInstances"), 3, "the launch was retried until the profile was known");
+    const launch = new URLSearchParams(proxy.bodies.get("RunInstances")?.at(-1) ?? "");
+    assert.match(launch.get("IamInstanceProfile.Name") ?? "", /^kiln-role-\d{8}-\d{6}-[0-9a-f]+$/);
+    const role = new URLSearchParams(proxy.bodies.get("CreateRole")?.[0] ?? "");
+    assert.equal(role.get("Path"), "/kiln/");
+    assert.deepEqual(JSON.parse(role.get("AssumeRolePolicyDocument") ?? "").Statement[0].Principal, { Service: "ec2.amazonaws.com" });
+    const policy = JSON.parse(new URLSearchParams(proxy.bodies.get("PutRolePolicy")?.[0] ?? "").get("PolicyDocument") ?? "") as { Version: string; Statement: unknown[] };
+    assert.deepEqual(policy, { Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: ["s3:GetObject"], Resource: "*" }] });
+    assert.match(run.stdout, /<== \[[\d.]+s\] delete instance profile kiln-role-/);
+    assert.match(run.stdout, /<== \[[\d.]+s\] delete role kiln-role-/);
+    assert.deepEqual(await leftovers(), []);
 
-      // An existing profile is used as it is, and a missing one fails before anything exists.
-      await moto.reset();
-      await iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: "builders" }));
-      const existing = await runKiln(["build", await template("existing", `${amazonLinux}    iam_instance_profile: builders\n`, proxy.endpoint), "--output-dir", join(dir, "out-existing")], env);
-      assert.equal(existing.code, 0, existing.stdout + existing.stderr);
-      assert.equal(new URLSearchParams(proxy.bodies.get("RunInstances")?.at(-1) ?? "").get("IamInstanceProfile.Name"), "builders");
-      assert.equal((await iam.send(new ListInstanceProfilesCommand({}))).InstanceProfiles?.length, 1, "the existing profile stays");
-      const missing = await runKiln(["build", await template("missing", `${amazonLinux}    iam_instance_profile: nosuch\n`, proxy.endpoint), "--output-dir", join(dir, "out-missing")], env);
-      assert.equal(missing.code, 1);
-      assert.match(missing.stderr, /looking up instance profile nosuch \(iam:GetInstanceProfile\): NoSuchEntity/);
-      assert.deepEqual(await leftovers(), []);
-    } finally {
-      await proxy.stop();
-    }
+    // An existing profile is used as it is, and a missing one fails before anything exists.
+    await moto.reset();
+    await iam.send(new CreateInstanceProfileCommand({ InstanceProfileName: "builders" }));
+    const existing = await runKiln(["build", await template("existing", `${amazonLinux}    iam_instance_profile: builders\n`, proxy.endpoint), "--output-dir", join(dir, "out-existing")], env);
+    assert.equal(existing.code, 0, existing.stdout + existing.stderr);
+    assert.equal(new URLSearchParams(proxy.bodies.get("RunInstances")?.at(-1) ?? "").get("IamInstanceProfile.Name"), "builders");
+    assert.equal((await iam.send(new ListInstanceProfilesCommand({}))).InstanceProfiles?.length, 1, "the existing profile stays");
+    const missing = await runKiln(["build", await template("missing", `${amazonLinux}    iam_instance_profile: nosuch\n`, proxy.endpoint), "--output-dir", join(dir, "out-missing")], env);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /looking up instance profile nosuch \(iam:GetInstanceProfile\): NoSuchEntity/);
+    assert.deepEqual(await leftovers(), []);
   });
 
   it("on Ctrl-C during a create call, lets the call finish, records what it made, and removes it", async () => {
-    const proxy = new FaultProxy(moto.endpoint);
-    await proxy.start();
-    try {
-      proxy.inject("RunInstances", { delayMs: 3000 });
-      const build = startKiln(["build", await template("interrupted", amazonLinux, proxy.endpoint), "--output-dir", join(dir, "out-interrupted")], env);
-      while (!/\d+\/\d+ launch build instance/.test(build.stdout()) && build.child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
-      await new Promise((r) => setTimeout(r, 500));
-      build.child.kill("SIGINT");
-      const run = await build.done;
-      assert.equal(run.code, 130, run.stdout + run.stderr);
-      const instances = (await ec2.send(new DescribeInstancesCommand({ Filters: byKiln }))).Reservations?.flatMap((r) => r.Instances ?? []) ?? [];
-      assert.equal(instances.length, 1, "the launch went through");
-      assert.equal(instances[0]?.State?.Name, "terminated", "and its instance was removed");
-      assert.deepEqual(await leftovers(), []);
-      assert.deepEqual(await journals(), []);
-    } finally {
-      await proxy.stop();
-    }
+    proxy.inject("RunInstances", { delayMs: 3000 });
+    const build = startKiln(["build", await template("interrupted", amazonLinux, proxy.endpoint), "--output-dir", join(dir, "out-interrupted")], env);
+    while (!/\d+\/\d+ launch build instance/.test(build.stdout()) && build.child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 500));
+    build.child.kill("SIGINT");
+    const run = await build.done;
+    assert.equal(run.code, 130, run.stdout + run.stderr);
+    const instances = (await ec2.send(new DescribeInstancesCommand({ Filters: byKiln }))).Reservations?.flatMap((r) => r.Instances ?? []) ?? [];
+    assert.equal(instances.length, 1, "the launch went through");
+    assert.equal(instances[0]?.State?.Name, "terminated", "and its instance was removed");
+    assert.deepEqual(await leftovers(), []);
+    assert.deepEqual(await journals(), []);
   });
 
   it("adopts what a create call made when its answer was lost and the retry finds it, and retries launches with one token", async () => {
-    const proxy = new FaultProxy(moto.endpoint);
-    await proxy.start();
-    try {
-      for (const action of ["ImportKeyPair", "CreateSecurityGroup", "CreateRole", "CreateInstanceProfile"]) proxy.inject(action, { loseResponse: 1 });
-      const run = await runKiln(["build", await template("lost", `${amazonLinux}${readOnlyS3}`, proxy.endpoint), "--output-dir", join(dir, "out-lost")], env);
-      assert.equal(run.code, 0, run.stdout + run.stderr);
-      const lost = ["ImportKeyPair", "CreateSecurityGroup", "CreateRole", "CreateInstanceProfile"];
-      assert.deepEqual(lost.map((action) => [action, proxy.calls.get(action)]), lost.map((action) => [action, 2]), "each was retried once");
-      assert.deepEqual(await leftovers(), [], "what the lost calls made was adopted and removed");
+    for (const action of ["ImportKeyPair", "CreateSecurityGroup", "CreateRole", "CreateInstanceProfile"]) proxy.inject(action, { loseResponse: 1 });
+    const run = await runKiln(["build", await template("lost", `${amazonLinux}${readOnlyS3}`, proxy.endpoint), "--output-dir", join(dir, "out-lost")], env);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const lost = ["ImportKeyPair", "CreateSecurityGroup", "CreateRole", "CreateInstanceProfile"];
+    assert.deepEqual(lost.map((action) => [action, proxy.calls.get(action)]), lost.map((action) => [action, 2]), "each was retried once");
+    assert.deepEqual(await leftovers(), [], "what the lost calls made was adopted and removed");
 
-      // RunInstances carries a ClientToken, the same on the retry, so AWS makes one instance (moto ignores it).
-      await moto.reset();
-      proxy.inject("RunInstances", { loseResponse: 1 });
-      const earlier = proxy.bodies.get("RunInstances")?.length ?? 0;
-      const launched = await runKiln(["build", await template("lost-launch", amazonLinux, proxy.endpoint), "--output-dir", join(dir, "out-lost-launch")], env);
-      assert.equal(launched.code, 0, launched.stdout + launched.stderr);
-      const tokens = (proxy.bodies.get("RunInstances") ?? []).slice(earlier).map((b) => new URLSearchParams(b).get("ClientToken"));
-      assert.equal(tokens.length, 2);
-      assert.match(tokens[0] ?? "", /^launch-lost-launch-\d{8}-\d{6}-[0-9a-f]{6}$/);
-      assert.equal(tokens[1], tokens[0]);
-    } finally {
-      await proxy.stop();
-    }
+    // RunInstances carries a ClientToken, the same on the retry, so AWS makes one instance (moto ignores it).
+    await moto.reset();
+    proxy.inject("RunInstances", { loseResponse: 1 });
+    const earlier = proxy.bodies.get("RunInstances")?.length ?? 0;
+    const launched = await runKiln(["build", await template("lost-launch", amazonLinux, proxy.endpoint), "--output-dir", join(dir, "out-lost-launch")], env);
+    assert.equal(launched.code, 0, launched.stdout + launched.stderr);
+    const tokens = (proxy.bodies.get("RunInstances") ?? []).slice(earlier).map((b) => new URLSearchParams(b).get("ClientToken"));
+    assert.equal(tokens.length, 2);
+    assert.match(tokens[0] ?? "", /^launch-lost-launch-\d{8}-\d{6}-[0-9a-f]{6}$/);
+    assert.equal(tokens[1], tokens[0]);
   });
 
   it("takes the region from AWS_REGION when the template names none, and says what to set when nothing does", async () => {
@@ -214,81 +204,63 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
   });
 
   it("rides out throttling (RequestLimitExceeded), 500s and slow answers on its calls", async () => {
-    const proxy = new FaultProxy(moto.endpoint);
-    await proxy.start();
-    try {
-      proxy.inject("DescribeImages", { throttle: 2 });
-      proxy.inject("CreateSecurityGroup", { throttle: 1 });
-      proxy.inject("RunInstances", { throttle: 1 });
-      proxy.inject("ImportKeyPair", { error: { status: 500, code: "InternalError", message: "An internal error has occurred." }, errorTimes: 2 });
-      proxy.inject("StopInstances", { error: { status: 503, code: "Unavailable", message: "The server is overloaded." }, errorTimes: 1 });
-      proxy.inject("CreateImage", { delayMs: 1500 });
-      const run = await runKiln(["build", await template("throttled", amazonLinux, proxy.endpoint), "--output-dir", join(dir, "out-throttled")], env);
-      assert.equal(run.code, 0, run.stdout + run.stderr);
-      assert.ok((proxy.calls.get("DescribeImages") ?? 0) >= 3, "the throttled calls were retried");
-      assert.ok((proxy.calls.get("RunInstances") ?? 0) >= 2);
-      assert.equal(proxy.calls.get("ImportKeyPair"), 3, "two 500s, then through");
-      assert.equal(proxy.calls.get("StopInstances"), 2);
-      assert.deepEqual(await leftovers(), []);
-    } finally {
-      await proxy.stop();
-    }
+    proxy.inject("DescribeImages", { throttle: 2 });
+    proxy.inject("CreateSecurityGroup", { throttle: 1 });
+    proxy.inject("RunInstances", { throttle: 1 });
+    proxy.inject("ImportKeyPair", { error: { status: 500, code: "InternalError", message: "An internal error has occurred." }, errorTimes: 2 });
+    proxy.inject("StopInstances", { error: { status: 503, code: "Unavailable", message: "The server is overloaded." }, errorTimes: 1 });
+    proxy.inject("CreateImage", { delayMs: 1500 });
+    const run = await runKiln(["build", await template("throttled", amazonLinux, proxy.endpoint), "--output-dir", join(dir, "out-throttled")], env);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.ok((proxy.calls.get("DescribeImages") ?? 0) >= 3, "the throttled calls were retried");
+    assert.ok((proxy.calls.get("RunInstances") ?? 0) >= 2);
+    assert.equal(proxy.calls.get("ImportKeyPair"), 3, "two 500s, then through");
+    assert.equal(proxy.calls.get("StopInstances"), 2);
+    assert.deepEqual(await leftovers(), []);
   });
 
   it("leaves a journal when killed with SIGKILL, and kiln cleanup --stale removes everything it names", async () => {
-    const proxy = new FaultProxy(moto.endpoint);
-    await proxy.start();
-    try {
-      // Held while stopping: by then the instance runs, with everything else around it.
-      proxy.inject("StopInstances", { delayMs: 10_000 });
-      const build = startKiln(["build", await template("killed", `${amazonLinux}${readOnlyS3}`, proxy.endpoint), "--output-dir", join(dir, "out-killed")], env);
-      const deadline = Date.now() + 60_000;
-      while (!/\d+\/\d+ stop build instance/.test(build.stdout()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      build.child.kill("SIGKILL");
-      await build.done;
-      const left = await leftovers();
-      for (const kind of ["instance", "key pair", "security group", "role", "instance profile"]) assert.ok(left.some((l) => l.startsWith(kind)), `the killed build left its ${kind}: ${left.join(", ")}`);
-      assert.equal((await journals()).length, 1, "and its journal");
+    // Held while stopping: by then the instance runs, with everything else around it.
+    proxy.inject("StopInstances", { delayMs: 10_000 });
+    const build = startKiln(["build", await template("killed", `${amazonLinux}${readOnlyS3}`, proxy.endpoint), "--output-dir", join(dir, "out-killed")], env);
+    const deadline = Date.now() + 60_000;
+    while (!/\d+\/\d+ stop build instance/.test(build.stdout()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    build.child.kill("SIGKILL");
+    await build.done;
+    const left = await leftovers();
+    for (const kind of ["instance", "key pair", "security group", "role", "instance profile"]) assert.ok(left.some((l) => l.startsWith(kind)), `the killed build left its ${kind}: ${left.join(", ")}`);
+    assert.equal((await journals()).length, 1, "and its journal");
 
-      const cleanup = await runKiln(["cleanup", "--stale"], env);
-      assert.equal(cleanup.code, 0, cleanup.stdout + cleanup.stderr);
-      assert.match(cleanup.stdout, /removed security group sg-/);
-      assert.match(cleanup.stdout, /removed instance i-[\s\S]*removed security group sg-/, "the instance first, then its group");
-      assert.match(cleanup.stdout, /removed key pair kiln-/);
-      assert.match(cleanup.stdout, /^5 removed, 0 could not be$/m);
-      assert.match(cleanup.stdout, /removed instance profile kiln-killed-/);
-      assert.match(cleanup.stdout, /removed role kiln-killed-/);
-      assert.deepEqual(await leftovers(), []);
-      assert.deepEqual(await journals(), []);
-      const again = await runKiln(["cleanup", "--stale"], env);
-      assert.match(again.stdout, /nothing to clean up/);
-    } finally {
-      await proxy.stop();
-    }
+    const cleanup = await runKiln(["cleanup", "--stale"], env);
+    assert.equal(cleanup.code, 0, cleanup.stdout + cleanup.stderr);
+    assert.match(cleanup.stdout, /removed security group sg-/);
+    assert.match(cleanup.stdout, /removed instance i-[\s\S]*removed security group sg-/, "the instance first, then its group");
+    assert.match(cleanup.stdout, /removed key pair kiln-/);
+    assert.match(cleanup.stdout, /^5 removed, 0 could not be$/m);
+    assert.match(cleanup.stdout, /removed instance profile kiln-killed-/);
+    assert.match(cleanup.stdout, /removed role kiln-killed-/);
+    assert.deepEqual(await leftovers(), []);
+    assert.deepEqual(await journals(), []);
+    const again = await runKiln(["cleanup", "--stale"], env);
+    assert.match(again.stdout, /nothing to clean up/);
   });
 
   it("says what is wrong and what to do for rejected credentials, missing permissions and quotas", async () => {
-    const proxy = new FaultProxy(moto.endpoint);
-    await proxy.start();
-    try {
-      const cases = [
-        { action: "GetCallerIdentity", status: 403, code: "InvalidClientTokenId", message: "The security token included in the request is invalid.", says: /checking the AWS credentials \(sts:GetCallerIdentity\): InvalidClientTokenId/, hint: /the access key is not valid/ },
-        { action: "CreateSecurityGroup", status: 403, code: "UnauthorizedOperation", message: "You are not authorized to perform this operation.", says: /creating the temporary security group \(ec2:CreateSecurityGroup\): UnauthorizedOperation/, hint: /add the permission to their IAM policy/ },
-        { action: "RunInstances", status: 400, code: "InstanceLimitExceeded", message: "You have requested more instances than your current instance limit allows.", says: /launching the build instance \(ec2:RunInstances\): InstanceLimitExceeded/, hint: /instance quota is reached/ },
-      ];
-      for (const c of cases) {
-        await moto.reset();
-        proxy.inject(c.action, { error: { status: c.status, code: c.code, message: c.message } });
-        const run = await runKiln(["build", await template(`fails-${c.action}`, amazonLinux, proxy.endpoint), "--output-dir", join(dir, `out-${c.action}`)], env);
-        proxy.inject(c.action, {});
-        assert.equal(run.code, 1, run.stdout + run.stderr);
-        assert.match(run.stderr, c.says);
-        assert.match(run.stderr, c.hint);
-        assert.doesNotMatch(run.stderr, /\n\s+at /, "no stack trace");
-        assert.deepEqual(await leftovers(), [], `${c.action}: nothing left`);
-      }
-    } finally {
-      await proxy.stop();
+    const cases = [
+      { action: "GetCallerIdentity", status: 403, code: "InvalidClientTokenId", message: "The security token included in the request is invalid.", says: /checking the AWS credentials \(sts:GetCallerIdentity\): InvalidClientTokenId/, hint: /the access key is not valid/ },
+      { action: "CreateSecurityGroup", status: 403, code: "UnauthorizedOperation", message: "You are not authorized to perform this operation.", says: /creating the temporary security group \(ec2:CreateSecurityGroup\): UnauthorizedOperation/, hint: /add the permission to their IAM policy/ },
+      { action: "RunInstances", status: 400, code: "InstanceLimitExceeded", message: "You have requested more instances than your current instance limit allows.", says: /launching the build instance \(ec2:RunInstances\): InstanceLimitExceeded/, hint: /instance quota is reached/ },
+    ];
+    for (const c of cases) {
+      await moto.reset();
+      proxy.inject(c.action, { error: { status: c.status, code: c.code, message: c.message } });
+      const run = await runKiln(["build", await template(`fails-${c.action}`, amazonLinux, proxy.endpoint), "--output-dir", join(dir, `out-${c.action}`)], env);
+      proxy.inject(c.action, {});
+      assert.equal(run.code, 1, run.stdout + run.stderr);
+      assert.match(run.stderr, c.says);
+      assert.match(run.stderr, c.hint);
+      assert.doesNotMatch(run.stderr, /\n\s+at /, "no stack trace");
+      assert.deepEqual(await leftovers(), [], `${c.action}: nothing left`);
     }
   });
 
@@ -377,8 +349,6 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
     const checkIp = createServer((_req, res) => res.end("198.51.100.7\n"));
     await new Promise<void>((resolve) => checkIp.listen(0, "127.0.0.1", resolve));
     const checkIpPort = (checkIp.address() as { port: number }).port;
-    const proxy = new FaultProxy(moto.endpoint);
-    await proxy.start();
     const marker = "/etc/kiln-test-provisioned";
     await writeFile(join(dir, "motd"), "Built by kiln\n");
     try {
@@ -470,81 +440,68 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
       assert.match(trusted.stdout, /host key SHA256:\S+ accepted on first use \(no fingerprints were printed to pin\)/);
       assert.deepEqual(await leftovers(), []);
     } finally {
-      await proxy.stop();
       checkIp.close();
       await sshd.stop();
     }
   });
 
   it("launches with the template's volumes, in a subnet of the VPC named, with a public address on the network interface", async () => {
-    const proxy = new FaultProxy(moto.endpoint);
-    await proxy.start();
-    try {
-      const vpc = (await ec2.send(new CreateVpcCommand({ CidrBlock: "10.42.0.0/16" }))).Vpc?.VpcId ?? "";
-      const subnet = (await ec2.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: "10.42.1.0/24" }))).Subnet?.SubnetId ?? "";
-      const file = await template("volumes", [
-        amazonLinux.trimEnd(),
-        "    associate_public_ip_address: true",
-        "    launch_block_device_mappings: [{device_name: /dev/xvda, volume_size: 20, volume_type: gp3, encrypted: true}, {device_name: /dev/xvdf, volume_size: 5, delete_on_termination: false}]",
-        `    vpc_id: ${vpc}`,
-        "",
-      ].join("\n"), proxy.endpoint);
-      const run = await runKiln(["build", file, "--output-dir", join(dir, "out-volumes")], env);
-      assert.equal(run.code, 0, run.stdout + run.stderr);
-      const request = new URLSearchParams(proxy.bodies.get("RunInstances")?.[0] ?? "");
-      assert.equal(request.get("BlockDeviceMapping.1.DeviceName"), "/dev/xvda");
-      assert.equal(request.get("BlockDeviceMapping.1.Ebs.VolumeSize"), "20");
-      assert.equal(request.get("BlockDeviceMapping.1.Ebs.VolumeType"), "gp3");
-      assert.equal(request.get("BlockDeviceMapping.1.Ebs.Encrypted"), "true");
-      assert.equal(request.get("NetworkInterface.1.AssociatePublicIpAddress"), "true");
-      assert.match(request.get("NetworkInterface.1.SecurityGroupId.1") ?? "", /^sg-/, "the group goes with the interface");
-      assert.equal(request.get("SecurityGroupId.1"), null, "and not beside it (EC2 refuses both)");
-      assert.equal(request.get("NetworkInterface.1.SubnetId"), subnet, "the instance goes where its group is");
-      const kept = (await ec2.send(new DescribeVolumesCommand({ Filters: byKiln }))).Volumes ?? [];
-      assert.deepEqual(kept.filter((v) => v.State !== "deleted").map((v) => v.VolumeId), [], "the volume kept past termination is deleted too");
-      assert.deepEqual(await leftovers(), []);
-    } finally {
-      await proxy.stop();
-    }
+    const vpc = (await ec2.send(new CreateVpcCommand({ CidrBlock: "10.42.0.0/16" }))).Vpc?.VpcId ?? "";
+    const subnet = (await ec2.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: "10.42.1.0/24" }))).Subnet?.SubnetId ?? "";
+    const file = await template("volumes", [
+      amazonLinux.trimEnd(),
+      "    associate_public_ip_address: true",
+      "    launch_block_device_mappings: [{device_name: /dev/xvda, volume_size: 20, volume_type: gp3, encrypted: true}, {device_name: /dev/xvdf, volume_size: 5, delete_on_termination: false}]",
+      `    vpc_id: ${vpc}`,
+      "",
+    ].join("\n"), proxy.endpoint);
+    const run = await runKiln(["build", file, "--output-dir", join(dir, "out-volumes")], env);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const request = new URLSearchParams(proxy.bodies.get("RunInstances")?.[0] ?? "");
+    assert.equal(request.get("BlockDeviceMapping.1.DeviceName"), "/dev/xvda");
+    assert.equal(request.get("BlockDeviceMapping.1.Ebs.VolumeSize"), "20");
+    assert.equal(request.get("BlockDeviceMapping.1.Ebs.VolumeType"), "gp3");
+    assert.equal(request.get("BlockDeviceMapping.1.Ebs.Encrypted"), "true");
+    assert.equal(request.get("NetworkInterface.1.AssociatePublicIpAddress"), "true");
+    assert.match(request.get("NetworkInterface.1.SecurityGroupId.1") ?? "", /^sg-/, "the group goes with the interface");
+    assert.equal(request.get("SecurityGroupId.1"), null, "and not beside it (EC2 refuses both)");
+    assert.equal(request.get("NetworkInterface.1.SubnetId"), subnet, "the instance goes where its group is");
+    const kept = (await ec2.send(new DescribeVolumesCommand({ Filters: byKiln }))).Volumes ?? [];
+    assert.deepEqual(kept.filter((v) => v.State !== "deleted").map((v) => v.VolumeId), [], "the volume kept past termination is deleted too");
+    assert.deepEqual(await leftovers(), []);
   });
 
   it("launches on spot, and falls back to on demand when there is no spot capacity and spot_fallback says so", async () => {
-    const proxy = new FaultProxy(moto.endpoint);
-    await proxy.start();
-    try {
-      // As AWS does while no spot capacity exists: every spot request fails (the SDK retries them).
-      const noSpot = { error: { status: 500, code: "InsufficientInstanceCapacity", message: "There is no Spot capacity available that matches your request." }, match: "InstanceMarketOptions.MarketType=spot" };
-      proxy.inject("RunInstances", noSpot);
-      const run = await runKiln(["build", await template("spot", `${amazonLinux}    spot_price: auto\n    spot_fallback: true\n`, proxy.endpoint), "--output-dir", join(dir, "out-spot")], env);
-      assert.equal(run.code, 0, run.stdout + run.stderr);
-      const requests = (proxy.bodies.get("RunInstances") ?? []).map((b) => new URLSearchParams(b));
-      const [first, last] = [requests[0], requests.at(-1)];
-      assert.equal(first?.get("InstanceMarketOptions.MarketType"), "spot");
-      assert.equal(first?.get("InstanceMarketOptions.SpotOptions.MaxPrice"), null, "auto: no maximum, so at most the on-demand price");
-      assert.equal(last?.get("InstanceMarketOptions.MarketType"), null, "the fallback is on demand");
-      assert.match(run.stdout, /no spot capacity .*launching on demand, as spot_fallback says/);
-      assert.doesNotMatch(run.stdout, /skipped: spot instance/, "an on-demand fallback is stopped as usual");
-      assert.deepEqual(await leftovers(), []);
+    // As AWS does while no spot capacity exists: every spot request fails (the SDK retries them).
+    const noSpot = { error: { status: 500, code: "InsufficientInstanceCapacity", message: "There is no Spot capacity available that matches your request." }, match: "InstanceMarketOptions.MarketType=spot" };
+    proxy.inject("RunInstances", noSpot);
+    const run = await runKiln(["build", await template("spot", `${amazonLinux}    spot_price: auto\n    spot_fallback: true\n`, proxy.endpoint), "--output-dir", join(dir, "out-spot")], env);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const requests = (proxy.bodies.get("RunInstances") ?? []).map((b) => new URLSearchParams(b));
+    const [first, last] = [requests[0], requests.at(-1)];
+    assert.equal(first?.get("InstanceMarketOptions.MarketType"), "spot");
+    assert.equal(first?.get("InstanceMarketOptions.SpotOptions.MaxPrice"), null, "auto: no maximum, so at most the on-demand price");
+    assert.equal(last?.get("InstanceMarketOptions.MarketType"), null, "the fallback is on demand");
+    assert.match(run.stdout, /no spot capacity .*launching on demand, as spot_fallback says/);
+    assert.doesNotMatch(run.stdout, /skipped: spot instance/, "an on-demand fallback is stopped as usual");
+    assert.deepEqual(await leftovers(), []);
 
-      // With capacity, the spot instance is imaged running (it cannot be stopped; CreateImage reboots it).
-      await moto.reset();
-      proxy.inject("RunInstances", {});
-      const onSpot = await runKiln(["build", await template("spot-ok", `${amazonLinux}    spot_price: auto\n`, proxy.endpoint), "--output-dir", join(dir, "out-spot-ok")], env);
-      assert.equal(onSpot.code, 0, onSpot.stdout + onSpot.stderr);
-      assert.match(onSpot.stdout, /skipped: spot instance i-\w+ cannot be stopped; CreateImage reboots it/);
-      assert.equal(proxy.calls.get("StopInstances"), 1, "only the on-demand build stopped its instance");
-      assert.equal(new URLSearchParams(proxy.bodies.get("CreateImage")?.at(-1) ?? "").get("NoReboot"), null, "CreateImage may reboot");
-      assert.deepEqual(await leftovers(), []);
+    // With capacity, the spot instance is imaged running (it cannot be stopped; CreateImage reboots it).
+    await moto.reset();
+    proxy.inject("RunInstances", {});
+    const onSpot = await runKiln(["build", await template("spot-ok", `${amazonLinux}    spot_price: auto\n`, proxy.endpoint), "--output-dir", join(dir, "out-spot-ok")], env);
+    assert.equal(onSpot.code, 0, onSpot.stdout + onSpot.stderr);
+    assert.match(onSpot.stdout, /skipped: spot instance i-\w+ cannot be stopped; CreateImage reboots it/);
+    assert.equal(proxy.calls.get("StopInstances"), 1, "only the on-demand build stopped its instance");
+    assert.equal(new URLSearchParams(proxy.bodies.get("CreateImage")?.at(-1) ?? "").get("NoReboot"), null, "CreateImage may reboot");
+    assert.deepEqual(await leftovers(), []);
 
-      await moto.reset();
-      proxy.inject("RunInstances", noSpot);
-      const strict = await runKiln(["build", await template("spot-strict", `${amazonLinux}    spot_price: "0.05"\n`, proxy.endpoint), "--output-dir", join(dir, "out-spot-strict")], env);
-      assert.equal(strict.code, 1, "without spot_fallback the build fails");
-      assert.match(strict.stderr, /launching the build instance on spot \(ec2:RunInstances\): InsufficientInstanceCapacity/);
-      assert.deepEqual(await leftovers(), []);
-    } finally {
-      await proxy.stop();
-    }
+    await moto.reset();
+    proxy.inject("RunInstances", noSpot);
+    const strict = await runKiln(["build", await template("spot-strict", `${amazonLinux}    spot_price: "0.05"\n`, proxy.endpoint), "--output-dir", join(dir, "out-spot-strict")], env);
+    assert.equal(strict.code, 1, "without spot_fallback the build fails");
+    assert.match(strict.stderr, /launching the build instance on spot \(ec2:RunInstances\): InsufficientInstanceCapacity/);
+    assert.deepEqual(await leftovers(), []);
   });
 
   it("fails clearly when no image matches the filter, having created nothing", async () => {

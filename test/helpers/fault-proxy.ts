@@ -33,6 +33,13 @@ export class FaultProxy {
 
   constructor(private readonly target: string) {}
 
+  /** No faults, no counts: as new, for the next test of a suite that shares one proxy. */
+  reset(): void {
+    this.faults.clear();
+    this.calls.clear();
+    this.bodies.clear();
+  }
+
   inject(action: string, fault: Fault): void {
     this.faults.set(action, { ...fault });
   }
