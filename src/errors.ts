@@ -3,12 +3,27 @@
  * field, file or value, and a hint that says what to do. The CLI prints `message (hint)`
  * and exits with `exitCode`; anything that is not a KilnError is an internal error.
  */
+/** kiln's own error codes: one closed list, so a code is matched by the compiler, not by a pattern. */
+export const kilnErrorCodes = [
+  "KILN_AUDIT_BAD_PARTITION_TABLE", "KILN_AUDIT_CORRUPT_COMPRESSED", "KILN_AUDIT_CORRUPT_TAR", "KILN_AUDIT_EXT_CORRUPT", "KILN_AUDIT_EXT_UNSUPPORTED",
+  "KILN_AUDIT_FAILED", "KILN_AUDIT_NOT_DIRECTORY", "KILN_AUDIT_NOT_EXT", "KILN_AUDIT_NOT_FOUND", "KILN_AUDIT_NOT_TAR", "KILN_AUDIT_PERMISSION",
+  "KILN_AUDIT_SARIF_UNWRITABLE", "KILN_AUDIT_TRUNCATED", "KILN_AUDIT_UNKNOWN_FORMAT",
+  "KILN_AWS", "KILN_BASELINE_INVALID", "KILN_BASELINE_UNREADABLE", "KILN_CANCELLED", "KILN_CHECK_IP_FAILED", "KILN_CLEANUP_FAILED",
+  "KILN_COMMAND_FAILED", "KILN_CONFIG_INVALID", "KILN_DEBUGFS", "KILN_ENCRYPTION", "KILN_EXIT_CODE", "KILN_EXIT_STATUS", "KILN_IMAGE_EMPTY", "KILN_IMAGE_FAILED",
+  "KILN_IMAGE_NAME_TAKEN", "KILN_INSTANCE_GONE", "KILN_INTERNAL", "KILN_NEEDS_ROOT", "KILN_NO_ADDRESS", "KILN_NOT_WINDOWS", "KILN_NO_DEFAULT_VPC", "KILN_NO_REGION",
+  "KILN_NO_SUBNET", "KILN_OPENSSH_HASH", "KILN_OUTPUT_EXISTS", "KILN_PASSWORD_DATA", "KILN_RESOURCES_LEFT", "KILN_RESTART_TIMEOUT", "KILN_SIZE",
+  "KILN_SOURCE_IMAGE_AMBIGUOUS", "KILN_SOURCE_IMAGE_NOT_FOUND", "KILN_SSH_EXEC", "KILN_SSH_HOST_KEY_MISMATCH", "KILN_SSH_TIMEOUT", "KILN_STILL_MOUNTED",
+  "KILN_SUBNET_NOT_FOUND", "KILN_SYSTEM", "KILN_TEMPLATE_UNREADABLE", "KILN_TEST", "KILN_TOOL_MISSING", "KILN_USAGE", "KILN_VAR_FILE", "KILN_WAIT_TIMEOUT",
+  "KILN_WINDOWS_DOWNLOAD", "KILN_WINDOWS_UPLOAD", "KILN_WINDOWS_VERSION",
+] as const;
+export type KilnErrorCode = (typeof kilnErrorCodes)[number];
+
 export class KilnError extends Error {
-  readonly code: string;
+  readonly code: KilnErrorCode;
   readonly hint: string | undefined;
   readonly exitCode: number;
 
-  constructor(code: string, message: string, options: { hint?: string; exitCode?: number; cause?: unknown } = {}) {
+  constructor(code: KilnErrorCode, message: string, options: { hint?: string; exitCode?: number; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "KilnError";
     this.code = code;

@@ -1,27 +1,47 @@
 import { CancelledError, KilnError } from "../errors.js";
-import type { Step, StepContext } from "./step.js";
+import type { Step, StepContext, StepPlan } from "./step.js";
 
 // Steps of different types live in one list; `then` below keeps the chain type-safe.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-type AnyStep = Step<any, any>;
+type AnyStep = Step<any, any, any>;
 
 /**
  * An ordered list of typed steps. `then` appends a step whose input the steps before it
- * produce, so the state passed along is a typed record, not a bag of casts.
+ * produce, so the state passed along is a typed record, not a bag of casts. `Facts` is what
+ * every step's plan reads.
  */
-export class Pipeline<Initial extends object, State extends object> {
+export class Pipeline<Initial extends object, State extends object, Facts = unknown> {
   private constructor(private readonly steps: readonly AnyStep[]) {}
 
-  static start<Initial extends object>(): Pipeline<Initial, Initial> {
-    return new Pipeline<Initial, Initial>([]);
+  static start<Initial extends object, Facts = unknown>(): Pipeline<Initial, Initial, Facts> {
+    return new Pipeline<Initial, Initial, Facts>([]);
   }
 
-  then<Out extends object>(step: Step<State, Out>): Pipeline<Initial, State & Out> {
-    return new Pipeline<Initial, State & Out>([...this.steps, step]);
+  then<Out extends object>(step: Step<State, Out, Facts>): Pipeline<Initial, State & Out, Facts> {
+    return new Pipeline<Initial, State & Out, Facts>([...this.steps, step]);
+  }
+
+  /**
+   * A step that belongs to some builds only (Windows' password, a communicator's steps): chosen
+   * here, when the list is composed, rather than skipped inside the step. Later steps may read
+   * its products only as optional.
+   */
+  thenIf<Out extends object>(include: boolean, step: Step<State, Out, Facts>): Pipeline<Initial, State & Partial<Out>, Facts> {
+    return include ? this.then(step) : new Pipeline<Initial, State & Partial<Out>, Facts>(this.steps);
+  }
+
+  /** The same steps, seen as producing only `Result` (what a caller reads), whichever way they were composed. */
+  producing<Result extends object>(): State extends Result ? Pipeline<Initial, Result, Facts> : never {
+    return new Pipeline<Initial, Result, Facts>(this.steps) as State extends Result ? Pipeline<Initial, Result, Facts> : never;
   }
 
   get stepNames(): string[] {
     return this.steps.map((s) => s.name);
+  }
+
+  /** Every step's own plan, in order. */
+  plan(facts: Facts): (StepPlan & { step: string })[] {
+    return this.steps.map((s) => ({ step: s.name, ...(s.plan(facts) as StepPlan) }));
   }
 
   async run(ctx: StepContext, initial: Initial): Promise<State> {
@@ -53,5 +73,5 @@ function systemErrorIn(stepName: string, error: unknown): unknown {
     ENOENT: "check that the path exists",
   };
   const hint = hints[errno.code];
-  return new KilnError(`KILN_${errno.code}`, `${stepName}: ${error.message}`, { cause: error, ...(hint === undefined ? {} : { hint }) });
+  return new KilnError("KILN_SYSTEM", `${stepName}: ${error.message}`, { cause: error, ...(hint === undefined ? {} : { hint }) });
 }

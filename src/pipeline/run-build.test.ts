@@ -11,8 +11,9 @@ function options(overrides: Partial<RunBuildOptions> = {}): RunBuildOptions {
 }
 
 const undone: string[] = [];
+const noPlan = () => ({ calls: [], creates: [] });
 const createVolume: Step<{ size: number }, { volumeId: string }> = {
-  name: "create volume",
+  name: "create volume", plan: noPlan,
   run: async (ctx, { size }) => {
     const volumeId = `vol-${size}`;
     ctx.cleanup.defer(`delete volume ${volumeId}`, async () => { undone.push(volumeId); });
@@ -20,7 +21,7 @@ const createVolume: Step<{ size: number }, { volumeId: string }> = {
   },
 };
 const failingSnapshot: Step<{ volumeId: string }, { snapshotId: string }> = {
-  name: "snapshot",
+  name: "snapshot", plan: noPlan,
   run: async (ctx) => {
     ctx.cleanup.defer("delete the thing that breaks", async () => { throw new Error("undo broke"); });
     throw new KilnError("KILN_TEST", "snapshot failed", { hint: "try again" });
@@ -30,7 +31,7 @@ const failingSnapshot: Step<{ volumeId: string }, { snapshotId: string }> = {
 describe("runBuild", () => {
   it("passes each step's products to the next and reports progress", async () => {
     const report = new RecordingReporter();
-    const readVolume: Step<{ volumeId: string }, { described: string }> = { name: "describe", run: async (_c, { volumeId }) => ({ output: { described: `${volumeId}!` } }) };
+    const readVolume: Step<{ volumeId: string }, { described: string }> = { name: "describe", plan: noPlan, run: async (_c, { volumeId }) => ({ output: { described: `${volumeId}!` } }) };
     const state = await runBuild(Pipeline.start<{ size: number }>().then(createVolume).then(readVolume), { size: 8 }, options({ report }));
     assert.equal(state.described, "vol-8!");
     assert.match(report.lines[0] ?? "", /^==> \[\d+\.\ds\] 1\/2 create volume$/);
@@ -51,7 +52,7 @@ describe("runBuild", () => {
   it("keeps what is marked for debugging with --on-error abort, lists it, and undoes the rest", async () => {
     undone.length = 0;
     const workDirectory: Step<object, object> = {
-      name: "work directory",
+      name: "work directory", plan: noPlan,
       run: async (ctx) => {
         ctx.cleanup.defer("remove work directory /w", async () => { undone.push("/w"); }, { keepOnAbort: true });
         return { output: {} };
@@ -68,7 +69,7 @@ describe("runBuild", () => {
     undone.length = 0;
     const cancel = new AbortController();
     const waitForCancel: Step<object, object> = {
-      name: "wait",
+      name: "wait", plan: noPlan,
       run: async () => { cancel.abort(); throw new Error("interrupted system call"); },
     };
     const pipeline = Pipeline.start<{ size: number }>().then(createVolume).then(waitForCancel);
@@ -82,12 +83,12 @@ describe("runBuild", () => {
 describe("system errors in a step", () => {
   it("become one clear error naming the step, with a hint", async () => {
     const full: Step<object, object> = {
-      name: "write filesystem image",
+      name: "write filesystem image", plan: noPlan,
       run: async () => { throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC", syscall: "write" }); },
     };
     const error = await runBuild(Pipeline.start<object>().then(full), {}, options()).then(() => undefined, (e: unknown) => e);
     assert.ok(error instanceof BuildError);
-    assert.equal(error.code, "KILN_ENOSPC");
+    assert.equal(error.code, "KILN_SYSTEM");
     assert.equal(error.message, "write filesystem image: ENOSPC: no space left on device, write");
     assert.match(error.hint ?? "", /free some disk space/);
   });

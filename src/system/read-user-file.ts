@@ -1,11 +1,11 @@
 import { readFile } from "node:fs/promises";
-import { KilnError } from "../errors.js";
+import { KilnError, type KilnErrorCode } from "../errors.js";
 
 /**
  * Reads a text file the user named on the command line or in a template; a missing,
  * unreadable or wrong kind of path is one clear error (exit code 2) naming `what` it was.
  */
-export async function readUserFile(file: string, what: { code: string; kind: string; hint: string }): Promise<string> {
+export async function readUserFile(file: string, what: { code: KilnErrorCode; kind: string; hint: string }): Promise<string> {
   try {
     return await readFile(file, "utf8");
   } catch (error) {

@@ -1,5 +1,5 @@
 import { stat } from "node:fs/promises";
-import { dirname, resolve } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 import { ConfigError, type ConfigProblem } from "../errors.js";
 import { interpolate } from "./interpolate.js";
 import { template as templateSchema, type Template } from "./schema.js";
@@ -7,6 +7,8 @@ import { schemaProblems } from "./schema-problems.js";
 import { SourceDocument } from "./source-document.js";
 import { convertPacker, isPackerTemplate } from "../packer/packer-template.js";
 import { resolveVariables, type ResolvedVariable, type VariableInputs } from "./variables.js";
+import type { NamedFile } from "../builders/builder-kind.js";
+import { builderKind } from "../builders/registry.js";
 
 export interface LoadOptions extends VariableInputs {
   /** The build's clock, so every `${{ timestamp }}` and the output directory agree. */
@@ -49,7 +51,8 @@ export async function loadTemplate(file: string, options: LoadOptions): Promise<
   // A value whose expression failed, or a variable already reported, is not checked again: one problem per mistake.
   for (const p of problems) failedPaths.add(p.path);
   const { template, directory } = await validated(source, file, source.document.toJS(), problems, failedPaths);
-  return { file, directory, template, sourceText: source.text, variables, startedAt, warnings: [], packer: false, derivedSecrets: [] };
+  const loaded: LoadedTemplate = { file, directory, template, sourceText: source.text, variables, startedAt, warnings: [], packer: false, derivedSecrets: [] };
+  return withBuilderWarnings(loaded);
 }
 
 /**
@@ -80,20 +83,21 @@ async function loadPacker(source: SourceDocument, file: string, options: LoadOpt
   const variables = new Map<string, ResolvedVariable>([...converted.variables].map(([name, v]) => [name, {
     value: v.value, sensitive: v.sensitive, source: v.source === "default" ? "default" : v.source === "-var" ? "command line" : "var-file",
   }]));
-  return { file, directory, template, sourceText: source.text, variables, startedAt, warnings: converted.warnings, packer: true, derivedSecrets: converted.derivedSecrets };
+  return withBuilderWarnings({ file, directory, template, sourceText: source.text, variables, startedAt, warnings: converted.warnings, packer: true, derivedSecrets: converted.derivedSecrets });
+}
+
+/** What each builder finds worth saying about the template (user data reading IMDSv1, say), after the converter's own. */
+async function withBuilderWarnings(loaded: LoadedTemplate): Promise<LoadedTemplate> {
+  const name = basename(loaded.file);
+  for (const [i, builder] of loaded.template.builders.entries()) {
+    for (const warning of await builderKind(builder).warnings(loaded, builder, i)) loaded.warnings.push(`${name}: builders.${i}: ${warning}`);
+  }
+  return loaded;
 }
 
 /** Files the template names must exist before anything is built. */
 async function missingFiles(source: SourceDocument, template: Template, directory: string): Promise<ConfigProblem[]> {
-  const wanted: { path: (string | number)[]; file: string; kind: "file" | "directory" | "any" }[] = [];
-  template.builders.forEach((b, i) => {
-    if (b.type === "amazon-ebs") {
-      if (b.user_data_file !== undefined) wanted.push({ path: ["builders", i, "user_data_file"], file: b.user_data_file, kind: "file" });
-      return;
-    }
-    if (b.base.tarball !== undefined) wanted.push({ path: ["builders", i, "base", "tarball"], file: b.base.tarball, kind: "file" });
-    if (b.base.directory !== undefined) wanted.push({ path: ["builders", i, "base", "directory"], file: b.base.directory, kind: "directory" });
-  });
+  const wanted: NamedFile[] = template.builders.flatMap((b, i) => builderKind(b).files(b).map((f) => ({ ...f, path: ["builders", i, ...f.path] })));
   template.provisioners.forEach((p, i) => {
     if (p.type === "file" && p.direction === "upload") wanted.push({ path: ["provisioners", i, "source"], file: p.source, kind: "any" });
     if (p.type === "shell" || p.type === "powershell" || p.type === "shell-local") {

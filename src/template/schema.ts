@@ -134,7 +134,9 @@ const amazonEbsBuilder = section({
   ssh_username: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, "must be a user name like admin, ec2-user or Administrator").optional()
     .describe("the image's login user (admin on Debian, ec2-user on Amazon Linux, ubuntu on Ubuntu)"),
   ssh_port: z.number().int().min(1).max(65535).default(22),
-  ssh_host: z.string().min(1).optional().describe("connect here instead of the instance's public (or private) address"),
+  ssh_host: z.string().min(1).optional().describe("connect here instead of the instance's address"),
+  ssh_interface: z.enum(["public_ip", "private_ip", "public_dns", "private_dns"]).optional()
+    .describe("which address of the instance SSH connects to (default: public_ip when the instance gets one, else private_ip); with a private one the port is opened to this machine's private address"),
   ssh_timeout: z.number().positive().optional().describe("seconds to keep trying to connect (default 300; 1800 on Windows, whose first boot installs OpenSSH)"),
   ssh_host_key_wait: z.number().min(0).optional()
     .describe("seconds to wait for host key fingerprints on the console (pinned when they come; else the first key is trusted); default 120, on Windows ssh_timeout (they come with OpenSSH)"),
@@ -145,10 +147,12 @@ const amazonEbsBuilder = section({
   user_data: z.string().optional().describe("user data for the build instance"),
   user_data_file: z.string().min(1).optional().describe("a file of user data (relative to the template)"),
   metadata_options: section({
-    http_tokens: z.enum(["required", "optional"]).default("required").describe("required = IMDSv2 only"),
-  }).default({ http_tokens: "required" }),
+    http_tokens: z.enum(["required", "optional"]).default("required").describe("required = IMDSv2 only (kiln's default; a Packer template keeps Packer's optional)"),
+  }).prefault({}),
+  imds_support: z.literal("v2.0", { error: "must be \"v2.0\" (instances of the image then require IMDSv2)" }).optional()
+    .describe("v2.0: instances launched from the image (and its copies) require IMDSv2; it cannot be undone on that image"),
   encrypt_boot: z.boolean().default(false).describe("an encrypted image: the build instance's root volume is encrypted, so are its snapshots"),
-  kms_key_id: z.string().min(1).optional().describe("the KMS key for encrypt_boot (default: the account's EBS key)"),
+  kms_key_id: z.string().min(1).optional().describe("the KMS key for encrypt_boot (default: the AWS-managed key aws/ebs, which cannot be shared)"),
   ami_name: z.string().regex(/^[A-Za-z0-9()[\]./'@_ -]{3,128}$/, "must be 3-128 letters, digits, spaces or ( ) [ ] . / ' @ _ -"),
   ami_description: z.string().max(255).optional(),
   tags: awsTags.describe("tags on the image"),
@@ -158,11 +162,16 @@ const amazonEbsBuilder = section({
   ami_groups: z.array(z.literal("all", { error: "the only group is all (everyone)" })).default([]).describe("[all] makes the image public (needs public: true)"),
   public: z.boolean().default(false).describe("confirms that ami_groups: [all] is meant: anyone may launch the image"),
   ami_regions: z.array(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, "must look like an AWS region (e.g. eu-west-1)")).default([]).describe("regions to copy the image to"),
-  ami_region_kms_key_ids: z.record(z.string(), z.string().min(1)).default({}).describe("region → KMS key: that region's copy is encrypted with it"),
+  ami_region_kms_key_ids: z.record(z.string(), z.string()).default({}).describe("region → KMS key: that region's copy is encrypted with it (\"\": that region's AWS-managed key)"),
   wait: section({
-    delay_seconds: z.number().positive().default(5),
-    timeout_seconds: z.number().positive().default(1800),
-  }).default({ delay_seconds: 5, timeout_seconds: 1800 }).describe("how often and how long kiln polls instance and image states"),
+    delay_seconds: z.number().positive().default(5).describe("seconds between two looks at an instance or image"),
+    timeout_seconds: z.number().positive().default(1800).describe("how long an instance may take to run or stop"),
+    image_timeout_seconds: z.number().positive().default(4 * 3600).describe("how long an image (or a copy) may take to become available: large images take hours"),
+  }).prefault({}).describe("how often and how long kiln polls instance and image states"),
+  aws_polling: section({
+    delay_seconds: z.number().positive().optional(),
+    max_attempts: z.number().int().positive().optional(),
+  }).optional().describe("Packer's spelling: every wait polls every delay_seconds, at most max_attempts times (over wait; AWS_POLL_DELAY_SECONDS and AWS_MAX_ATTEMPTS over both)"),
 }).superRefine((value, ctx) => {
   if ((value.source_ami === undefined) === (value.source_ami_filter === undefined)) {
     ctx.addIssue({ code: "custom", message: "needs source_ami or source_ami_filter, not both", params: { hint: "give an image id, or a filter with owners" } });
@@ -172,6 +181,10 @@ const amazonEbsBuilder = section({
   }
   if (value.ami_groups.includes("all") && !value.public) {
     ctx.addIssue({ code: "custom", path: ["ami_groups"], message: "would make the image public, and public is not set", params: { hint: "add public: true if anyone may launch it (kiln audits first), or remove all" } });
+  }
+  encryptionProblems(value, ctx);
+  if (value.communicator === "none" && value.ssh_interface !== undefined) {
+    ctx.addIssue({ code: "custom", path: ["ssh_interface"], message: "is set, and communicator is none", params: { hint: "remove ssh_interface, or use communicator: ssh" } });
   }
   for (const region of Object.keys(value.ami_region_kms_key_ids)) {
     if (!value.ami_regions.includes(region)) ctx.addIssue({ code: "custom", path: ["ami_region_kms_key_ids", region], message: `names ${region}, which is not in ami_regions`, params: { hint: "add the region to ami_regions, or remove its key" } });
@@ -183,6 +196,35 @@ const amazonEbsBuilder = section({
     ctx.addIssue({ code: "custom", message: "gives iam_instance_profile and temporary_iam_instance_profile_policy_document; only one is allowed", params: { hint: "use an existing profile, or let kiln make a temporary one from the policy" } });
   }
 });
+
+/** The AWS-managed EBS key, which AWS never lets another account use. */
+const awsManagedKey = /^(alias\/aws\/ebs|arn:aws[\w-]*:kms:[\w-]+:\d{12}:alias\/aws\/ebs)$/;
+
+/**
+ * Encryption that AWS would refuse, or that would not do what it says: an image encrypted with
+ * the AWS-managed key cannot be shared, and an encrypted image cannot be public.
+ */
+function encryptionProblems(value: { encrypt_boot: boolean; kms_key_id?: string | undefined; ami_users: string[]; ami_groups: string[]; ami_regions: string[]; ami_region_kms_key_ids: Record<string, string> }, ctx: z.RefinementCtx): void {
+  const defaultKey = (key: string | undefined): boolean => key === undefined || key === "" || awsManagedKey.test(key);
+  if (value.kms_key_id !== undefined && !value.encrypt_boot) {
+    ctx.addIssue({ code: "custom", path: ["kms_key_id"], message: "is set, and encrypt_boot is not", params: { hint: "add encrypt_boot: true, or remove kms_key_id" } });
+  }
+  if (!value.encrypt_boot && Object.keys(value.ami_region_kms_key_ids).length === 0) return;
+  if (value.encrypt_boot && value.ami_groups.includes("all")) {
+    ctx.addIssue({ code: "custom", path: ["ami_groups"], message: "would make an encrypted image public, and AWS does not allow encrypted images to be public", params: { hint: "share it with accounts (ami_users) and a customer-managed key instead, or drop encrypt_boot" } });
+  }
+  if (value.ami_users.length === 0) return;
+  const why = "AWS refuses to share an image encrypted with the AWS-managed key aws/ebs: no other account may use that key";
+  if (value.encrypt_boot && defaultKey(value.kms_key_id)) {
+    ctx.addIssue({ code: "custom", path: ["kms_key_id"], message: `${value.kms_key_id === undefined ? "is not set" : `is ${value.kms_key_id}`}, and ami_users would share the encrypted image: ${why}`, params: { hint: "set kms_key_id to a customer-managed key whose policy lets those accounts use it" } });
+  }
+  for (const region of value.ami_regions) {
+    const key = value.ami_region_kms_key_ids[region];
+    if ((value.encrypt_boot || key !== undefined) && defaultKey(key)) {
+      ctx.addIssue({ code: "custom", path: ["ami_region_kms_key_ids", region], message: `${key === undefined ? "is not set" : "is the AWS-managed key"}, and ami_users would share the encrypted copy in ${region}: ${why}`, params: { hint: `give ${region} a customer-managed key in ami_region_kms_key_ids` } });
+    }
+  }
+}
 
 const builderTypes = ["local", "amazon-ebs"] as const;
 export const builder = z.discriminatedUnion("type", [localBuilder, amazonEbsBuilder], {

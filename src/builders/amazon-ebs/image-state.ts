@@ -2,7 +2,8 @@ import { CreateTagsCommand, DescribeImagesCommand, type Image } from "@aws-sdk/c
 import { KilnError } from "../../errors.js";
 import type { StepContext } from "../../pipeline/step.js";
 import type { AmazonEbsBuilderConfig } from "../../template/schema.js";
-import { aws, awsEventually, notYetVisible, type AwsClients } from "./aws-clients.js";
+import { type AwsClients } from "./aws-clients.js";
+import { aws, awsEventually, notYetVisible } from "./aws-errors.js";
 import { pollUntil } from "./poll.js";
 import { kilnTags } from "./tags.js";
 

@@ -1,5 +1,6 @@
 import { DescribeInstancesCommand, type Instance } from "@aws-sdk/client-ec2";
-import { aws, type AwsClients } from "./aws-clients.js";
+import { type AwsClients } from "./aws-clients.js";
+import { aws } from "./aws-errors.js";
 
 /** One instance as EC2 describes it now (its state, addresses), or undefined. */
 export async function describeInstance(clients: AwsClients, id: string, signal: AbortSignal): Promise<Instance | undefined> {

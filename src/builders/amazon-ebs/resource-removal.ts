@@ -5,7 +5,8 @@ import {
 } from "@aws-sdk/client-iam";
 import { DeleteKeyPairCommand, DeleteSecurityGroupCommand, DeleteVolumeCommand, DeleteSnapshotCommand, DeregisterImageCommand, DescribeImagesCommand, TerminateInstancesCommand } from "@aws-sdk/client-ec2";
 import type { Reporter } from "../../report/reporter.js";
-import { aws, awsCode, type AwsClients } from "./aws-clients.js";
+import { type AwsClients } from "./aws-clients.js";
+import { aws, awsCode } from "./aws-errors.js";
 import { describeInstance } from "./instance-state.js";
 import type { JournalEntry } from "./journal.js";
 import { pollUntil } from "./poll.js";
@@ -17,17 +18,8 @@ export interface RemovalOptions {
   timeoutSeconds: number;
 }
 
-// An instance first (its security group and profile cannot go while it exists), a profile
-// before its role, the image last.
-const removalOrder: JournalEntry["type"][] = ["instance", "volume", "security-group", "key-pair", "instance-profile", "role", "image"];
-
-/** Resources sorted so that each can be removed when its turn comes. */
-export function inRemovalOrder<R extends Pick<JournalEntry, "type">>(resources: readonly R[]): R[] {
-  return [...resources].sort((a, b) => removalOrder.indexOf(a.type) - removalOrder.indexOf(b.type));
-}
-
 /** A resource someone (or an earlier attempt) already removed is done, not a failure. */
-const gone = /NotFound|InvalidKeyPair\.NotFound|InvalidGroup\.NotFound|InvalidAMIID\.(NotFound|Unavailable)|InvalidInstanceID\.NotFound|InvalidSnapshot\.NotFound|InvalidVolume\.NotFound|NoSuchEntity/;
+const gone = new Set(["InvalidKeyPair.NotFound", "InvalidGroup.NotFound", "InvalidAMIID.NotFound", "InvalidAMIID.Unavailable", "InvalidInstanceID.NotFound", "InvalidSnapshot.NotFound", "InvalidVolume.NotFound", "NoSuchEntity"]);
 
 /**
  * Removes one resource a build created. The build's own undo and `kiln cleanup` both call this,
@@ -39,7 +31,7 @@ export async function removeResource(clients: AwsClients, entry: Pick<JournalEnt
   try {
     await removers[entry.type](clients, entry.id, options);
   } catch (error) {
-    if (!gone.test(awsCode(error))) throw error;
+    if (!gone.has(awsCode(error))) throw error;
   }
 }
 

@@ -1,6 +1,7 @@
 import { DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, type Tag } from "@aws-sdk/client-ec2";
 import { GetInstanceProfileCommand, ListRoleTagsCommand, paginateListInstanceProfiles, paginateListRoles } from "@aws-sdk/client-iam";
-import { aws, type AwsClients } from "./aws-clients.js";
+import { type AwsClients } from "./aws-clients.js";
+import { aws } from "./aws-errors.js";
 import { kilnIamPath } from "./steps/instance-profile.js";
 import type { JournalEntry } from "./journal.js";
 

@@ -1,7 +1,8 @@
 import { CancelledError } from "../../errors.js";
 import type { StepContext } from "../../pipeline/step.js";
 import type { AmazonEbsBuilderConfig } from "../../template/schema.js";
-import { aws, awsCode, type AwsClients } from "./aws-clients.js";
+import { type AwsClients } from "./aws-clients.js";
+import { aws, awsCode } from "./aws-errors.js";
 import type { BuildJournal, JournalEntry } from "./journal.js";
 import { removeResource } from "./resource-removal.js";
 
@@ -35,12 +36,12 @@ export async function track(ctx: StepContext, { aws: clients, journal, builder }
  * resource already there (`duplicate` matches the error code), the one this build made is
  * adopted: `findOurs` looks it up by name and proves it by its `kiln:build-id` tag.
  */
-export async function createResource<T>(doing: string, call: (signal: AbortSignal) => Promise<T>, adopt?: { duplicate: RegExp; findOurs: () => Promise<T | undefined> }): Promise<T> {
+export async function createResource<T>(doing: string, call: (signal: AbortSignal) => Promise<T>, adopt?: { duplicate: string; findOurs: () => Promise<T | undefined> }): Promise<T> {
   const signal = AbortSignal.timeout(5 * 60_000);
   try {
     return await aws(doing, () => call(signal), signal);
   } catch (error) {
-    if (adopt === undefined || !adopt.duplicate.test(awsCode(error))) throw error;
+    if (adopt === undefined || awsCode(error) !== adopt.duplicate) throw error;
     const ours = await adopt.findOurs();
     if (ours === undefined) throw error;
     return ours;

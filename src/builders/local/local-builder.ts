@@ -1,4 +1,5 @@
 import { Pipeline } from "../../pipeline/pipeline.js";
+import type { LocalFacts } from "./plan-facts.js";
 import type { LocalBuildRequest } from "./request.js";
 import { auditArtifact } from "./steps/audit-artifact.js";
 import { baseRootfs } from "./steps/base-rootfs.js";
@@ -16,7 +17,7 @@ import { writeManifest } from "./steps/write-manifest.js";
  * account. The tree is built in a chroot and written into a fresh filesystem (seed 004's first
  * recommendation), so nothing deleted during the build survives into the image.
  */
-export const localBuilder = Pipeline.start<LocalBuildRequest>()
+export const localBuilder = Pipeline.start<LocalBuildRequest, LocalFacts>()
   .then(checkHost)
   .then(baseRootfs)
   .then(unpackBase)

@@ -2,10 +2,10 @@ import { randomBytes } from "node:crypto";
 import { join, resolve } from "node:path";
 import { Option, type Command } from "commander";
 import { defaultCacheDirectory } from "../../builders/local/base-cache.js";
-import { amazonEbsBuilder } from "../../builders/amazon-ebs/amazon-ebs-builder.js";
-import { localBuilder } from "../../builders/local/local-builder.js";
+import type { BuildOptions as BuilderBuildOptions } from "../../builders/builder-kind.js";
+import { builderKind } from "../../builders/registry.js";
 import { ExitStatus, UsageError } from "../../errors.js";
-import { runBuild, type OnError } from "../../pipeline/run-build.js";
+import type { OnError } from "../../pipeline/run-build.js";
 import { kilnVersion } from "../../version.js";
 import { builderLabel } from "../../template/schema.js";
 import { listenForInterrupts } from "../interrupts.js";
@@ -49,12 +49,12 @@ export function buildCommand(program: Command, { io, redactor, json }: CliContex
       const loaded = await loadFromCli(file, options, redactor, (line) => io.err(line));
       if (options.plan === true) {
         // The plan looks up with the same account the build would use.
-        const profiled = options.profile === undefined ? loaded : { ...loaded, template: { ...loaded.template, builders: loaded.template.builders.map((b) => (b.type === "amazon-ebs" ? { ...b, profile: options.profile } : b)) } };
-        await printPlan(profiled, { json: options.json === true, offline: false }, io.out, json);
+        await printPlan(loaded, { json: options.json === true, offline: false, ...(options.profile === undefined ? {} : { profile: options.profile }) }, io.out, json);
         return;
       }
-      // Only the local builder needs root (chroot, mounts, owners); an AMI build does not.
-      if (process.getuid?.() !== 0 && loaded.template.builders.some((b) => b.type === "local")) {
+      const { builders } = loaded.template;
+      // Only a builder that needs root (the local one: chroot, mounts, owners) makes kiln rebuild itself rootless.
+      if (process.getuid?.() !== 0 && builders.some((b) => builderKind(b).needsRoot)) {
         const code = await rebuildRootless();
         if (code !== 0) throw new ExitStatus(code);
         return;
@@ -62,29 +62,26 @@ export function buildCommand(program: Command, { io, redactor, json }: CliContex
       const report = reporterFor(options, io.out, redactor);
       const interrupts = listenForInterrupts(report);
       try {
-        const { builders } = loaded.template;
         const stamp = loaded.startedAt.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
         const outputParent = resolve(options.outputDir ?? loaded.template.output.directory);
+        const buildOptions: BuilderBuildOptions = {
+          cacheDirectory: resolve(options.cacheDir ?? defaultCacheDirectory()),
+          workParent: resolve(options.workDir ?? process.env.KILN_WORK_DIR ?? join(process.env.TMPDIR ?? "/var/tmp", "kiln")),
+          ...(sourceDateEpoch === undefined ? {} : { sourceDateEpoch }),
+          ...(options.debugKeys === undefined ? {} : { debugKeysDirectory: resolve(options.debugKeys) }),
+          ...(options.profile === undefined ? {} : { profile: options.profile }),
+          ...(options.showPassword === true ? { showPassword: true } : {}),
+        };
         for (const [i, builder] of builders.entries()) {
           const label = builderLabel(loaded.template, i);
-          const buildId = `${label}-${stamp}-${randomBytes(3).toString("hex")}`;
-          const outputDirectory = join(outputParent, `${label}-${stamp}`);
-          const run = { report, signal: interrupts.build, cleanupSignal: interrupts.cleanup, onError: options.onError, cleanupTimeoutMs: cleanupSeconds * 1000 };
-          if (builder.type === "amazon-ebs") {
-            const withProfile = options.profile === undefined ? builder : { ...builder, profile: options.profile };
-            // Asked for by --show-password: straight to the terminal, past the redacting output (and any --json log).
-            const secrets = { addSecret: (v: string) => redactor.addSecret(v), ...(options.showPassword === true ? { reveal: (text: string) => void process.stderr.write(`${text}\n`) } : {}) };
-            const state = await runBuild(amazonEbsBuilder, { loaded, builder: withProfile, buildId, kilnVersion, outputDirectory, secrets, ...(options.debugKeys === undefined ? {} : { debugKeysDirectory: resolve(options.debugKeys) }) }, run);
-            report.info(`built ${state.image.id} in ${state.image.region} in ${report.elapsed().toFixed(1)}s`);
-            continue;
-          }
-          const state = await runBuild(localBuilder, {
-            loaded, builder, buildId, kilnVersion, ...(sourceDateEpoch === undefined ? {} : { sourceDateEpoch }),
-            cacheDirectory: resolve(options.cacheDir ?? defaultCacheDirectory()),
-            workParent: resolve(options.workDir ?? process.env.KILN_WORK_DIR ?? join(process.env.TMPDIR ?? "/var/tmp", "kiln")),
-            outputDirectory,
-          }, run);
-          report.info(`built ${state.artifacts.map((a) => a.path).join(", ")} in ${report.elapsed().toFixed(1)}s`);
+          const runtime = await builderKind(builder).load();
+          const built = await runtime.build({
+            loaded, builder, label, kilnVersion, report, redactor, options: buildOptions,
+            buildId: `${label}-${stamp}-${randomBytes(3).toString("hex")}`,
+            outputDirectory: join(outputParent, `${label}-${stamp}`),
+            run: { report, signal: interrupts.build, cleanupSignal: interrupts.cleanup, onError: options.onError, cleanupTimeoutMs: cleanupSeconds * 1000 },
+          });
+          report.info(built);
         }
       } finally {
         interrupts.dispose();

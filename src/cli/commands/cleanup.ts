@@ -1,12 +1,12 @@
 import { rm } from "node:fs/promises";
 import type { Command } from "commander";
-import { awsClients, type AwsClients } from "../../builders/amazon-ebs/aws-clients.js";
+import type { AwsClients } from "../../builders/amazon-ebs/aws-clients.js";
 import { buildState, journalDirectory, readJournals } from "../../builders/amazon-ebs/journal.js";
-import { inRemovalOrder } from "../../builders/amazon-ebs/resource-removal.js";
+import { inRemovalOrder } from "../../builders/amazon-ebs/removal-order.js";
 import { ExitStatus, UsageError } from "../../errors.js";
 import { TextReporter } from "../../report/reporter.js";
 import type { CliContext } from "../io.js";
-import { describeResource, dryRunWanted, removeEach } from "./remove-resources.js";
+import { describeResource, dryRunWanted } from "./remove-resources.js";
 
 interface CleanupOptions {
   stale?: boolean;
@@ -41,6 +41,8 @@ export function cleanupCommand(program: Command, { io, redactor }: CliContext): 
       }
       const dryRun = dryRunWanted(options);
       const report = new TextReporter(io.out, redactor);
+      // The AWS SDK loads only when something is to be removed.
+      const [{ awsClients }, { removeEach }] = await Promise.all([import("../../builders/amazon-ebs/aws-clients.js"), import("./remove-each.js")]);
       let failed = 0;
       let total = 0;
       for (const { file, record } of journals) {
@@ -53,7 +55,8 @@ export function cleanupCommand(program: Command, { io, redactor }: CliContext): 
         }
         const clients = new Map<string, AwsClients>();
         const clientsFor = (region = record.region): AwsClients => {
-          const known = clients.get(region) ?? awsClients({ region, ...(record.endpoint === undefined ? {} : { endpoint: record.endpoint }), ...(record.profile === undefined ? {} : { profile: record.profile }) });
+          // The journal's endpoint is EC2's in the build's region only, as in the build.
+          const known = clients.get(region) ?? awsClients({ region, profile: record.profile, ec2Endpoint: region === record.region ? record.endpoint : undefined });
           clients.set(region, known);
           return known;
         };

@@ -16,8 +16,8 @@ export function planCommand(program: Command, { io, redactor, json }: CliContext
 }
 
 /** The resolved configuration, then the plan of each builder (`kiln plan`, `kiln build --plan`). */
-export async function printPlan(loaded: LoadedTemplate, options: { json: boolean; offline: boolean }, out: (text: string) => void, json: (value: unknown) => void): Promise<void> {
-  const plans = await planTemplate(loaded, !options.offline);
+export async function printPlan(loaded: LoadedTemplate, options: { json: boolean; offline: boolean; profile?: string }, out: (text: string) => void, json: (value: unknown) => void): Promise<void> {
+  const plans = await planTemplate(loaded, !options.offline, options.profile);
   const { name, builders, provisioners, harden, clean } = loaded.template;
   if (options.json) {
     json({ name, configuration: { builders, provisioners, harden, clean }, plans });

@@ -1,12 +1,10 @@
 import type { Command } from "commander";
-import { awsClients } from "../../builders/amazon-ebs/aws-clients.js";
 import { buildState, readJournals } from "../../builders/amazon-ebs/journal.js";
-import { inRemovalOrder } from "../../builders/amazon-ebs/resource-removal.js";
-import { findKilnResources } from "../../builders/amazon-ebs/sweep.js";
+import { inRemovalOrder } from "../../builders/amazon-ebs/removal-order.js";
 import { ExitStatus, UsageError } from "../../errors.js";
 import { TextReporter } from "../../report/reporter.js";
 import type { CliContext } from "../io.js";
-import { describeResource, dryRunWanted, removeEach } from "./remove-resources.js";
+import { describeResource, dryRunWanted } from "./remove-resources.js";
 
 interface SweepOptions {
   region: string;
@@ -34,7 +32,10 @@ export function sweepCommand(program: Command, { io, redactor }: CliContext): vo
     .action(async (options: SweepOptions) => {
       const age = parseAge(options.olderThan);
       if (age === undefined) throw new UsageError(`--older-than ${options.olderThan} is not an age`, "write it like 6h, 90m or 2d");
-      const clients = awsClients({ region: options.region, ...(options.profile === undefined ? {} : { profile: options.profile }) });
+      const [{ awsClients }, { findKilnResources }, { removeEach }] = await Promise.all([
+        import("../../builders/amazon-ebs/aws-clients.js"), import("../../builders/amazon-ebs/sweep.js"), import("./remove-each.js"),
+      ]);
+      const clients = awsClients({ region: options.region, profile: options.profile });
       const signal = AbortSignal.timeout(5 * 60_000);
       // A build still running (here, or maybe on the host that shares this state directory) is its own business, whatever its age.
       const running = new Set((await readJournals()).filter((j) => buildState(j.record) !== "gone").map((j) => j.record.buildId));

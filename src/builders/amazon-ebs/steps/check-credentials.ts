@@ -1,7 +1,9 @@
 import { GetCallerIdentityCommand } from "@aws-sdk/client-sts";
 import { KilnError } from "../../../errors.js";
+import type { AmazonEbsFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
-import { aws, awsClients, buildRegion, type AwsClients } from "../aws-clients.js";
+import { awsClients, buildRegion, type AwsClients } from "../aws-clients.js";
+import { aws } from "../aws-errors.js";
 import { BuildJournal } from "../journal.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
 
@@ -10,10 +12,11 @@ import type { AmazonEbsBuildRequest } from "../request.js";
  * Then the build's journal is opened; its own undo runs last and deletes it only when every
  * resource it recorded is gone, else says how to remove the rest.
  */
-export const checkCredentials: Step<AmazonEbsBuildRequest, { aws: AwsClients; account: string; journal: BuildJournal }> = {
+export const checkCredentials: Step<AmazonEbsBuildRequest, { aws: AwsClients; account: string; journal: BuildJournal }, AmazonEbsFacts> = {
   name: "check AWS credentials",
+  plan: ({ region }) => ({ calls: ["sts:GetCallerIdentity (read-only)"], creates: [], note: `region ${region}; a journal under the state directory records each resource` }),
   run: async (ctx, { builder, buildId }) => {
-    const clients = awsClients({ ...builder, region: await buildRegion(builder) });
+    const clients = awsClients({ region: await buildRegion(builder), profile: builder.profile, ec2Endpoint: builder.endpoint });
     const identity = await aws(`checking the AWS credentials${builder.profile === undefined ? "" : ` of profile ${builder.profile}`} (sts:GetCallerIdentity)`, () => clients.sts.send(new GetCallerIdentityCommand({}), { abortSignal: ctx.signal }), ctx.signal);
     const account = identity.Account ?? "unknown";
     const journal = await BuildJournal.start({

@@ -1,5 +1,6 @@
 import type { Communicator } from "../../../communicator/communicator.js";
 import { cleanSummary, runCleanList } from "../../../clean/run-clean.js";
+import type { AmazonEbsFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
 
@@ -9,14 +10,10 @@ import type { AmazonEbsBuildRequest } from "../request.js";
  * keys, cloud-init's per-instance state (so the next instance gets its own key), logs, temp
  * files. kiln's session is non-interactive and keeps no history of its own.
  */
-export const cleanInstance: Step<AmazonEbsBuildRequest & { communicator?: Communicator }, object> = {
+export const cleanInstance: Step<AmazonEbsBuildRequest & { communicator: Communicator }, object, AmazonEbsFacts> = {
   name: "clean build instance",
-  run: async (ctx, { loaded, builder, communicator }) => {
-    if (builder.platform === "windows") return { output: {}, summary: "skipped on Windows (the generalize step removes keys and histories)" };
-    if (communicator === undefined) {
-      ctx.report.warn("communicator none: the instance is not cleaned; whatever its user data left stays in the image");
-      return { output: {}, summary: "skipped (communicator none)" };
-    }
+  plan: ({ loaded }) => ({ calls: [], creates: [], note: loaded.template.clean.enabled ? "the clean list, over SSH" : "clean.enabled: false" }),
+  run: async (ctx, { loaded, communicator }) => {
     const cleaned = await runCleanList(ctx, communicator, loaded.template.clean);
     return { output: {}, summary: cleanSummary(cleaned) };
   },

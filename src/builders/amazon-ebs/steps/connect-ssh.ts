@@ -3,13 +3,16 @@ import { KilnError } from "../../../errors.js";
 import type { Communicator } from "../../../communicator/communicator.js";
 import { SshCommunicator } from "../../../communicator/ssh-communicator.js";
 import { WindowsCommunicator } from "../../../communicator/windows-communicator.js";
+import type { AmazonEbsFacts } from "../plan-facts.js";
 import type { Step, StepContext } from "../../../pipeline/step.js";
 import type { AmazonEbsBuilderConfig } from "../../../template/schema.js";
-import { awsEventually, type AwsClients } from "../aws-clients.js";
+import { type AwsClients } from "../aws-clients.js";
+import { awsCode, awsEventually } from "../aws-errors.js";
 import { pollUntil } from "../poll.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
 import type { BuildInstance } from "./launch-instance.js";
 import type { TemporaryKeyPair } from "./temporary-key-pair.js";
+import { addressFor, loginUser, type SshInterface } from "../ssh-address.js";
 
 /** The fingerprints in the block cloud-init (and kiln's first-boot script) print to the console. */
 export function consoleFingerprints(console: string): string[] {
@@ -22,15 +25,16 @@ export function consoleFingerprints(console: string): string[] {
  * printed on its console are pinned (a different key is refused); without them the first key
  * seen is accepted, and the output says so.
  */
-export const connectSsh: Step<AmazonEbsBuildRequest & { aws: AwsClients; instance: BuildInstance; keyPair: TemporaryKeyPair }, { communicator?: Communicator }> = {
+export const connectSsh: Step<AmazonEbsBuildRequest & { aws: AwsClients; instance: BuildInstance; keyPair: TemporaryKeyPair; sshInterface: SshInterface }, { communicator: Communicator }, AmazonEbsFacts> = {
   name: "connect over SSH",
-  run: async (ctx, { builder, aws: clients, instance, keyPair }) => {
-    if (builder.communicator === "none") return { output: {}, summary: "skipped (communicator none)" };
+  plan: ({ builder, ssh }) => ({ calls: ["ec2:GetConsoleOutput (read-only)"], creates: [], note: `${loginUser(builder)}@${ssh.address}:${builder.ssh_port}, host key pinned from the console when printed` }),
+  run: async (ctx, { builder, aws: clients, instance, keyPair, sshInterface }) => {
+    // The address the security group was opened for; ssh_host only where the template says so.
+    const host = builder.ssh_host ?? addressFor(instance.id, instance.addresses, sshInterface);
     const pinned = await printedFingerprints(ctx, clients, instance.id, builder);
-    const host = builder.ssh_host ?? instance.publicIp ?? instance.privateIp ?? "";
     const windows = builder.platform === "windows";
     const target = {
-      host, port: builder.ssh_port, username: builder.ssh_username ?? (windows ? "Administrator" : "root"), privateKey: keyPair.privateKey, pinned, timeoutSeconds: builder.ssh_timeout ?? (windows ? 1800 : 300),
+      host, port: builder.ssh_port, username: loginUser(builder), privateKey: keyPair.privateKey, pinned, timeoutSeconds: builder.ssh_timeout ?? (windows ? 1800 : 300),
     };
     const context = { signal: ctx.signal, report: ctx.report };
     const ssh = windows ? await WindowsCommunicator.connect(target, context) : await SshCommunicator.connect(target, context);
@@ -51,7 +55,7 @@ async function printedFingerprints(ctx: StepContext, clients: AwsClients, instan
     try {
       return (await awsEventually(`reading the console of ${instanceId} (ec2:GetConsoleOutput)`, () => clients.ec2.send(new GetConsoleOutputCommand({ InstanceId: instanceId, ...(latest ? { Latest: true } : {}) }), { abortSignal: ctx.signal }), ctx.signal)).Output;
     } catch (error) {
-      if (!latest || !(error instanceof KilnError) || error.code !== "KILN_AWS_UNSUPPORTEDOPERATION") throw error;
+      if (!latest || awsCode(error) !== "UnsupportedOperation") throw error;
       latest = false;
       return console();
     }

@@ -1,4 +1,5 @@
 import { CreateImageCommand, DescribeImagesCommand } from "@aws-sdk/client-ec2";
+import type { AmazonEbsFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
 import type { AwsClients } from "../aws-clients.js";
 import { imageAvailable, type MachineImage } from "../image-state.js";
@@ -15,8 +16,12 @@ export type { MachineImage };
  * deletes its snapshots: a half-made image is not left to be launched. Snapshots are tagged
  * once the image is available (their ids are known only then).
  */
-export const createImage: Step<AmazonEbsBuildRequest & { aws: AwsClients; journal: BuildJournal; instance: BuildInstance }, { image: MachineImage }> = {
+export const createImage: Step<AmazonEbsBuildRequest & { aws: AwsClients; journal: BuildJournal; instance: BuildInstance }, { image: MachineImage }, AmazonEbsFacts> = {
   name: "create image",
+  plan: ({ builder, tags }) => ({
+    calls: ["ec2:CreateImage", "ec2:DescribeImages (read-only, until available)", "ec2:CreateTags (snapshots)", ...(builder.imds_support === undefined ? [] : ["ec2:ModifyImageAttribute (ImdsSupport v2.0)"])],
+    creates: [{ type: "image", name: builder.ami_name, tags: tags(builder.tags) }, { type: "snapshots", name: "of the image's volumes", tags: tags(builder.snapshot_tags) }],
+  }),
   run: async (ctx, input) => {
     const { builder, aws: clients, instance, buildId, kilnVersion } = input;
     const created = await createResource<{ ImageId?: string | undefined }>("creating the image (ec2:CreateImage)", (signal) => clients.ec2.send(new CreateImageCommand({
@@ -24,7 +29,7 @@ export const createImage: Step<AmazonEbsBuildRequest & { aws: AwsClients; journa
       ...(builder.ami_description === undefined ? {} : { Description: builder.ami_description }),
       TagSpecifications: tagOnCreate(["image"], kilnTags(buildId, kilnVersion, builder.tags)),
     }), { abortSignal: signal }), {
-      duplicate: /^InvalidAMIName\.Duplicate$/,
+      duplicate: "InvalidAMIName.Duplicate",
       findOurs: async () => {
         const found = (await clients.ec2.send(new DescribeImagesCommand({ Owners: ["self"], Filters: [{ Name: "name", Values: [builder.ami_name] }] }))).Images?.[0];
         return found !== undefined && ownedBy(buildId, found.Tags) ? { ImageId: found.ImageId } : undefined;

@@ -1,5 +1,6 @@
 import type { Communicator } from "../../../communicator/communicator.js";
 import { runReportingScript } from "../../../communicator/reporting-script.js";
+import type { AmazonEbsFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
 import { generalizeScript } from "../../../windows/generalize.js";
 import type { WindowsTarget } from "../../../windows/launch-agent.js";
@@ -11,18 +12,12 @@ import { hasOwnUserData } from "../user-data.js";
  * again, then the launch agent's own first-boot scheduling and sysprep (seed 000's
  * prepare-image script, chosen by the agent the source image carries).
  */
-export const generalizeInstance: Step<AmazonEbsBuildRequest & { communicator?: Communicator; windows?: WindowsTarget }, object> = {
+export const generalizeInstance: Step<AmazonEbsBuildRequest & { communicator: Communicator; windows?: WindowsTarget }, object, AmazonEbsFacts> = {
   name: "generalize build instance",
+  plan: () => ({ calls: [], creates: [], note: "sysprep over SSH, chosen by the source image's launch agent" }),
   run: async (ctx, { builder, communicator, windows }) => {
-    if (windows === undefined) return { output: {}, summary: "skipped (not Windows)" };
-    if (!builder.windows.generalize) {
-      ctx.report.warn("windows.generalize is false: the image keeps this instance's keys and identity (no sysprep)");
-      return { output: {}, summary: "skipped (windows.generalize: false)" };
-    }
-    if (communicator === undefined) {
-      ctx.report.warn("communicator none: the instance cannot be generalized; the image keeps its identity (no sysprep)");
-      return { output: {}, summary: "skipped (communicator none)" };
-    }
+    // Composed into Windows builds only, whose source image step always names the target.
+    if (windows === undefined) throw new Error("generalize composed into a build that is not Windows");
     // With the template's own user data, kiln's first-boot key task was never installed.
     const ownUserData = hasOwnUserData(builder);
     if (ownUserData) ctx.report.warn("the template's own user data set up this instance: kiln's first-boot key task is not in the image; generalizing without it");

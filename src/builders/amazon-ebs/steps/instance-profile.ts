@@ -1,6 +1,8 @@
 import { AddRoleToInstanceProfileCommand, CreateInstanceProfileCommand, CreateRoleCommand, GetInstanceProfileCommand, GetRoleCommand, PutRolePolicyCommand } from "@aws-sdk/client-iam";
+import type { AmazonEbsFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
-import { aws, type AwsClients } from "../aws-clients.js";
+import { type AwsClients } from "../aws-clients.js";
+import { aws } from "../aws-errors.js";
 import type { BuildJournal } from "../journal.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
 import { kilnTags } from "../tags.js";
@@ -26,8 +28,16 @@ export function temporaryIamName(buildId: string): string {
  * template's permission policy, inside a profile of the same name. Both are tagged, journaled
  * and removed after the build like every temporary resource.
  */
-export const instanceProfile: Step<AmazonEbsBuildRequest & { aws: AwsClients; journal: BuildJournal }, { instanceProfile?: { name: string; temporary: boolean } }> = {
+export const instanceProfile: Step<AmazonEbsBuildRequest & { aws: AwsClients; journal: BuildJournal }, { instanceProfile?: { name: string; temporary: boolean } }, AmazonEbsFacts> = {
   name: "prepare instance profile",
+  plan: ({ builder, buildId, tags }) => {
+    if (builder.temporary_iam_instance_profile_policy_document !== undefined) {
+      const name = `/kiln/${temporaryIamName(buildId)}`;
+      return { calls: ["iam:CreateRole", "iam:GetRole (read-only, until it exists)", "iam:PutRolePolicy", "iam:CreateInstanceProfile", "iam:GetInstanceProfile (read-only, until it exists)", "iam:AddRoleToInstanceProfile"], creates: [{ type: "role", name, tags: tags() }, { type: "instance profile", name, tags: tags() }] };
+    }
+    if (builder.iam_instance_profile !== undefined) return { calls: ["iam:GetInstanceProfile (read-only)"], creates: [], note: `existing ${builder.iam_instance_profile}` };
+    return { calls: [], creates: [], note: "none (the template names no instance profile)" };
+  },
   run: async (ctx, input) => {
     const { builder, aws: clients, buildId, kilnVersion } = input;
     const signal = ctx.signal;
@@ -41,7 +51,7 @@ export const instanceProfile: Step<AmazonEbsBuildRequest & { aws: AwsClients; jo
     if (policy === undefined) return { output: {}, summary: "none (the template names no instance profile)" };
     const name = temporaryIamName(buildId);
     const tags = kilnTags(buildId, kilnVersion);
-    const retried = /^EntityAlreadyExists$/;
+    const retried = "EntityAlreadyExists";
     await createResource<object>("creating the temporary role (iam:CreateRole)", (callSignal) => clients.iam.send(new CreateRoleCommand({
       RoleName: name, Path: kilnIamPath, AssumeRolePolicyDocument: ec2TrustPolicy, Tags: tags,
       Description: `kiln build ${buildId}: temporary, deleted when the build ends`,

@@ -1,8 +1,10 @@
 import { RunInstancesCommand, type BlockDeviceMapping, type RunInstancesCommandInput } from "@aws-sdk/client-ec2";
 import { KilnError } from "../../../errors.js";
+import type { AmazonEbsFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
 import type { AmazonEbsBuilderConfig } from "../../../template/schema.js";
-import { awsEventually, notYetVisible, type AwsClients } from "../aws-clients.js";
+import { type AwsClients } from "../aws-clients.js";
+import { awsCode, awsEventually, notYetVisible } from "../aws-errors.js";
 import { describeInstance } from "../instance-state.js";
 import { pollUntil } from "../poll.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
@@ -11,15 +13,19 @@ import { clientToken, kilnTags, tagOnCreate } from "../tags.js";
 import { track } from "../tracked-resource.js";
 import { hasOwnUserData, templateUserData } from "../user-data.js";
 import type { TemporaryKeyPair } from "./temporary-key-pair.js";
+import { addressesOf, type InstanceAddresses } from "../ssh-address.js";
+import { imdsChoice } from "../metadata-access.js";
 import { windowsUserData } from "../../../windows/bootstrap.js";
 import type { WindowsTarget } from "../../../windows/launch-agent.js";
+
+/** EC2's answers when a spot request cannot be met now (spot_fallback then launches on demand). */
+const noSpotCapacity = new Set(["InsufficientInstanceCapacity", "SpotMaxPriceTooLow", "MaxSpotInstanceCountExceeded"]);
 
 export interface BuildInstance {
   id: string;
   /** A spot instance cannot be stopped (it is one-time): it is imaged running, with a reboot. */
   spot: boolean;
-  publicIp?: string;
-  privateIp?: string;
+  addresses: InstanceAddresses;
 }
 
 type LaunchInput = AmazonEbsBuildRequest & {
@@ -31,8 +37,13 @@ type LaunchInput = AmazonEbsBuildRequest & {
  * otherwise. Its undo terminates it and waits until it is gone, so the security group (whose
  * undo runs next) can be deleted.
  */
-export const launchInstance: Step<LaunchInput, { instance: BuildInstance }> = {
+export const launchInstance: Step<LaunchInput, { instance: BuildInstance }, AmazonEbsFacts> = {
   name: "launch build instance",
+  plan: ({ builder, buildId, tags, userData }) => ({
+    calls: ["ec2:RunInstances", "ec2:DescribeInstances (read-only, until running)"],
+    creates: [{ type: "instance", name: `${builder.instance_type}${builder.spot_price === undefined ? "" : `, spot (${builder.spot_price}${builder.spot_fallback ? ", falls back to on demand" : ""})`}`, tags: tags({ Name: `kiln build ${buildId}`, ...builder.run_tags }) }],
+    note: `metadata service: ${imdsChoice(builder)}; user data: ${userData}${builder.encrypt_boot ? "; every EBS volume encrypted" : ""}`,
+  }),
   run: async (ctx, input) => {
     const { builder, aws: clients, buildId, kilnVersion, loaded } = input;
     const userData = input.windows !== undefined && !hasOwnUserData(builder)
@@ -55,8 +66,7 @@ export const launchInstance: Step<LaunchInput, { instance: BuildInstance }> = {
     const run = (input: RunInstancesCommandInput, what: string) => awsEventually(`launching the build instance${what} (ec2:RunInstances)`,
       () => clients.ec2.send(new RunInstancesCommand({ ...input, ClientToken: clientToken(buildId, input.InstanceMarketOptions === undefined ? "launch" : "launch-spot") }), { abortSignal: AbortSignal.timeout(5 * 60_000) }), ctx.signal);
     const launched = builder.spot_price === undefined ? await run(request, "") : await run(spot(request, builder.spot_price), " on spot").catch(async (error: unknown) => {
-      const code = error instanceof KilnError ? error.code : "";
-      if (!builder.spot_fallback || !/INSUFFICIENTINSTANCECAPACITY|SPOTMAXPRICETOOLOW|MAXSPOTINSTANCECOUNTEXCEEDED/.test(code)) throw error;
+      if (!builder.spot_fallback || !noSpotCapacity.has(awsCode(error))) throw error;
       ctx.report.warn(`no spot capacity (${error instanceof Error ? error.message : String(error)}): launching on demand, as spot_fallback says`);
       return run(request, " on demand");
     });
@@ -76,8 +86,9 @@ export const launchInstance: Step<LaunchInput, { instance: BuildInstance }> = {
       }
       return state === "running" ? instance : undefined;
     }, { ...poll, signal: ctx.signal });
-    const instance: BuildInstance = { id, spot: running.InstanceLifecycle === "spot", ...(running.PublicIpAddress === undefined ? {} : { publicIp: running.PublicIpAddress }), ...(running.PrivateIpAddress === undefined ? {} : { privateIp: running.PrivateIpAddress }) };
-    return { output: { instance }, summary: `${id} (${builder.instance_type}) running${instance.publicIp === undefined ? "" : ` at ${instance.publicIp}`}` };
+    const instance: BuildInstance = { id, spot: running.InstanceLifecycle === "spot", addresses: addressesOf(running) };
+    const shown = instance.addresses.publicIp ?? instance.addresses.privateIp;
+    return { output: { instance }, summary: `${id} (${builder.instance_type}) running${shown === undefined ? "" : ` at ${shown}`}` };
   },
 };
 

@@ -1,12 +1,17 @@
 import type { Communicator } from "../../../communicator/communicator.js";
+import type { AmazonEbsFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
 import { runProvisioner } from "../../../provisioners/provisioner.js";
 import { provisionerApplies } from "../../../template/schema.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
 
 /** The template's provisioners, in order, on the build instance through its communicator. */
-export const provision: Step<AmazonEbsBuildRequest & { communicator?: Communicator }, object> = {
+export const provision: Step<AmazonEbsBuildRequest & { communicator?: Communicator }, object, AmazonEbsFacts> = {
   name: "provision",
+  plan: ({ loaded, builder }) => {
+    const provisioners = loaded.template.provisioners.flatMap((p, i) => (provisionerApplies(p, builder) ? [`provisioner ${i + 1} (${p.type})`] : []));
+    return { calls: [], creates: [], note: provisioners.length === 0 ? "nothing to provision" : provisioners.join(", ") };
+  },
   run: async (ctx, { loaded, builder, communicator }) => {
     // only/except: the provisioners meant for this builder.
     const provisioners = loaded.template.provisioners.filter((p) => provisionerApplies(p, builder));

@@ -1,7 +1,9 @@
 import { CopyImageCommand, ModifyImageAttributeCommand, type LaunchPermission } from "@aws-sdk/client-ec2";
+import type { AmazonEbsFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
 import type { AmazonEbsBuilderConfig } from "../../../template/schema.js";
-import { aws, awsClients, type AwsClients } from "../aws-clients.js";
+import { regionalClients, type AwsClients } from "../aws-clients.js";
+import { aws } from "../aws-errors.js";
 import { imageAvailable, type MachineImage } from "../image-state.js";
 import { clientToken } from "../tags.js";
 import type { BuildJournal } from "../journal.js";
@@ -15,14 +17,19 @@ type ShareInput = AmazonEbsBuildRequest & { aws: AwsClients; journal: BuildJourn
  * each of `ami_regions` (encrypted with that region's KMS key when one is given), each tagged,
  * shared the same way, recorded in the journal and undone if the build fails later.
  */
-export const shareAndCopy: Step<ShareInput, { copies: MachineImage[] }> = {
+export const shareAndCopy: Step<ShareInput, { copies: MachineImage[] }, AmazonEbsFacts> = {
   name: "share and copy image",
+  plan: ({ builder, tags }) => ({
+    calls: [...(builder.ami_users.length + builder.ami_groups.length > 0 ? ["ec2:ModifyImageAttribute"] : []), ...builder.ami_regions.map((r) => `ec2:CopyImage to ${r}`)],
+    creates: builder.ami_regions.map((r) => ({ type: "image copy", name: `${builder.ami_name} in ${r}`, tags: tags(builder.tags) })),
+    note: [builder.ami_users.length > 0 ? `launch permission for ${builder.ami_users.join(", ")}` : "", builder.ami_groups.includes("all") ? "PUBLIC" : ""].filter(Boolean).join("; ") || "not shared",
+  }),
   run: async (ctx, input) => {
     const { builder, aws: clients, image } = input;
     await share(clients, image.id, builder, ctx.signal);
     const copies: MachineImage[] = [];
     for (const region of builder.ami_regions.filter((r) => r !== clients.region)) {
-      const regional = awsClients({ ...builder, region });
+      const regional = regionalClients(builder, region);
       const kmsKeyId = builder.ami_region_kms_key_ids[region];
       // One copy per region even when an answer is lost and the call retried (idempotent by token).
       const copied = await createResource(`copying the image to ${region} (ec2:CopyImage)`, (signal) => regional.ec2.send(new CopyImageCommand({

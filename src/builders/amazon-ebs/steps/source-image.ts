@@ -1,7 +1,9 @@
 import { DescribeImagesCommand, type DescribeImagesCommandInput, type Filter, type Image } from "@aws-sdk/client-ec2";
 import { KilnError } from "../../../errors.js";
+import type { AmazonEbsFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
-import { aws, type AwsClients } from "../aws-clients.js";
+import { regionalClients, type AwsClients } from "../aws-clients.js";
+import { aws } from "../aws-errors.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
 import { windowsTarget, type WindowsTarget } from "../../../windows/launch-agent.js";
 import type { AmazonEbsBuilderConfig } from "../../../template/schema.js";
@@ -17,8 +19,12 @@ export interface SourceImage {
 }
 
 /** The image the build instance starts from: `source_ami`, or the newest match of a filter. */
-export const sourceImage: Step<AmazonEbsBuildRequest & { aws: AwsClients }, { source: SourceImage; windows?: WindowsTarget }> = {
+export const sourceImage: Step<AmazonEbsBuildRequest & { aws: AwsClients }, { source: SourceImage; windows?: WindowsTarget }, AmazonEbsFacts> = {
   name: "find source image",
+  plan: ({ builder, source, windows, imageName }) => ({
+    calls: ["ec2:DescribeImages (read-only): the source image", `ec2:DescribeImages (read-only): "${builder.ami_name}" free in ${[builder.region ?? "the build region", ...builder.ami_regions].join(", ")}`],
+    creates: [], note: `${source}${windows === undefined ? "" : `; ${windows}`}; ${imageName}`,
+  }),
   run: async (ctx, { builder, aws: clients }) => {
     const filter = builder.source_ami_filter;
     const found = await aws("looking up the source image (ec2:DescribeImages)", () => clients.ec2.send(new DescribeImagesCommand(sourceImageQuery(builder)), { abortSignal: ctx.signal }), ctx.signal);
@@ -34,6 +40,10 @@ export const sourceImage: Step<AmazonEbsBuildRequest & { aws: AwsClients }, { so
         hint: "narrow the filter, or set most_recent: true to take the newest",
       });
     }
+    const taken = await imageNameTaken(builder, clients, ctx.signal);
+    if (taken !== undefined) {
+      throw new KilnError("KILN_IMAGE_NAME_TAKEN", taken, { hint: "choose another ami_name (e.g. with ${{ timestamp }} or {{timestamp}} in it), or deregister that image" });
+    }
     const chosen = newest(images);
     const source: SourceImage = { id: chosen.ImageId ?? "", name: chosen.Name ?? "", created: chosen.CreationDate ?? "", owner: chosen.OwnerId ?? "", ...(chosen.RootDeviceName === undefined ? {} : { rootDevice: chosen.RootDeviceName }) };
     const summary = `${source.id} (${source.name}, ${source.created}, owner ${source.owner})`;
@@ -48,6 +58,24 @@ export const sourceImage: Step<AmazonEbsBuildRequest & { aws: AwsClients }, { so
     return { output: { source, windows }, summary: `${summary}; Windows Server ${windows.version}, ${windows.agent}` };
   },
 };
+
+/**
+ * Whether this account already has an image of the AMI's name in the build region or a copy
+ * region (EC2 refuses a second one with InvalidAMIName.Duplicate only at CreateImage or CopyImage,
+ * after the instance was launched and provisioned): a sentence naming it, or undefined.
+ */
+export async function imageNameTaken(builder: AmazonEbsBuilderConfig, clients: AwsClients, signal: AbortSignal): Promise<string | undefined> {
+  const regions = [...new Set([clients.region, ...builder.ami_regions])];
+  for (const region of regions) {
+    const regional = region === clients.region ? clients : regionalClients(builder, region);
+    const found = await aws(`checking that the image name is free in ${region} (ec2:DescribeImages)`, () => regional.ec2.send(new DescribeImagesCommand({
+      Owners: ["self"], Filters: [{ Name: "name", Values: [builder.ami_name] }],
+    }), { abortSignal: signal }), signal);
+    const image = found.Images?.[0];
+    if (image !== undefined) return `an image named "${builder.ami_name}" exists already in ${region}: ${image.ImageId ?? "?"}${image.State === undefined ? "" : ` (${image.State})`}`;
+  }
+  return undefined;
+}
 
 function toFilters(filters: Record<string, string | string[]>): Filter[] {
   return Object.entries(filters).map(([Name, value]) => ({ Name, Values: Array.isArray(value) ? value : [value] }));

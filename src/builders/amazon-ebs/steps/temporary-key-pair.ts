@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { DescribeKeyPairsCommand, ImportKeyPairCommand } from "@aws-sdk/client-ec2";
 import type { KeyObject } from "node:crypto";
 import { ed25519OpenSshPrivateKey, ed25519PublicLine, rsaPublicLine } from "../../../communicator/openssh-key.js";
+import type { AmazonEbsFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
 import type { AwsClients } from "../aws-clients.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
@@ -25,8 +26,9 @@ export interface TemporaryKeyPair {
  * A key made here; only its public half goes to AWS (ImportKeyPair). ed25519, or RSA 4096 for
  * Windows, where EC2 encrypts the Administrator password with the key pair's (RSA) public key.
  */
-export const temporaryKeyPair: Step<AmazonEbsBuildRequest & { aws: AwsClients; journal: BuildJournal }, { keyPair: TemporaryKeyPair }> = {
+export const temporaryKeyPair: Step<AmazonEbsBuildRequest & { aws: AwsClients; journal: BuildJournal }, { keyPair: TemporaryKeyPair }, AmazonEbsFacts> = {
   name: "create temporary key pair",
+  plan: ({ builder, buildId, tags }) => ({ calls: ["ec2:ImportKeyPair"], creates: [{ type: "key pair", name: `kiln-${buildId}`, tags: tags() }], note: builder.platform === "windows" ? "RSA 4096, made here" : "ed25519, made here" }),
   run: async (ctx, input) => {
     const { aws: clients, buildId, kilnVersion } = input;
     const type = input.builder.platform === "windows" ? "rsa" as const : "ed25519" as const;
@@ -37,7 +39,7 @@ export const temporaryKeyPair: Step<AmazonEbsBuildRequest & { aws: AwsClients; j
       PublicKeyMaterial: Buffer.from(type === "rsa" ? rsaPublicLine(publicKey, name) : ed25519PublicLine(publicKey, name)),
       TagSpecifications: tagOnCreate(["key-pair"], kilnTags(buildId, kilnVersion)),
     }), { abortSignal: signal }), {
-      duplicate: /^InvalidKeyPair\.Duplicate$/,
+      duplicate: "InvalidKeyPair.Duplicate",
       findOurs: async () => {
         const found = (await clients.ec2.send(new DescribeKeyPairsCommand({ KeyNames: [name] }))).KeyPairs?.[0];
         return found !== undefined && ownedBy(buildId, found.Tags) ? { KeyPairId: found.KeyPairId } : undefined;

@@ -1,40 +1,54 @@
-import { AuthorizeSecurityGroupIngressCommand, CreateSecurityGroupCommand, DescribeSecurityGroupsCommand, DescribeSubnetsCommand, DescribeVpcsCommand } from "@aws-sdk/client-ec2";
+import { AuthorizeSecurityGroupIngressCommand, CreateSecurityGroupCommand, DescribeInstanceTypeOfferingsCommand, DescribeSecurityGroupsCommand, DescribeSubnetsCommand, DescribeVpcsCommand, type Subnet } from "@aws-sdk/client-ec2";
 import { isIP } from "node:net";
 import { KilnError } from "../../../errors.js";
+import type { AmazonEbsFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
-import { aws, awsEventually, type AwsClients } from "../aws-clients.js";
+import { type AwsClients } from "../aws-clients.js";
+import { aws, awsEventually } from "../aws-errors.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
 import type { BuildJournal } from "../journal.js";
 import { kilnTags, tagOnCreate } from "../tags.js";
 import { createResource, ownedBy, track } from "../tracked-resource.js";
+import { addressToward, chosenInterface, isPrivate, type SshInterface } from "../ssh-address.js";
 
 /**
  * A security group of the build's own, in the subnet's VPC, the template's VPC or the default
- * one. With SSH, its one ingress rule opens the SSH port to this machine's public address /32
- * (or the CIDRs the template names), never to the world unless the template says 0.0.0.0/0.
+ * one. With SSH, its one ingress rule opens the SSH port to the address kiln will come from:
+ * this machine's public address /32 when SSH goes to the instance's public address, this
+ * machine's own address on its route into the VPC when it goes to a private one, or the CIDRs
+ * the template names; never to the world unless the template says 0.0.0.0/0.
  */
-export const temporarySecurityGroup: Step<AmazonEbsBuildRequest & { aws: AwsClients; journal: BuildJournal }, { securityGroupId: string; vpcId: string; subnetId?: string }> = {
+export const temporarySecurityGroup: Step<AmazonEbsBuildRequest & { aws: AwsClients; journal: BuildJournal }, { securityGroupId: string; vpcId: string; subnetId?: string; sshInterface: SshInterface }, AmazonEbsFacts> = {
   name: "create temporary security group",
+  plan: ({ builder, buildId, tags, ssh }) => ({
+    calls: ["ec2:DescribeVpcs or ec2:DescribeSubnets (read-only)", ...(builder.vpc_id !== undefined && builder.subnet_id === undefined ? ["ec2:DescribeInstanceTypeOfferings (read-only)"] : []), "ec2:CreateSecurityGroup", ...(builder.communicator === "ssh" ? ["ec2:AuthorizeSecurityGroupIngress"] : [])],
+    creates: [{ type: "security group", name: `kiln-${buildId}`, tags: tags({ Name: `kiln-${buildId}` }) }],
+    note: builder.communicator === "ssh" ? `port ${builder.ssh_port}/tcp from ${ssh.cidrs}` : "no ingress (communicator none)",
+  }),
   run: async (ctx, input) => {
     const { builder, aws: clients, buildId, kilnVersion } = input;
-    const { vpcId, subnetId } = await networkOf(builder.subnet_id, builder.vpc_id, clients, ctx.signal);
-    const where = { vpcId, ...(subnetId === undefined ? {} : { subnetId }) };
+    const network = await networkOf(builder, clients, ctx.signal);
+    const sshInterface = chosenInterface(builder, network.givesPublicAddress);
+    const where = { vpcId: network.vpcId, sshInterface, ...(network.subnetId === undefined ? {} : { subnetId: network.subnetId }) };
     const name = `kiln-${buildId}`;
     const created = await createResource<{ GroupId?: string | undefined }>("creating the temporary security group (ec2:CreateSecurityGroup)", (signal) => clients.ec2.send(new CreateSecurityGroupCommand({
-      GroupName: name, Description: `kiln build ${buildId}: temporary, deleted when the build ends`, VpcId: vpcId,
+      GroupName: name, Description: `kiln build ${buildId}: temporary, deleted when the build ends`, VpcId: network.vpcId,
       TagSpecifications: tagOnCreate(["security-group"], kilnTags(buildId, kilnVersion, { Name: name })),
     }), { abortSignal: signal }), {
-      duplicate: /^InvalidGroup\.Duplicate$/,
+      duplicate: "InvalidGroup.Duplicate",
       findOurs: async () => {
-        const found = (await clients.ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: "group-name", Values: [name] }, { Name: "vpc-id", Values: [vpcId] }] }))).SecurityGroups?.[0];
+        const found = (await clients.ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: "group-name", Values: [name] }, { Name: "vpc-id", Values: [network.vpcId] }] }))).SecurityGroups?.[0];
         return found !== undefined && ownedBy(buildId, found.Tags) ? { GroupId: found.GroupId } : undefined;
       },
     });
     const id = created.GroupId ?? "";
     await track(ctx, input, { type: "security-group", id, temporary: true }, `delete security group ${id}`);
-    if (builder.communicator === "none") return { output: { securityGroupId: id, ...where }, summary: `${id} in ${vpcId} (no ingress: communicator none)` };
-    // KILN_CHECK_IP_URL overrides the template's check_ip_url (a network that needs its own service).
-    const cidrs = builder.temporary_security_group_source_cidrs ?? [await ownAddress(process.env.KILN_CHECK_IP_URL ?? builder.check_ip_url, ctx.signal)];
+    const inVpc = `${network.vpcId}${network.subnetId === undefined ? "" : ` (${network.subnetId}, ${network.zone ?? "?"})`}`;
+    if (builder.communicator === "none") return { output: { securityGroupId: id, ...where }, summary: `${id} in ${inVpc} (no ingress: communicator none)` };
+    const cidrs = builder.temporary_security_group_source_cidrs ?? [isPrivate(sshInterface)
+      ? hostCidr(await addressToward(network.cidr))
+      // KILN_CHECK_IP_URL overrides the template's check_ip_url (a network that needs its own service).
+      : await ownAddress(process.env.KILN_CHECK_IP_URL ?? builder.check_ip_url, ctx.signal)];
     if (cidrs.some((c) => c === "0.0.0.0/0" || c === "::/0")) ctx.report.warn(`the build instance's SSH port is open to the whole internet (${cidrs.join(", ")}), as the template says`);
     await awsEventually(`opening port ${builder.ssh_port} to ${cidrs.join(", ")} (ec2:AuthorizeSecurityGroupIngress)`, () => clients.ec2.send(new AuthorizeSecurityGroupIngressCommand({
       GroupId: id,
@@ -44,36 +58,76 @@ export const temporarySecurityGroup: Step<AmazonEbsBuildRequest & { aws: AwsClie
         Ipv6Ranges: cidrs.filter((c) => c.includes(":")).map((CidrIpv6) => ({ CidrIpv6, Description: `kiln build ${buildId}` })),
       }],
     }), { abortSignal: ctx.signal }), ctx.signal);
-    return { output: { securityGroupId: id, ...where }, summary: `${id} in ${vpcId}, ${builder.ssh_port}/tcp from ${cidrs.join(", ")}` };
+    return { output: { securityGroupId: id, ...where }, summary: `${id} in ${inVpc}, ${builder.ssh_port}/tcp from ${cidrs.join(", ")} (SSH to the instance's ${sshInterface.replace("_", " ")})` };
   },
 };
 
+const hostCidr = (address: string): string => `${address}/${address.includes(":") ? 128 : 32}`;
+
+interface Network {
+  vpcId: string;
+  subnetId?: string;
+  zone?: string;
+  /** The subnet's (else the VPC's) range: where the instance's private address will be. */
+  cidr: string;
+  /** Whether an instance launched there gets a public address unless told otherwise. */
+  givesPublicAddress: boolean;
+}
+
 /**
  * The VPC of the group and the subnet of the instance: the template's subnet and its VPC; in
- * a VPC named alone, its available subnet with the most free addresses (the instance must
- * launch there, not in the default VPC); else the default VPC and its default subnets.
+ * a VPC named alone, its available subnet with the most free addresses among those whose zone
+ * offers the instance type (the instance must launch there, not in the default VPC); else the
+ * default VPC, whose default subnets give public addresses.
  */
-async function networkOf(subnetId: string | undefined, vpcId: string | undefined, clients: AwsClients, signal: AbortSignal): Promise<{ vpcId: string; subnetId?: string }> {
-  if (subnetId !== undefined) {
-    const subnets = await aws(`looking up subnet ${subnetId}`, () => clients.ec2.send(new DescribeSubnetsCommand({ SubnetIds: [subnetId] }), { abortSignal: signal }), signal);
-    const found = subnets.Subnets?.[0]?.VpcId;
-    if (found === undefined) throw new KilnError("KILN_SUBNET_NOT_FOUND", `subnet ${subnetId} does not exist in ${clients.region}`, { hint: "check subnet_id and region" });
-    return { vpcId: found, subnetId };
+async function networkOf(builder: AmazonEbsBuildRequest["builder"], clients: AwsClients, signal: AbortSignal): Promise<Network> {
+  const described = (subnet: Subnet): Network => ({
+    vpcId: subnet.VpcId ?? "", subnetId: subnet.SubnetId ?? "", cidr: subnet.CidrBlock ?? "0.0.0.0/0", givesPublicAddress: subnet.MapPublicIpOnLaunch === true,
+    ...(subnet.AvailabilityZone === undefined ? {} : { zone: subnet.AvailabilityZone }),
+  });
+  if (builder.subnet_id !== undefined) {
+    const subnetId = builder.subnet_id;
+    const subnet = (await aws(`looking up subnet ${subnetId}`, () => clients.ec2.send(new DescribeSubnetsCommand({ SubnetIds: [subnetId] }), { abortSignal: signal }), signal)).Subnets?.[0];
+    if (subnet?.VpcId === undefined) throw new KilnError("KILN_SUBNET_NOT_FOUND", `subnet ${subnetId} does not exist in ${clients.region}`, { hint: "check subnet_id and region" });
+    return described(subnet);
   }
-  if (vpcId !== undefined) {
+  if (builder.vpc_id !== undefined) {
+    const vpcId = builder.vpc_id;
     const subnets = (await aws(`looking up the subnets of ${vpcId} (ec2:DescribeSubnets)`, () => clients.ec2.send(new DescribeSubnetsCommand({
       Filters: [{ Name: "vpc-id", Values: [vpcId] }, { Name: "state", Values: ["available"] }],
     }), { abortSignal: signal }), signal)).Subnets ?? [];
-    const roomiest = subnets.sort((a, b) => (b.AvailableIpAddressCount ?? 0) - (a.AvailableIpAddressCount ?? 0))[0]?.SubnetId;
-    if (roomiest === undefined) throw new KilnError("KILN_NO_SUBNET", `${vpcId} has no available subnet in ${clients.region}`, { hint: "check vpc_id and region, or set subnet_id" });
-    return { vpcId, subnetId: roomiest };
+    if (subnets.length === 0) throw new KilnError("KILN_NO_SUBNET", `${vpcId} has no available subnet in ${clients.region}`, { hint: "check vpc_id and region, or set subnet_id" });
+    // A subnet in a zone without the instance type would fail the launch with Unsupported, after the group and key exist.
+    const zones = await zonesOffering(builder.instance_type, clients, signal);
+    const usable = subnets.filter((s) => zones.has(s.AvailabilityZone ?? ""));
+    const roomiest = usable.sort((a, b) => (b.AvailableIpAddressCount ?? 0) - (a.AvailableIpAddressCount ?? 0))[0];
+    if (roomiest === undefined) {
+      throw new KilnError("KILN_NO_SUBNET", `no subnet of ${vpcId} is in a zone that offers ${builder.instance_type} (its subnets are in ${[...new Set(subnets.map((s) => s.AvailabilityZone))].join(", ")}; ${builder.instance_type} is offered in ${[...zones].sort().join(", ") || "no zone of the region"})`, {
+        hint: "set subnet_id to a subnet in a zone that offers the type, or choose another instance_type",
+      });
+    }
+    return described(roomiest);
   }
   const vpcs = await aws("looking up the default VPC (ec2:DescribeVpcs)", () => clients.ec2.send(new DescribeVpcsCommand({ Filters: [{ Name: "isDefault", Values: ["true"] }] }), { abortSignal: signal }), signal);
-  const found = vpcs.Vpcs?.[0]?.VpcId;
-  if (found === undefined) {
+  const vpc = vpcs.Vpcs?.[0];
+  if (vpc?.VpcId === undefined) {
     throw new KilnError("KILN_NO_DEFAULT_VPC", `${clients.region} has no default VPC`, { hint: "set subnet_id (or vpc_id) in the builder" });
   }
-  return { vpcId: found };
+  return { vpcId: vpc.VpcId, cidr: vpc.CidrBlock ?? "0.0.0.0/0", givesPublicAddress: true };
+}
+
+/** The zones of the region that offer an instance type (ec2:DescribeInstanceTypeOfferings). */
+async function zonesOffering(instanceType: string, clients: AwsClients, signal: AbortSignal): Promise<Set<string>> {
+  const zones = new Set<string>();
+  let NextToken: string | undefined;
+  do {
+    const page = await aws(`looking up the zones that offer ${instanceType} (ec2:DescribeInstanceTypeOfferings)`, () => clients.ec2.send(new DescribeInstanceTypeOfferingsCommand({
+      LocationType: "availability-zone", Filters: [{ Name: "instance-type", Values: [instanceType] }], ...(NextToken === undefined ? {} : { NextToken }),
+    }), { abortSignal: signal }), signal);
+    for (const offering of page.InstanceTypeOfferings ?? []) if (offering.Location !== undefined) zones.add(offering.Location);
+    NextToken = page.NextToken;
+  } while (NextToken !== undefined && NextToken !== "");
+  return zones;
 }
 
 /** This machine's public address as a /32 (/128), from the check-IP URL. */

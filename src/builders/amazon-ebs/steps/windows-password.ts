@@ -1,8 +1,9 @@
 import { GetPasswordDataCommand } from "@aws-sdk/client-ec2";
+import type { AmazonEbsFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
 import { decryptPasswordData } from "../../../windows/generalize.js";
-import type { WindowsTarget } from "../../../windows/launch-agent.js";
-import { awsEventually, type AwsClients } from "../aws-clients.js";
+import { type AwsClients } from "../aws-clients.js";
+import { awsEventually } from "../aws-errors.js";
 import { pollUntil } from "../poll.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
 import type { BuildInstance } from "./launch-instance.js";
@@ -14,11 +15,10 @@ import type { TemporaryKeyPair } from "./temporary-key-pair.js";
  * registered as a secret first (so no output can show it), and shown only through the
  * `revealSecret` the CLI passes for --show-password.
  */
-export const windowsPassword: Step<AmazonEbsBuildRequest & { aws: AwsClients; instance: BuildInstance; keyPair: TemporaryKeyPair; windows?: WindowsTarget }, object> = {
+export const windowsPassword: Step<AmazonEbsBuildRequest & { aws: AwsClients; instance: BuildInstance; keyPair: TemporaryKeyPair }, object, AmazonEbsFacts> = {
   name: "password (Windows)",
-  run: async (ctx, { builder, aws: clients, instance, keyPair, windows, secrets }) => {
-    if (windows === undefined) return { output: {}, summary: "skipped (not Windows)" };
-    if (!builder.windows.get_password) return { output: {}, summary: "not asked for (windows.get_password)" };
+  plan: () => ({ calls: ["ec2:GetPasswordData (read-only)"], creates: [], note: "decrypted in memory; shown only with --show-password" }),
+  run: async (ctx, { builder, aws: clients, instance, keyPair, secrets }) => {
     const data = await pollUntil(`the Administrator password of ${instance.id}`, async () => {
       const answer = await awsEventually(`reading the password data of ${instance.id} (ec2:GetPasswordData)`, () => clients.ec2.send(new GetPasswordDataCommand({ InstanceId: instance.id }), { abortSignal: ctx.signal }), ctx.signal);
       const text = answer.PasswordData?.trim() ?? "";

@@ -1,5 +1,6 @@
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { AmazonEbsFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
 import type { BuildJournal } from "../journal.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
@@ -7,8 +8,9 @@ import type { MachineImage } from "./create-image.js";
 import type { SourceImage } from "./source-image.js";
 
 /** `manifest.json`: region → image id, snapshots, the source image and the build id. */
-export const writeManifest: Step<AmazonEbsBuildRequest & { account: string; journal: BuildJournal; source: SourceImage; image: MachineImage; copies: MachineImage[] }, { manifestPath: string }> = {
+export const writeManifest: Step<AmazonEbsBuildRequest & { account: string; journal: BuildJournal; source: SourceImage; image: MachineImage; copies: MachineImage[] }, { manifestPath: string }, AmazonEbsFacts> = {
   name: "write manifest",
+  plan: () => ({ calls: [], creates: [], note: "manifest.json in the output directory" }),
   run: async (ctx, { loaded, builder, outputDirectory, buildId, kilnVersion, account, source, image, copies, journal }) => {
     await mkdir(outputDirectory, { recursive: true });
     ctx.cleanup.deferOnFailure(`remove unfinished output ${outputDirectory}`, () => rm(outputDirectory, { recursive: true, force: true }));

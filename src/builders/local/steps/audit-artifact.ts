@@ -7,6 +7,7 @@ import { auditFails, countBySeverity, inReportOrder } from "../../../audit/repor
 import { renderJsonReport } from "../../../audit/report/json-report.js";
 import { atLeast } from "../../../audit/rules.js";
 import { KilnError } from "../../../errors.js";
+import type { LocalFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
 import type { LocalBuildRequest } from "../request.js";
 import type { DiskImage } from "./filesystem-image.js";
@@ -21,8 +22,9 @@ export interface AuditSummary {
  * Audits the disk image before anything else is made from it: a finding at or above the
  * template's `fail_on` fails the build, so an image with a key or a history never ships.
  */
-export const auditArtifact: Step<LocalBuildRequest & { disk: DiskImage }, { audit: AuditSummary }> = {
+export const auditArtifact: Step<LocalBuildRequest & { disk: DiskImage }, { audit: AuditSummary }, LocalFacts> = {
   name: "audit image",
+  plan: ({ loaded }) => ({ calls: [], creates: [], note: loaded.template.audit === false ? "audit: false" : `fails at ${loaded.template.audit.fail_on} or worse` }),
   run: async (ctx, { loaded, disk, outputDirectory, kilnVersion }) => {
     const settings = loaded.template.audit;
     if (settings === false) return { output: { audit: { findings: 0 } }, summary: "skipped (audit: false)" };

@@ -1,5 +1,6 @@
 import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import type { LocalFacts } from "../plan-facts.js";
 import type { Step, StepContext } from "../../../pipeline/step.js";
 import { exec } from "../../../system/exec.js";
 import { sha256File } from "../../../system/sha256.js";
@@ -20,8 +21,12 @@ export interface BaseRootfs {
   inputs: Readonly<Record<string, unknown>>;
 }
 
-export const baseRootfs: Step<LocalBuildRequest, { base: BaseRootfs }> = {
+export const baseRootfs: Step<LocalBuildRequest, { base: BaseRootfs }, LocalFacts> = {
   name: "base root filesystem",
+  plan: ({ builder }) => ({
+    calls: [], creates: [],
+    note: builder.base.mmdebstrap !== undefined ? `mmdebstrap ${builder.base.mmdebstrap.suite} (${builder.base.mmdebstrap.variant}), cached by its inputs` : builder.base.tarball !== undefined ? `tarball ${builder.base.tarball}` : `directory ${builder.base.directory ?? ""}`,
+  }),
   run: async (ctx, request) => {
     const { base } = request.builder;
     const epoch = requestedEpoch(request);

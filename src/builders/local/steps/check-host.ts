@@ -1,5 +1,6 @@
 import { stat } from "node:fs/promises";
 import { KilnError } from "../../../errors.js";
+import type { LocalFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
 import { requireTools, type HostTool } from "../../../system/host-tools.js";
 import { inUserNamespace } from "../../../system/user-namespace.js";
@@ -32,8 +33,9 @@ export function toolsFor(request: LocalBuildRequest): HostTool[] {
   return tools;
 }
 
-export const checkHost: Step<LocalBuildRequest, { rootless: boolean }> = {
+export const checkHost: Step<LocalBuildRequest, { rootless: boolean }, LocalFacts> = {
   name: "check build host",
+  plan: () => ({ calls: [], creates: [], note: "root (else a rootless rebuild), and every tool present" }),
   run: async (_ctx, request) => {
     if (process.getuid?.() !== 0) {
       throw new KilnError("KILN_NEEDS_ROOT", "the local builder needs root: it chroots, mounts /proc, /sys and /dev in private namespaces, and keeps file owners",

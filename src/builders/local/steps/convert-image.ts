@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { stat } from "node:fs/promises";
+import type { LocalFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
 import { exec } from "../../../system/exec.js";
 import type { ImageFormat, LocalBuilderConfig } from "../../../template/schema.js";
@@ -15,8 +16,9 @@ export interface Artifact {
 const qemuFormat: Record<Exclude<ImageFormat, "raw">, string> = { qcow2: "qcow2", vmdk: "vmdk", vhdx: "vhdx" };
 
 /** Converts disk.raw into the other formats the template asks for, with qemu-img. */
-export const convertImage: Step<{ builder: LocalBuilderConfig; outputDirectory: string; disk: DiskImage }, { artifacts: Artifact[] }> = {
+export const convertImage: Step<{ builder: LocalBuilderConfig; outputDirectory: string; disk: DiskImage }, { artifacts: Artifact[] }, LocalFacts> = {
   name: "convert image",
+  plan: ({ builder }) => ({ calls: [], creates: builder.image.formats.filter((f) => f !== "raw").map((f) => ({ type: "disk image", name: `disk.${f}` })) }),
   run: async (ctx, { builder, outputDirectory, disk }) => {
     const artifacts: Artifact[] = [{ format: "raw", path: disk.path, bytes: (await stat(disk.path)).size }];
     for (const format of new Set(builder.image.formats)) {

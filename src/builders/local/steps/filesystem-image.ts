@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { writeExt4Image } from "../../../image/ext4-image.js";
 import { imageBytes } from "../../../image/size.js";
 import { clampTimesAndMeasure } from "../../../image/tree-times.js";
+import type { LocalFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
 import { sha256Text } from "../../../system/sha256.js";
 import type { LocalBuildRequest } from "../request.js";
@@ -18,8 +19,9 @@ export interface DiskImage {
 }
 
 /** Writes the cleaned tree as a fresh ext4 filesystem into `disk.raw` in a new output directory. */
-export const filesystemImage: Step<LocalBuildRequest & { base: BaseRootfs; tree: WorkTree }, { disk: DiskImage }> = {
+export const filesystemImage: Step<LocalBuildRequest & { base: BaseRootfs; tree: WorkTree }, { disk: DiskImage }, LocalFacts> = {
   name: "write filesystem image",
+  plan: ({ builder }) => ({ calls: [], creates: [{ type: "disk image", name: `disk.raw (ext4, size ${String(builder.image.size)})` }] }),
   run: async (ctx, request) => {
     const { tree, builder, outputDirectory } = request;
     const epoch = tree.sourceDateEpoch;

@@ -1,5 +1,6 @@
 import { access } from "node:fs/promises";
 import type { ChrootCommunicator } from "../../../communicator/chroot-communicator.js";
+import type { LocalFacts } from "../plan-facts.js";
 import type { Step, StepContext } from "../../../pipeline/step.js";
 import { runProvisioner } from "../../../provisioners/provisioner.js";
 import { provisionerApplies } from "../../../template/schema.js";
@@ -23,8 +24,12 @@ if [ -e /etc/resolv.conf.kiln-aside ] || [ -L /etc/resolv.conf.kiln-aside ]; the
  * a policy-rc.d (package installs start no services) and this machine's resolv.conf (so apt
  * can reach its mirror); both are taken out again before the step ends.
  */
-export const provision: Step<LocalBuildRequest & { tree: WorkTree }, object> = {
+export const provision: Step<LocalBuildRequest & { tree: WorkTree }, object, LocalFacts> = {
   name: "provision",
+  plan: ({ loaded, builder }) => {
+    const provisioners = loaded.template.provisioners.flatMap((p, i) => (provisionerApplies(p, builder) ? [`provisioner ${i + 1} (${p.type})`] : []));
+    return { calls: [], creates: [], note: provisioners.length === 0 ? "nothing to provision" : `${provisioners.join(", ")}, in a chroot in private namespaces` };
+  },
   run: async (ctx, { loaded, builder, tree }) => {
     const all = loaded.template.provisioners;
     const provisioners = all.filter((p) => provisionerApplies(p, builder));

@@ -2,6 +2,7 @@ import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { ChrootCommunicator } from "../../../communicator/chroot-communicator.js";
 import { KilnError } from "../../../errors.js";
+import type { LocalFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
 import { exec } from "../../../system/exec.js";
 import { mountsUnder } from "../../../system/mounts.js";
@@ -19,8 +20,9 @@ export interface WorkTree {
 }
 
 /** Unpacks the base into a fresh work directory; every build starts from a clean copy. */
-export const unpackBase: Step<LocalBuildRequest & { base: BaseRootfs; rootless: boolean }, { tree: WorkTree }> = {
+export const unpackBase: Step<LocalBuildRequest & { base: BaseRootfs; rootless: boolean }, { tree: WorkTree }, LocalFacts> = {
   name: "unpack base",
+  plan: () => ({ calls: [], creates: [{ type: "work directory", name: "the unpacked tree (removed when the build ends)" }] }),
   run: async (ctx, request) => {
     const { base, workParent, buildId, rootless } = request;
     await mkdir(workParent, { recursive: true });

@@ -1,5 +1,6 @@
 import { writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
+import type { LocalFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
 import { sha256File } from "../../../system/sha256.js";
 import { toolVersion } from "../../../system/tool-version.js";
@@ -14,8 +15,9 @@ import type { WorkTree } from "./unpack-base.js";
 type ManifestInput = LocalBuildRequest & { base: BaseRootfs; tree: WorkTree; disk: DiskImage; artifacts: Artifact[]; cleaned: string[]; audit: AuditSummary };
 
 /** `manifest.json` beside the artifacts: what went in, what came out, and their checksums. */
-export const writeManifest: Step<ManifestInput, { manifestPath: string }> = {
+export const writeManifest: Step<ManifestInput, { manifestPath: string }, LocalFacts> = {
   name: "write manifest",
+  plan: () => ({ calls: [], creates: [{ type: "manifest", name: "manifest.json" }] }),
   run: async (ctx, input) => {
     const { loaded, builder, outputDirectory, base, tree, disk, artifacts } = input;
     const packages = await installedPackages(tree.root.root);

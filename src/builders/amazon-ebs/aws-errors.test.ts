@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { KilnError } from "../../errors.js";
-import { awsError, awsEventually, notYetVisible } from "./aws-clients.js";
+import { AwsError, awsError, awsEventually, notYetVisible } from "./aws-errors.js";
 
 /** An error shaped as the SDK throws them: the AWS error code is its name. */
 function sdkError(name: string, message = "from AWS"): Error {
@@ -13,8 +13,9 @@ function sdkError(name: string, message = "from AWS"): Error {
 describe("AWS errors", () => {
   it("names what kiln was doing, the AWS code, and what to do", () => {
     const denied = awsError("creating the temporary security group (ec2:CreateSecurityGroup)", sdkError("UnauthorizedOperation", "You are not authorized"));
-    assert.ok(denied instanceof KilnError);
-    assert.equal(denied.code, "KILN_AWS_UNAUTHORIZEDOPERATION");
+    assert.ok(denied instanceof AwsError && denied instanceof KilnError);
+    assert.equal(denied.code, "KILN_AWS");
+    assert.equal(denied.awsCode, "UnauthorizedOperation", "the service's code, as a field");
     assert.equal(denied.message, "creating the temporary security group (ec2:CreateSecurityGroup): UnauthorizedOperation: You are not authorized");
     assert.match(denied.hint ?? "", /add the permission/);
     assert.match((awsError("launching", sdkError("InvalidAMIID.Malformed")) as KilnError).hint ?? "", /source image does not exist/, "a family of codes shares its hint");
