@@ -31,7 +31,7 @@ try {
   ].join("\n"));
   const started = process.hrtime.bigint();
   const run = await runKiln(["build", template, "--output-dir", join(scratch, "out")], {
-    AWS_ACCESS_KEY_ID: "testing", AWS_SECRET_ACCESS_KEY: "testing", AWS_EC2_METADATA_DISABLED: "true", KILN_STATE_DIR: join(scratch, "state"),
+    AWS_ACCESS_KEY_ID: "testing", AWS_SECRET_ACCESS_KEY: "testing", AWS_EC2_METADATA_DISABLED: "true", KILN_STATE_DIR: join(scratch, "state"), AWS_ENDPOINT_URL: proxy.endpoint,
   });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (run.code !== 0) throw new Error(`the build failed:\n${run.stdout}\n${run.stderr}`);

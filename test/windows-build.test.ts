@@ -35,7 +35,7 @@ function rsaPublicKey(line: string): KeyObject {
 
 describe("kiln build with platform: windows (against moto; a real sshd stands in for Windows' OpenSSH)", { timeout: 5 * 60_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), "kiln-win-"));
-  const env = { ...credentials, KILN_STATE_DIR: join(dir, "state") };
+  const env: NodeJS.ProcessEnv = { ...credentials, KILN_STATE_DIR: join(dir, "state") };
   let moto: Moto;
   let ec2: EC2Client;
   let proxy: FaultProxy;
@@ -44,6 +44,7 @@ describe("kiln build with platform: windows (against moto; a real sshd stands in
     ec2 = new EC2Client({ region: "us-east-1", endpoint: moto.endpoint, credentials: { accessKeyId: "testing", secretAccessKey: "testing" } });
     proxy = new FaultProxy(moto.endpoint);
     await proxy.start();
+    env.AWS_ENDPOINT_URL = proxy.endpoint;
   });
   after(async () => {
     await proxy?.stop();

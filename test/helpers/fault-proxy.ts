@@ -19,6 +19,29 @@ export interface Fault {
   loseResponse?: number;
 }
 
+/** An answer the proxy gives instead of (or after) moto's. */
+export interface ProxyAnswer {
+  status: number;
+  body: string;
+}
+
+/**
+ * Speaks for AWS where moto does not: gets the request body and `forward` (moto's own answer to
+ * this or another body) and returns the answer to give, e.g. moto's answer shaped as AWS's, or a
+ * state moto never shows (a pending image). Undefined lets the call through unchanged.
+ */
+export type Interceptor = (body: URLSearchParams, forward: (body?: string) => Promise<ProxyAnswer>) => Promise<ProxyAnswer | undefined>;
+
+/** An AWS query-protocol error document (EC2's shape; STS and IAM use ErrorResponse). */
+export function awsErrorAnswer(status: number, code: string, message: string, service: "ec2" | "query" = "ec2"): ProxyAnswer {
+  return {
+    status,
+    body: service === "query"
+      ? `<ErrorResponse><Error><Type>Sender</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>`
+      : `<?xml version="1.0"?><Response><Errors><Error><Code>${code}</Code><Message>${message}</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>`,
+  };
+}
+
 /**
  * A loopback proxy in front of moto that injects throttling and delays into chosen calls (moto
  * has none of its own) and counts calls by action, for retry tests and the API-call benchmark.
@@ -28,6 +51,7 @@ export class FaultProxy {
   /** The request bodies of each action, to check what was asked for. */
   readonly bodies = new Map<string, string[]>();
   private readonly faults = new Map<string, Fault>();
+  private readonly interceptors = new Map<string, Interceptor>();
   private server?: Server;
   endpoint = "";
 
@@ -36,8 +60,14 @@ export class FaultProxy {
   /** No faults, no counts: as new, for the next test of a suite that shares one proxy. */
   reset(): void {
     this.faults.clear();
+    this.interceptors.clear();
     this.calls.clear();
     this.bodies.clear();
+  }
+
+  /** Lets `interceptor` answer every call of one action (see Interceptor). */
+  intercept(action: string, interceptor: Interceptor): void {
+    this.interceptors.set(action, interceptor);
   }
 
   inject(action: string, fault: Fault): void {
@@ -63,6 +93,16 @@ export class FaultProxy {
     const action = new URLSearchParams(body.toString()).get("Action") ?? new URL(req.url ?? "/", "http://x").searchParams.get("Action") ?? "?";
     this.calls.set(action, (this.calls.get(action) ?? 0) + 1);
     this.bodies.set(action, [...(this.bodies.get(action) ?? []), body.toString()]);
+    const interceptor = this.interceptors.get(action);
+    if (interceptor !== undefined) {
+      const forward = (text = body.toString()): Promise<ProxyAnswer> => this.forwarded(req, text);
+      const answer = await interceptor(new URLSearchParams(body.toString()), forward).catch((error: unknown) => awsErrorAnswer(500, "InternalError", String(error)));
+      if (answer !== undefined) {
+        res.writeHead(answer.status, { "content-type": "text/xml" });
+        res.end(answer.body);
+        return;
+      }
+    }
     const candidate = this.faults.get(action);
     const fault = candidate?.match === undefined || body.toString().includes(candidate.match) ? candidate : undefined;
     if (fault?.throttle !== undefined && fault.throttle > 0) {
@@ -103,5 +143,20 @@ export class FaultProxy {
     });
     forward.on("error", () => { res.writeHead(502); res.end(); });
     forward.end(body);
+  }
+
+  /** moto's answer to a request with this body (the original's headers, its length fixed). */
+  private forwarded(req: IncomingMessage, text: string): Promise<ProxyAnswer> {
+    const target = new URL(req.url ?? "/", this.target);
+    return new Promise((resolve, reject) => {
+      const headers = { ...req.headers, host: target.host, "content-length": String(Buffer.byteLength(text)) };
+      const call = request(target, { method: req.method, headers }, (answer) => {
+        const chunks: Buffer[] = [];
+        answer.on("data", (c: Buffer) => chunks.push(c));
+        answer.on("end", () => resolve({ status: answer.statusCode ?? 502, body: Buffer.concat(chunks).toString() }));
+      });
+      call.on("error", reject);
+      call.end(text);
+    });
   }
 }
