@@ -271,7 +271,7 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
     const credentialsFile = join(dir, "aws-credentials");
     await writeFile(credentialsFile, "[builder]\naws_access_key_id = testing\naws_secret_access_key = testing\n", { mode: 0o600 });
     // No keys in the environment: only the profile can supply them.
-    const profileEnv = { AWS_EC2_METADATA_DISABLED: "true", KILN_STATE_DIR: state, AWS_SHARED_CREDENTIALS_FILE: credentialsFile, AWS_CONFIG_FILE: join(dir, "no-config") };
+    const profileEnv = { AWS_EC2_METADATA_DISABLED: "true", KILN_STATE_DIR: state, AWS_SHARED_CREDENTIALS_FILE: credentialsFile, AWS_CONFIG_FILE: join(dir, "no-config"), AWS_ENDPOINT_URL: proxy.endpoint };
     const file = await template("profile", amazonLinux);
     const run = await runKiln(["build", file, "--profile", "builder", "--output-dir", join(dir, "out-profile")], profileEnv);
     assert.equal(run.code, 0, run.stdout + run.stderr);

@@ -147,6 +147,8 @@ describe("Packer JSON templates (seed 000's, unmodified)", { timeout: 5 * 60_000
       assert.match(only?.lookups.join("\n") ?? "", /ec2:DescribeImages: ami-\w+ \(Windows_Server-2016-English-Full-Base/);
       const step = (name: string) => only?.steps.find((s) => s.step === name);
       assert.deepEqual(step("create temporary key pair")?.calls, ["ec2:ImportKeyPair"]);
+      assert.match((step("launch build instance") as { note?: string } | undefined)?.note ?? "", /metadata service: IMDSv1 and IMDSv2 \(http_tokens optional\)/, "the plan shows the IMDS choice");
+      assert.match(only?.lookups.join("\n") ?? "", /ec2:DescribeImages \(name\): "windows-base-[\d-]+" is free in every region/);
       assert.ok(step("launch build instance")?.creates[0]?.tags?.["kiln:build-id"] !== undefined);
       assert.equal(step("create image")?.creates[0]?.tags?.OS, "Windows-2016");
       assert.match(only?.remains[0] ?? "", /^image windows-base-\d{4}-\d{2}-\d{2}-\d{4} in us-east-2/);
@@ -170,6 +172,9 @@ describe("Packer JSON templates (seed 000's, unmodified)", { timeout: 5 * 60_000
       assert.equal(Buffer.from(launch.get("UserData") ?? "", "base64").toString("utf8"), await readFile(join(fixtures, "files/configure-source-ssh.ps1"), "utf8"));
       assert.equal(launch.get("InstanceMarketOptions.MarketType"), "spot");
       assert.equal(launch.get("InstanceType"), "t2.medium");
+      // Its user data reads the launch key over IMDSv1: Packer's http_tokens optional is kept, and kiln says why and how to move on.
+      assert.equal(launch.get("MetadataOptions.HttpTokens"), "optional");
+      assert.match(run.stderr, /^warning: template\.json: builders\.0: user data reads the instance metadata without an IMDSv2 token \(IMDSv1\) at files\/configure-source-ssh\.ps1:74 \(\$keyUrl = "http:\/\/169\.254\.169\.254\/latest\/meta-data\/public-keys\/0\/openssh-key"\); it works because http_tokens is optional/m);
       assert.equal(launch.get("NetworkInterface.1.AssociatePublicIpAddress"), "true");
       const imported = Buffer.from(new URLSearchParams(proxy.bodies.get("ImportKeyPair")?.at(-1) ?? "").get("PublicKeyMaterial") ?? "", "base64").toString("utf8");
       assert.match(imported, /^ssh-rsa /);

@@ -6,6 +6,27 @@ import { powershellCommand, psQuote } from "../windows/powershell.js";
 import type { Communicator, RunScriptOptions } from "./communicator.js";
 import { SshCommunicator, type SshTarget } from "./ssh-communicator.js";
 
+/**
+ * The script's channel closed with no exit status: the connection went away while the script
+ * ran (Windows shut down, the network dropped). Still a CommandError, so whoever handled one
+ * before still does; a caller that expects Windows to go down can tell it apart.
+ */
+export class ConnectionLostError extends CommandError {
+  constructor(what: string, stderrTail: readonly string[]) {
+    super(what, "the script", null, null, stderrTail, "Windows went down or the network dropped: look at the instance's console output (aws ec2 get-console-output), then build again");
+    this.name = "ConnectionLostError";
+    const tail = stderrTail.length === 0 ? "" : `\n  last lines of stderr:\n${stderrTail.map((l) => `    ${l}`).join("\n")}`;
+    this.message = `${what} failed: the connection closed while the script ran, before it reported an exit status${tail}`;
+  }
+}
+
+/** What a failed run of the script itself means: ssh2 closes a dropped connection's channel with no exit code at all (undefined, not null). */
+export function scriptRunError(error: unknown, what: string): unknown {
+  if (!(error instanceof CommandError) || error instanceof ConnectionLostError) return error;
+  const code = error.commandExitCode as number | null | undefined;
+  return code === undefined ? new ConnectionLostError(what, error.stderrTail) : error;
+}
+
 /** Windows' command-line limit is 32,767 characters; -EncodedCommand doubles and then some. */
 const encodedLimit = 8000;
 
@@ -32,8 +53,9 @@ export class WindowsCommunicator implements Communicator {
 
   async runScript(script: string, options: RunScriptOptions): Promise<void> {
     const command = powershellCommand(script);
+    const lost = (error: unknown): never => { throw scriptRunError(error, options.what); };
     if (command.length <= encodedLimit) {
-      await this.ssh.runCommand(command, options, "the script");
+      await this.ssh.runCommand(command, options, "the script").catch(lost);
       return;
     }
     const file = `$env:TEMP\\kiln-${Date.now().toString(36)}.ps1`;
@@ -46,7 +68,7 @@ export class WindowsCommunicator implements Communicator {
       await this.ssh.runCommand(powershellCommand(append), { ...options, onStdoutLine: () => undefined }, "storing the script");
     }
     const run = `$f = "${file}"; try { powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -File $f; $code = $LASTEXITCODE } finally { Remove-Item -Force $f }; exit $code`;
-    await this.ssh.runCommand(powershellCommand(run), options, "the script");
+    await this.ssh.runCommand(powershellCommand(run), options, "the script").catch(lost);
   }
 
   upload(): Promise<void> {

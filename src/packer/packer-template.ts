@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { parse } from "yaml";
 import { KilnError } from "../errors.js";
-import { basename, extname, resolve } from "node:path";
+import { basename, dirname, extname, resolve } from "node:path";
 import type { ConfigProblem } from "../errors.js";
 import type { SourceDocument, TemplatePath } from "../template/source-document.js";
 import { goDurationSeconds } from "./go-time.js";
@@ -53,7 +53,7 @@ const builderOptions: Record<string, true | string | ((value: unknown, out: Json
   ami_name: true, ami_description: true, tags: true, snapshot_tags: true, run_tags: true, ami_users: true, ami_groups: true,
   ami_regions: true, iam_instance_profile: true, temporary_security_group_source_cidrs: true,
   temporary_iam_instance_profile_policy_document: true, user_data: true, user_data_file: true, encrypt_boot: true, kms_key_id: true,
-  region_kms_key_ids: "ami_region_kms_key_ids", custom_endpoint_ec2: "endpoint",
+  region_kms_key_ids: "ami_region_kms_key_ids", custom_endpoint_ec2: "endpoint", imds_support: true, ssh_interface: true, aws_polling: true,
   source_ami_filter: (value, out, warn) => {
     const filter = value as { filters?: Json; owners?: string[]; most_recent?: boolean };
     for (const key of Object.keys(filter).filter((k) => !["filters", "owners", "most_recent"].includes(k))) warn(`source_ami_filter: ${key} is not supported by kiln and is ignored`);
@@ -68,7 +68,10 @@ const builderOptions: Record<string, true | string | ((value: unknown, out: Json
   },
   communicator: (value, out, warn) => {
     if (value === "none") out.communicator = "none";
-    else if (value === "winrm") warn("communicator winrm: kiln reaches Windows over OpenSSH only (its user data sets it up); using ssh");
+    else if (value === "winrm") {
+      out.winrm = true; // checked against the user data once every option is read
+      warn("communicator winrm: kiln reaches Windows over OpenSSH only (its user data sets it up); using ssh");
+    }
   },
   ssh_timeout: (value, out, warn) => {
     const seconds = goDurationSeconds(String(value));
@@ -109,12 +112,35 @@ function builderOf(packer: Json, index: number, windows: boolean, warn: Warn, en
     else if (mapping !== undefined) mapping(value, out, say);
     else say(`${key} is not supported by kiln and is ignored`);
   }
+  // Packer's default, sent explicitly by Packer: a template whose user data reads the metadata
+  // without a token (seed 000's does) works on AWS only with it. kiln's own templates say required.
+  out.metadata_options ??= { http_tokens: "optional" };
   if (windows) {
     out.platform = "windows";
     // The template brings its own bootstrap and sysprep (as Packer templates must): kiln's stay out.
     if (out.user_data !== undefined || out.user_data_file !== undefined) out.windows = { ...(out.windows as Json | undefined), generalize: false };
   }
   return out;
+}
+
+/** User data that brings up OpenSSH itself (installs or starts sshd). */
+const setsUpOpenSsh = /OpenSSH|sshd|install-sshd\.ps1/i;
+
+/**
+ * Packer's Windows pattern, `communicator: winrm` with user data that configures WinRM: kiln
+ * reaches Windows over OpenSSH only, so with that user data nothing would ever answer on port
+ * 22 and the build would wait out ssh_timeout. Refused before anything is created, unless the
+ * user data visibly sets up OpenSSH; without user data kiln writes its own OpenSSH bootstrap.
+ */
+async function winrmRefusal(builder: Json, directory: string): Promise<{ message: string; hint: string } | undefined> {
+  const file = typeof builder.user_data_file === "string" ? builder.user_data_file : undefined;
+  let text = typeof builder.user_data === "string" ? builder.user_data : undefined;
+  if (text === undefined && file !== undefined) text = await readFile(resolve(directory, file), "utf8").catch(() => undefined);
+  if (text === undefined || setsUpOpenSsh.test(text)) return undefined;
+  return {
+    message: `communicator winrm with ${file === undefined ? "the template's user_data" : `user_data_file ${file}`}, which does not set up OpenSSH: kiln connects to Windows over SSH only, so nothing would answer on port 22`,
+    hint: `remove ${file === undefined ? "user_data" : "user_data_file"} and kiln generates user data that installs OpenSSH (and its first-boot key task), or make your user data install and start sshd`,
+  };
 }
 
 function envList(list: unknown): Json {
@@ -261,7 +287,14 @@ export async function convertPacker(source: SourceDocument, file: string, option
     const scope: EngineScope = { ...base, user, buildName: name };
     const render = options.mode === "evaluate" ? (t: string) => renderPacker(t, scope, secret) : (t: string) => translatePacker(t, scope, (action) => warn(["builders", i], `{{${action}}} has no kiln equivalent: evaluated now`), envBacked);
     const refuse = (path: TemplatePath, message: string, hint: string): void => { problems.push(source.problemAt(path, message, hint)); };
-    builders.push(builderOf(renderAll(b, ["builders", i], render, source, problems) as Json, i, windows, warn, options.env, options.mode === "evaluate" ? refuse : undefined));
+    const converted = builderOf(renderAll(b, ["builders", i], render, source, problems) as Json, i, windows, warn, options.env, options.mode === "evaluate" ? refuse : undefined);
+    if (converted.winrm === true) {
+      delete converted.winrm;
+      const refusal = await winrmRefusal(converted, resolve(dirname(file)));
+      if (refusal !== undefined && options.mode === "evaluate") refuse(["builders", i, "communicator"], refusal.message, refusal.hint);
+      else if (refusal !== undefined) warn(["builders", i, "communicator"], `${refusal.message} (${refusal.hint})`);
+    }
+    builders.push(converted);
   }
 
   const names = new Set(selected.map((s) => s.name));

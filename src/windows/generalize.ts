@@ -5,32 +5,58 @@ import type { LaunchAgent } from "./launch-agent.js";
 import { psQuote } from "./powershell.js";
 
 /**
- * The last thing that runs on a Windows build instance (seed 000's prepare-image, generated):
- * every authorized_keys and the host keys go, PowerShell histories are cleared, the first-boot
- * key task is armed again, then the launch agent schedules its first-boot work and sysprep
- * generalizes Windows without shutting down (kiln stops the instance itself).
+ * Each launch agent's sysprep as kiln runs it, and whether it shuts Windows down by itself.
+ * EC2Launch v1 (-NoShutdown) and v2 (no --shutdown) leave the instance running for kiln to stop;
+ * EC2Config's -sysprep always shuts down (its BundleConfig runs sysprep with /shutdown).
  */
-export function generalizeScript(agent: LaunchAgent, { armFirstBootTask = true } = {}): string {
-  const sysprep: Record<LaunchAgent, string[]> = {
-    "ec2launch-v1": [
+const sysprep: Record<LaunchAgent, { commands: string[]; shutsDown: boolean }> = {
+  "ec2launch-v1": {
+    shutsDown: false,
+    commands: [
       "powershell.exe -NoProfile -ExecutionPolicy Bypass -File 'C:\\ProgramData\\Amazon\\EC2-Windows\\Launch\\Scripts\\InitializeInstance.ps1' -Schedule",
       "if ($LASTEXITCODE -ne 0) { throw 'kiln: InitializeInstance.ps1 -Schedule failed' }",
       "powershell.exe -NoProfile -ExecutionPolicy Bypass -File 'C:\\ProgramData\\Amazon\\EC2-Windows\\Launch\\Scripts\\SysprepInstance.ps1' -NoShutdown",
       "if ($LASTEXITCODE -ne 0) { throw 'kiln: SysprepInstance.ps1 -NoShutdown failed' }",
     ],
-    "ec2launch-v2": [
+  },
+  "ec2launch-v2": {
+    shutsDown: false,
+    commands: [
       "$ec2launch = Join-Path $env:ProgramFiles 'Amazon\\EC2Launch\\EC2Launch.exe'",
       ". $ec2launch reset -c --block",
       "if ($LASTEXITCODE -ne 0) { throw 'kiln: ec2launch reset failed' }",
       ". $ec2launch sysprep --clean --block",
       "if ($LASTEXITCODE -ne 0) { throw 'kiln: ec2launch sysprep failed' }",
     ],
-    ec2config: [
+  },
+  ec2config: {
+    shutsDown: true,
+    commands: [
       "$ec2config = Join-Path $env:ProgramFiles 'Amazon\\Ec2ConfigService\\ec2config.exe'",
       ". $ec2config -sysprep",
       "if ($LASTEXITCODE -ne 0) { throw 'kiln: ec2config -sysprep failed' }",
     ],
-  };
+  },
+};
+
+/** Whether the agent's sysprep, as kiln runs it, shuts the instance down (and drops the connection). */
+export function sysprepShutsDown(agent: LaunchAgent): boolean {
+  return sysprep[agent].shutsDown;
+}
+
+/**
+ * The line the generalize script prints just before the agent's sysprep: a connection lost after
+ * it is sysprep's shutdown; one lost before it is a failure.
+ */
+export const sysprepStartingLine = "kiln: sysprep starting";
+
+/**
+ * The last thing that runs on a Windows build instance (seed 000's prepare-image, generated):
+ * every authorized_keys and the host keys go, PowerShell histories are cleared, the first-boot
+ * key task is armed again, then the launch agent schedules its first-boot work and sysprep
+ * generalizes Windows (shutting it down only with EC2Config; else kiln stops the instance).
+ */
+export function generalizeScript(agent: LaunchAgent, { armFirstBootTask = true } = {}): string {
   return [
     "# kiln: generalize this instance before it is imaged",
     "$ssh = Join-Path $env:ProgramData 'ssh'",
@@ -42,7 +68,8 @@ export function generalizeScript(agent: LaunchAgent, { armFirstBootTask = true }
     "}",
     "Write-Output 'removed authorized_keys, host keys and PowerShell histories'",
     ...(armFirstBootTask ? [`Enable-ScheduledTask -TaskName ${psQuote(firstBootTaskName)} | Out-Null`, "Write-Output 'armed the first-boot key task'"] : []),
-    ...sysprep[agent],
+    `Write-Output ${psQuote(sysprepStartingLine)}`,
+    ...sysprep[agent].commands,
     `Write-Output 'generalized (${agent})'`,
     "",
   ].join("\n");

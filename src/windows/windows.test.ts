@@ -9,7 +9,7 @@ import { parse } from "yaml";
 import { rsaPublicLine } from "../communicator/openssh-key.js";
 import { KilnError } from "../errors.js";
 import { bootstrapScript, firstBootKeyScript, windowsSshdConfig, windowsUserData } from "./bootstrap.js";
-import { decryptPasswordData, generalizeScript } from "./generalize.js";
+import { decryptPasswordData, generalizeScript, sysprepStartingLine } from "./generalize.js";
 import { windowsTarget, type WindowsTarget } from "./launch-agent.js";
 import { decodeCommand, encodeCommand, powershellCommand, provisionerScript } from "./powershell.js";
 
@@ -124,6 +124,10 @@ describe("Windows: generalizing, and the Administrator password", () => {
       assert.match(script, /ssh_host_\*/);
       assert.match(script, /ConsoleHost_history\.txt/);
       assert.match(script, /Enable-ScheduledTask -TaskName 'kiln first boot key'/);
+      // A connection lost after this line is sysprep's shutdown (EC2Config), before it a failure.
+      const starting = script.indexOf(`Write-Output '${sysprepStartingLine}'`);
+      assert.ok(starting > script.indexOf("Enable-ScheduledTask"), "said after the keys and the task");
+      assert.ok(starting < script.search(/InitializeInstance|EC2Launch\.exe|ec2config\.exe/), "said before the agent's first command");
     }
   });
 

@@ -48,6 +48,8 @@ export function awsErrorAnswer(status: number, code: string, message: string, se
  */
 export class FaultProxy {
   readonly calls = new Map<string, number>();
+  /** Every action in the order it came. */
+  readonly order: string[] = [];
   /** The request bodies of each action, to check what was asked for. */
   readonly bodies = new Map<string, string[]>();
   private readonly faults = new Map<string, Fault>();
@@ -62,6 +64,7 @@ export class FaultProxy {
     this.faults.clear();
     this.interceptors.clear();
     this.calls.clear();
+    this.order.length = 0;
     this.bodies.clear();
   }
 
@@ -92,6 +95,7 @@ export class FaultProxy {
     const body = Buffer.concat(chunks);
     const action = new URLSearchParams(body.toString()).get("Action") ?? new URL(req.url ?? "/", "http://x").searchParams.get("Action") ?? "?";
     this.calls.set(action, (this.calls.get(action) ?? 0) + 1);
+    this.order.push(action);
     this.bodies.set(action, [...(this.bodies.get(action) ?? []), body.toString()]);
     const interceptor = this.interceptors.get(action);
     if (interceptor !== undefined) {

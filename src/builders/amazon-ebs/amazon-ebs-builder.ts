@@ -41,9 +41,12 @@ export function amazonEbsPipeline(builder: Pick<AmazonEbsBuilderConfig, "platfor
     .then(temporarySecurityGroup)
     .then(instanceProfile)
     .then(launchInstance);
-  if (builder.communicator === "none") return imaged(launched.then(provision));
+  const windows = builder.platform === "windows";
+  // The password needs no communicator: EC2 hands it over.
+  const password = windows && builder.windows.get_password;
+  if (builder.communicator === "none") return imaged(launched.thenIf(password, windowsPassword).then(provision));
   const connected = launched.then(connectSsh);
-  if (builder.platform === "windows") return imaged(connected.thenIf(builder.windows.get_password, windowsPassword).then(provision).thenIf(builder.windows.generalize, generalizeInstance));
+  if (windows) return imaged(connected.thenIf(password, windowsPassword).then(provision).thenIf(builder.windows.generalize, generalizeInstance));
   return imaged(connected.then(provision).then(hardenInstance).then(cleanInstance));
 }
 

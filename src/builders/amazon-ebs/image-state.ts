@@ -1,10 +1,11 @@
-import { CreateTagsCommand, DescribeImagesCommand, type Image } from "@aws-sdk/client-ec2";
+import { CreateTagsCommand, DescribeImagesCommand, ModifyImageAttributeCommand, type Image } from "@aws-sdk/client-ec2";
 import { KilnError } from "../../errors.js";
 import type { StepContext } from "../../pipeline/step.js";
 import type { AmazonEbsBuilderConfig } from "../../template/schema.js";
 import { type AwsClients } from "./aws-clients.js";
 import { aws, awsEventually, notYetVisible } from "./aws-errors.js";
 import { pollUntil } from "./poll.js";
+import { waitPolicy } from "./wait-policy.js";
 import { kilnTags } from "./tags.js";
 
 /** A machine image the build made, in one region. */
@@ -13,6 +14,8 @@ export interface MachineImage {
   name: string;
   region: string;
   snapshots: string[];
+  /** Its EBS snapshots that are not encrypted, by device: none may be with encrypt_boot. */
+  unencrypted: string[];
 }
 
 interface Naming {
@@ -34,11 +37,17 @@ export async function imageAvailable(ctx: StepContext, clients: AwsClients, id: 
       throw new KilnError("KILN_IMAGE_FAILED", `image ${id} in ${clients.region} is ${image.State}: ${image.StateReason?.Message ?? "no reason given"}`);
     }
     return image?.State === "available" ? image : undefined;
-  }, { signal: ctx.signal, report: ctx.report, delaySeconds: builder.wait.delay_seconds, timeoutSeconds: builder.wait.timeout_seconds });
-  const snapshots = (available.BlockDeviceMappings ?? []).map((m) => m.Ebs?.SnapshotId).filter((s): s is string => s !== undefined);
+  }, { signal: ctx.signal, report: ctx.report, ...waitPolicy(builder, "image") });
+  const ebs = (available.BlockDeviceMappings ?? []).filter((m) => m.Ebs !== undefined);
+  const snapshots = ebs.map((m) => m.Ebs?.SnapshotId).filter((s): s is string => s !== undefined);
+  const unencrypted = ebs.filter((m) => m.Ebs?.Encrypted !== true).map((m) => `${m.DeviceName ?? "?"} (${m.Ebs?.SnapshotId ?? "no snapshot"})`);
   const tag = (resources: string[], extra: Record<string, string>): Promise<unknown> => awsEventually(`tagging ${resources.join(", ")} (ec2:CreateTags)`,
     () => clients.ec2.send(new CreateTagsCommand({ Resources: resources, Tags: kilnTags(buildId, kilnVersion, extra) }), { abortSignal: ctx.signal }), ctx.signal);
   if (tagImage) await tag([id], builder.tags);
   if (snapshots.length > 0) await tag(snapshots, builder.snapshot_tags);
-  return { id, name: builder.ami_name, region: clients.region, snapshots };
+  if (builder.imds_support === "v2.0") {
+    // Set on each copy too: kiln does not rely on CopyImage to carry it.
+    await awsEventually(`making ${id} require IMDSv2 (ec2:ModifyImageAttribute ImdsSupport)`, () => clients.ec2.send(new ModifyImageAttributeCommand({ ImageId: id, ImdsSupport: { Value: "v2.0" } }), { abortSignal: ctx.signal }), ctx.signal);
+  }
+  return { id, name: builder.ami_name, region: clients.region, snapshots, unencrypted };
 }

@@ -5,11 +5,11 @@ import { join } from "node:path";
 
 /** A cloud resource a build created, as the journal records it. */
 export interface JournalEntry {
-  type: "instance" | "volume" | "security-group" | "key-pair" | "instance-profile" | "role" | "image";
+  type: "instance" | "volume" | "security-group" | "key-pair" | "instance-profile" | "role" | "image" | "snapshot";
   id: string;
-  /** Temporary resources are always removed; the image is kept when the build succeeds. */
+  /** Temporary resources are always removed; the image and its snapshots are kept when the build succeeds. */
   temporary: boolean;
-  /** Where it is, when not in the build's region (a copy of the image). */
+  /** Where it is, when not in the build's region (a copy of the image, and its snapshots). */
   region?: string;
 }
 
@@ -65,12 +65,12 @@ export class BuildJournal {
     await this.save();
   }
 
-  /** What is still recorded and not yet removed (the image stays until `kept`). */
+  /** What is still recorded and not yet removed (the image and its snapshots stay until `kept`). */
   remaining(): JournalEntry[] {
     return [...this.entries.resources];
   }
 
-  /** The build succeeded: its image is the artifact, no longer a leftover. */
+  /** The build succeeded: its image (with its snapshots) is the artifact, no longer a leftover. */
   async kept(): Promise<void> {
     this.entries.resources = this.entries.resources.filter((r) => r.temporary);
     await this.save();

@@ -7,6 +7,8 @@ export interface PollOptions {
   report: Reporter;
   delaySeconds: number;
   timeoutSeconds: number;
+  /** The setting that makes this wait longer, named when it times out. */
+  setting?: string;
 }
 
 /**
@@ -23,8 +25,8 @@ export async function pollUntil<T>(what: string, check: () => Promise<T | undefi
     if (done !== undefined) return done;
     const now = Date.now();
     if (now - started >= options.timeoutSeconds * 1000) {
-      throw new KilnError("KILN_WAIT_TIMEOUT", `gave up waiting for ${what} after ${options.timeoutSeconds}s`, {
-        hint: "raise wait.timeout_seconds in the template, or look at the resource in the AWS console",
+      throw new KilnError("KILN_WAIT_TIMEOUT", `gave up waiting for ${what} after ${options.timeoutSeconds}s (polled every ${options.delaySeconds}s)`, {
+        hint: `raise ${options.setting ?? "wait.timeout_seconds"} if it only needs longer, or look at the resource in the AWS console`,
       });
     }
     if (now - said >= 60_000) {

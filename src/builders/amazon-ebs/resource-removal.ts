@@ -3,10 +3,13 @@ import {
   DeleteInstanceProfileCommand, DeleteRoleCommand, DeleteRolePolicyCommand, DetachRolePolicyCommand, GetInstanceProfileCommand,
   ListAttachedRolePoliciesCommand, ListInstanceProfilesForRoleCommand, ListRolePoliciesCommand, RemoveRoleFromInstanceProfileCommand,
 } from "@aws-sdk/client-iam";
-import { DeleteKeyPairCommand, DeleteSecurityGroupCommand, DeleteVolumeCommand, DeleteSnapshotCommand, DeregisterImageCommand, DescribeImagesCommand, TerminateInstancesCommand } from "@aws-sdk/client-ec2";
+import {
+  DeleteKeyPairCommand, DeleteSecurityGroupCommand, DeleteVolumeCommand, DeleteSnapshotCommand, DeregisterImageCommand, DescribeImagesCommand, TerminateInstancesCommand,
+  type DeleteSnapshotReturnCode,
+} from "@aws-sdk/client-ec2";
 import type { Reporter } from "../../report/reporter.js";
 import { type AwsClients } from "./aws-clients.js";
-import { aws, awsCode } from "./aws-errors.js";
+import { aws, awsCode, awsEventually } from "./aws-errors.js";
 import { describeInstance } from "./instance-state.js";
 import type { JournalEntry } from "./journal.js";
 import { pollUntil } from "./poll.js";
@@ -16,6 +19,8 @@ export interface RemovalOptions {
   report: Reporter;
   delaySeconds: number;
   timeoutSeconds: number;
+  /** The setting that makes the removal's waits longer, named when one times out. */
+  setting?: string;
 }
 
 /** A resource someone (or an earlier attempt) already removed is done, not a failure. */
@@ -25,7 +30,8 @@ const gone = new Set(["InvalidKeyPair.NotFound", "InvalidGroup.NotFound", "Inval
  * Removes one resource a build created. The build's own undo and `kiln cleanup` both call this,
  * so a dead build's leftovers are removed exactly as a living build removes them: an instance is
  * terminated and waited for (its security group cannot go before), a group still in use is
- * retried until the deadline, an image takes its snapshots with it.
+ * retried until the deadline, an image takes its snapshots with it, a snapshot goes once no
+ * image uses it.
  */
 export async function removeResource(clients: AwsClients, entry: Pick<JournalEntry, "type" | "id">, options: RemovalOptions): Promise<void> {
   try {
@@ -91,16 +97,54 @@ const removers: Record<JournalEntry["type"], (clients: AwsClients, id: string, o
     await aws(`deleting role ${name}`, () => clients.iam.send(new DeleteRoleCommand({ RoleName: name }), { abortSignal: signal }), signal);
   },
   image: async (clients, id, options) => {
-    const { signal } = options;
+    await removeImage(clients, id, options);
+  },
+  snapshot: async (clients, id, options) => {
+    await deleteSnapshot(clients, id, options, Date.now() + options.timeoutSeconds * 1000);
+  },
+};
+
+/**
+ * Deregisters an image and deletes its snapshots, and returns them (none when the image was
+ * gone already: a snapshot journaled on its own is then removed by itself). AWS deletes them in
+ * the same call when asked (DeleteAssociatedSnapshots); each it did not (an endpoint without the
+ * feature answers no results, or a result other than success) is deleted here.
+ */
+export async function removeImage(clients: AwsClients, id: string, options: RemovalOptions): Promise<string[]> {
+  const { signal } = options;
+  let mapped: string[];
+  let results: DeleteSnapshotReturnCode[];
+  try {
     // A pending image does not list all its snapshots yet: wait until it is done, or they would be left.
     const settled = await pollUntil(`image ${id} to finish before it is removed`, async () => {
       const image = (await aws(`describing image ${id}`, () => clients.ec2.send(new DescribeImagesCommand({ ImageIds: [id] }), { abortSignal: signal }), signal)).Images?.[0];
       return image?.State === "pending" ? undefined : { image };
     }, options);
-    const snapshots = (settled.image?.BlockDeviceMappings ?? []).map((m) => m.Ebs?.SnapshotId).filter((s): s is string => s !== undefined);
-    await aws(`deregistering image ${id}`, () => clients.ec2.send(new DeregisterImageCommand({ ImageId: id }), { abortSignal: signal }), signal);
-    for (const snapshot of snapshots) {
-      await aws(`deleting snapshot ${snapshot}`, () => clients.ec2.send(new DeleteSnapshotCommand({ SnapshotId: snapshot }), { abortSignal: signal }), signal);
-    }
-  },
-};
+    mapped = (settled.image?.BlockDeviceMappings ?? []).map((m) => m.Ebs?.SnapshotId).filter((s): s is string => s !== undefined);
+    const answer = await aws(`deregistering image ${id}`, () => clients.ec2.send(new DeregisterImageCommand({ ImageId: id, DeleteAssociatedSnapshots: true }), { abortSignal: signal }), signal);
+    results = answer.DeleteSnapshotResults ?? [];
+  } catch (error) {
+    if (gone.has(awsCode(error))) return [];
+    throw error;
+  }
+  const deleted = new Set(results.filter((r) => r.ReturnCode === "success").map((r) => r.SnapshotId));
+  const snapshots = [...new Set([...mapped, ...results.map((r) => r.SnapshotId).filter((s): s is string => s !== undefined)])];
+  // One deadline for all: AWS may call a snapshot in use for a while after its image is deregistered.
+  const deadline = Date.now() + options.timeoutSeconds * 1000;
+  const failures: unknown[] = [];
+  for (const snapshot of snapshots.filter((s) => !deleted.has(s))) {
+    await deleteSnapshot(clients, snapshot, options, deadline).catch((error: unknown) => failures.push(error));
+  }
+  if (failures.length > 0) throw failures[0];
+  return snapshots;
+}
+
+/** Deletes a snapshot, retried with backoff while AWS still calls it in use, until `deadline`; one gone already is done. */
+async function deleteSnapshot(clients: AwsClients, id: string, { signal }: RemovalOptions, deadline: number): Promise<void> {
+  try {
+    await awsEventually(`deleting snapshot ${id}`, () => clients.ec2.send(new DeleteSnapshotCommand({ SnapshotId: id }), { abortSignal: signal }), signal,
+      Math.max(0, (deadline - Date.now()) / 1000), (error) => awsCode(error) === "InvalidSnapshot.InUse");
+  } catch (error) {
+    if (awsCode(error) !== "InvalidSnapshot.NotFound") throw error;
+  }
+}

@@ -1,4 +1,4 @@
-import { DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, type Tag } from "@aws-sdk/client-ec2";
+import { DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, paginateDescribeImages, paginateDescribeSnapshots, type Tag } from "@aws-sdk/client-ec2";
 import { GetInstanceProfileCommand, ListRoleTagsCommand, paginateListInstanceProfiles, paginateListRoles } from "@aws-sdk/client-iam";
 import { type AwsClients } from "./aws-clients.js";
 import { aws } from "./aws-errors.js";
@@ -21,7 +21,8 @@ export function buildTime(buildId: string): Date | undefined {
 
 /**
  * The temporary resources kiln builds left in a region, found by their `kiln:build-id` tag even
- * when no journal names them (a build killed between a create call and its journal write).
+ * when no journal names them (a build killed between a create call and its journal write), and
+ * kiln's snapshots that no image uses any more (their image deregistered, they left behind).
  * Images are never swept: a tagged image is what a build made.
  */
 export async function findKilnResources(clients: AwsClients, signal: AbortSignal): Promise<SweptResource[]> {
@@ -37,6 +38,13 @@ export async function findKilnResources(clients: AwsClients, signal: AbortSignal
   for (const i of reservations.flatMap((r) => r.Instances ?? [])) if (i.State?.Name !== "terminated") add("instance", i.InstanceId, i.Tags);
   for (const g of groups) add("security-group", g.GroupId, g.Tags);
   for (const k of keys) add("key-pair", k.KeyName, k.Tags);
+  const snapshots = await aws("listing kiln-tagged snapshots", () => everything(paginateDescribeSnapshots({ client: clients.ec2 }, { OwnerIds: ["self"], Filters: byKiln }, { abortSignal: signal }), (p) => p.Snapshots), signal);
+  if (snapshots.length > 0) {
+    // Every image of the account, not a filter on the snapshot ids: EC2-compatible endpoints (moto) lack that filter.
+    const images = await aws("listing this account's images", () => everything(paginateDescribeImages({ client: clients.ec2 }, { Owners: ["self"], IncludeDisabled: true }, { abortSignal: signal }), (p) => p.Images), signal);
+    const used = new Set(images.flatMap((i) => i.BlockDeviceMappings ?? []).map((m) => m.Ebs?.SnapshotId));
+    for (const s of snapshots) if (s.State !== "pending" && !used.has(s.SnapshotId)) add("snapshot", s.SnapshotId, s.Tags);
+  }
   // IAM is global and its lists carry no tags: kiln's roles and profiles are those under its
   // path, their tags read one by one.
   const roles = await aws("listing kiln's roles", () => everything(paginateListRoles({ client: clients.iam }, { PathPrefix: kilnIamPath }), (p) => p.Roles), signal);

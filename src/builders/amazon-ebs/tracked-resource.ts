@@ -5,6 +5,7 @@ import { type AwsClients } from "./aws-clients.js";
 import { aws, awsCode } from "./aws-errors.js";
 import type { BuildJournal, JournalEntry } from "./journal.js";
 import { removeResource } from "./resource-removal.js";
+import { waitPolicy } from "./wait-policy.js";
 
 export interface Tracking {
   aws: AwsClients;
@@ -20,7 +21,7 @@ export interface Tracking {
  */
 export async function track(ctx: StepContext, { aws: clients, journal, builder }: Tracking, entry: JournalEntry, description: string): Promise<void> {
   const undo = async (signal: AbortSignal): Promise<void> => {
-    await removeResource(clients, entry, { signal, report: ctx.report, delaySeconds: builder.wait.delay_seconds, timeoutSeconds: builder.wait.timeout_seconds });
+    await removeResource(clients, entry, { signal, report: ctx.report, ...waitPolicy(builder, "instance") });
     await journal.forget(entry.type, entry.id);
   };
   if (entry.temporary) ctx.cleanup.defer(description, undo);

@@ -23,7 +23,7 @@ export function parseAge(text: string): number | undefined {
 
 export function sweepCommand(program: Command, { io, redactor }: CliContext): void {
   program.command("sweep")
-    .description("find and remove kiln-tagged temporary resources (instances, security groups, key pairs, kiln's IAM roles and instance profiles) that no running build owns")
+    .description("find and remove kiln-tagged temporary resources (instances, security groups, key pairs, kiln's IAM roles and instance profiles) and kiln-tagged snapshots no image uses, that no running build owns")
     .requiredOption("--region <region>", "the region to sweep")
     .requiredOption("--older-than <age>", "only builds started longer ago than this (e.g. 6h, 90m, 2d)")
     .option("--profile <name>", "a profile of the shared AWS config")
@@ -42,7 +42,7 @@ export function sweepCommand(program: Command, { io, redactor }: CliContext): vo
       const found = inRemovalOrder((await findKilnResources(clients, signal))
         .filter((r) => Date.now() - r.builtAt.getTime() > age && !running.has(r.buildId)));
       if (found.length === 0) {
-        io.out(`no kiln-tagged temporary resources older than ${options.olderThan} in ${options.region}`);
+        io.out(`no kiln-tagged temporary resources or unused snapshots older than ${options.olderThan} in ${options.region}`);
         return;
       }
       const dryRun = dryRunWanted(options);

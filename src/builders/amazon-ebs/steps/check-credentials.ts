@@ -6,6 +6,7 @@ import { awsClients, buildRegion, type AwsClients } from "../aws-clients.js";
 import { aws } from "../aws-errors.js";
 import { BuildJournal } from "../journal.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
+import { waitPolicy } from "../wait-policy.js";
 
 /**
  * One GetCallerIdentity before anything is created: wrong or missing credentials fail here.
@@ -16,6 +17,7 @@ export const checkCredentials: Step<AmazonEbsBuildRequest, { aws: AwsClients; ac
   name: "check AWS credentials",
   plan: ({ region }) => ({ calls: ["sts:GetCallerIdentity (read-only)"], creates: [], note: `region ${region}; a journal under the state directory records each resource` }),
   run: async (ctx, { builder, buildId }) => {
+    waitPolicy(builder, "image"); // a bad AWS_MAX_ATTEMPTS fails here, before anything exists, not in the first wait
     const clients = awsClients({ region: await buildRegion(builder), profile: builder.profile, ec2Endpoint: builder.endpoint });
     const identity = await aws(`checking the AWS credentials${builder.profile === undefined ? "" : ` of profile ${builder.profile}`} (sts:GetCallerIdentity)`, () => clients.sts.send(new GetCallerIdentityCommand({}), { abortSignal: ctx.signal }), ctx.signal);
     const account = identity.Account ?? "unknown";

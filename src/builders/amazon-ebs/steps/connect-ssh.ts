@@ -6,13 +6,14 @@ import { WindowsCommunicator } from "../../../communicator/windows-communicator.
 import type { AmazonEbsFacts } from "../plan-facts.js";
 import type { Step, StepContext } from "../../../pipeline/step.js";
 import type { AmazonEbsBuilderConfig } from "../../../template/schema.js";
-import { type AwsClients } from "../aws-clients.js";
+import type { AwsClients } from "../aws-clients.js";
 import { awsCode, awsEventually } from "../aws-errors.js";
 import { pollUntil } from "../poll.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
 import type { BuildInstance } from "./launch-instance.js";
 import type { TemporaryKeyPair } from "./temporary-key-pair.js";
 import { addressFor, loginUser, type SshInterface } from "../ssh-address.js";
+import { waitPolicy } from "../wait-policy.js";
 
 /** The fingerprints in the block cloud-init (and kiln's first-boot script) print to the console. */
 export function consoleFingerprints(console: string): string[] {
@@ -71,7 +72,7 @@ async function printedFingerprints(ctx: StepContext, clients: AwsClients, instan
   ctx.report.info(`waiting up to ${wait}s for the instance to print its host keys on the console`);
   try {
     return await pollUntil(`host key fingerprints on the console of ${instanceId}`, read, {
-      signal: ctx.signal, report: ctx.report, delaySeconds: builder.wait.delay_seconds, timeoutSeconds: wait,
+      signal: ctx.signal, report: ctx.report, delaySeconds: waitPolicy(builder, "instance").delaySeconds, timeoutSeconds: wait, setting: "ssh_host_key_wait",
     });
   } catch (error) {
     if (error instanceof KilnError && error.code === "KILN_WAIT_TIMEOUT") return [];

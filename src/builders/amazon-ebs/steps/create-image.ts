@@ -1,6 +1,7 @@
 import { CreateImageCommand, DescribeImagesCommand } from "@aws-sdk/client-ec2";
 import type { AmazonEbsFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
+import { KilnError } from "../../../errors.js";
 import type { AwsClients } from "../aws-clients.js";
 import { imageAvailable, type MachineImage } from "../image-state.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
@@ -10,6 +11,14 @@ import { createResource, ownedBy, track } from "../tracked-resource.js";
 import type { BuildInstance } from "./launch-instance.js";
 
 export type { MachineImage };
+
+/** encrypt_boot promises an image whose every snapshot is encrypted: one that is not fails the build (and its undo removes the image). */
+export function refuseUnencrypted(image: MachineImage): void {
+  if (image.unencrypted.length === 0) return;
+  throw new KilnError("KILN_ENCRYPTION", `image ${image.id} in ${image.region} has unencrypted snapshots: ${image.unencrypted.join(", ")}, and encrypt_boot is set`, {
+    hint: "a volume attached during the build, or an endpoint that ignored the encryption: list every volume in launch_block_device_mappings",
+  });
+}
 
 /**
  * The artifact. If the build fails after CreateImage, the undo deregisters the image and
@@ -38,6 +47,7 @@ export const createImage: Step<AmazonEbsBuildRequest & { aws: AwsClients; journa
     const id = created.ImageId ?? "";
     await track(ctx, input, { type: "image", id, temporary: false }, `deregister image ${id} and delete its snapshots`);
     const image = await imageAvailable(ctx, clients, id, input, false);
+    if (builder.encrypt_boot) refuseUnencrypted(image);
     return { output: { image }, summary: `${id} "${builder.ami_name}" available (snapshots ${image.snapshots.join(", ") || "none"})` };
   },
 };

@@ -1,12 +1,15 @@
 import { AddRoleToInstanceProfileCommand, CreateInstanceProfileCommand, CreateRoleCommand, GetInstanceProfileCommand, GetRoleCommand, PutRolePolicyCommand } from "@aws-sdk/client-iam";
 import type { AmazonEbsFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
-import { type AwsClients } from "../aws-clients.js";
-import { aws } from "../aws-errors.js";
+import type { AwsClients } from "../aws-clients.js";
+import { aws, awsCode, awsEventually } from "../aws-errors.js";
 import type { BuildJournal } from "../journal.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
 import { kilnTags } from "../tags.js";
 import { createResource, ownedBy, track } from "../tracked-resource.js";
+
+/** IAM's answer about a role or profile made a moment ago that it does not list yet. */
+const notYetInIam = (error: unknown): boolean => awsCode(error) === "NoSuchEntity";
 
 /** Where kiln's temporary roles and profiles live, so `kiln sweep` can list exactly those. */
 export const kilnIamPath = "/kiln/";
@@ -60,6 +63,8 @@ export const instanceProfile: Step<AmazonEbsBuildRequest & { aws: AwsClients; jo
       findOurs: async () => { const { Role } = await clients.iam.send(new GetRoleCommand({ RoleName: name })); return ownedBy(buildId, Role?.Tags) ? {} : undefined; },
     });
     await track(ctx, input, { type: "role", id: name, temporary: true }, `delete role ${name}`);
+    // IAM is eventually consistent: a role just made may be unknown to the next call for a moment.
+    await awsEventually(`waiting for the new role ${name} to exist (iam:GetRole)`, () => clients.iam.send(new GetRoleCommand({ RoleName: name }), { abortSignal: signal }), signal, 60, notYetInIam);
     await aws("giving the temporary role its policy (iam:PutRolePolicy)", () => clients.iam.send(new PutRolePolicyCommand({
       RoleName: name, PolicyName: "kiln-build", PolicyDocument: JSON.stringify(policy),
     }), { abortSignal: signal }), signal);
@@ -70,6 +75,7 @@ export const instanceProfile: Step<AmazonEbsBuildRequest & { aws: AwsClients; jo
       findOurs: async () => { const { InstanceProfile } = await clients.iam.send(new GetInstanceProfileCommand({ InstanceProfileName: name })); return ownedBy(buildId, InstanceProfile?.Tags) ? {} : undefined; },
     });
     await track(ctx, input, { type: "instance-profile", id: name, temporary: true }, `delete instance profile ${name}`);
+    await awsEventually(`waiting for the new instance profile ${name} to exist (iam:GetInstanceProfile)`, () => clients.iam.send(new GetInstanceProfileCommand({ InstanceProfileName: name }), { abortSignal: signal }), signal, 60, notYetInIam);
     await aws("adding the role to the instance profile (iam:AddRoleToInstanceProfile)", () => clients.iam.send(new AddRoleToInstanceProfileCommand({
       InstanceProfileName: name, RoleName: name,
     }), { abortSignal: signal }), signal);

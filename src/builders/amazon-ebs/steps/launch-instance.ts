@@ -3,7 +3,7 @@ import { KilnError } from "../../../errors.js";
 import type { AmazonEbsFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
 import type { AmazonEbsBuilderConfig } from "../../../template/schema.js";
-import { type AwsClients } from "../aws-clients.js";
+import type { AwsClients } from "../aws-clients.js";
 import { awsCode, awsEventually, notYetVisible } from "../aws-errors.js";
 import { describeInstance } from "../instance-state.js";
 import { pollUntil } from "../poll.js";
@@ -13,8 +13,10 @@ import { clientToken, kilnTags, tagOnCreate } from "../tags.js";
 import { track } from "../tracked-resource.js";
 import { hasOwnUserData, templateUserData } from "../user-data.js";
 import type { TemporaryKeyPair } from "./temporary-key-pair.js";
+import type { SourceImage } from "./source-image.js";
 import { addressesOf, type InstanceAddresses } from "../ssh-address.js";
 import { imdsChoice } from "../metadata-access.js";
+import { waitPolicy } from "../wait-policy.js";
 import { windowsUserData } from "../../../windows/bootstrap.js";
 import type { WindowsTarget } from "../../../windows/launch-agent.js";
 
@@ -29,7 +31,7 @@ export interface BuildInstance {
 }
 
 type LaunchInput = AmazonEbsBuildRequest & {
-  aws: AwsClients; journal: BuildJournal; source: { id: string; rootDevice?: string }; windows?: WindowsTarget; keyPair: TemporaryKeyPair; securityGroupId: string; subnetId?: string; instanceProfile?: { name: string };
+  aws: AwsClients; journal: BuildJournal; source: SourceImage; windows?: WindowsTarget; keyPair: TemporaryKeyPair; securityGroupId: string; subnetId?: string; instanceProfile?: { name: string };
 };
 
 /**
@@ -55,7 +57,7 @@ export const launchInstance: Step<LaunchInput, { instance: BuildInstance }, Amaz
       KeyName: input.keyPair.name,
       ...(input.instanceProfile === undefined ? {} : { IamInstanceProfile: { Name: input.instanceProfile.name } }),
       ...placement(input.subnetId, input.securityGroupId, builder.associate_public_ip_address),
-      ...blockDevices(builder, input.source.rootDevice),
+      ...blockDevices(builder, input.source.volumes),
       ...(userData === undefined ? {} : { UserData: Buffer.from(userData).toString("base64") }),
       MetadataOptions: { HttpTokens: builder.metadata_options.http_tokens, HttpEndpoint: "enabled" },
       TagSpecifications: tagOnCreate(["instance", "volume"], tags),
@@ -71,7 +73,7 @@ export const launchInstance: Step<LaunchInput, { instance: BuildInstance }, Amaz
       return run(request, " on demand");
     });
     const id = launched.Instances?.[0]?.InstanceId ?? "";
-    const poll = { report: ctx.report, delaySeconds: builder.wait.delay_seconds, timeoutSeconds: builder.wait.timeout_seconds };
+    const poll = { report: ctx.report, ...waitPolicy(builder, "instance") };
     await track(ctx, input, { type: "instance", id, temporary: true }, `terminate instance ${id}`);
     const running = await pollUntil(`instance ${id} to run`, async () => {
       const instance = await describeInstance(clients, id, ctx.signal).catch((error: unknown) => {
@@ -98,14 +100,25 @@ function placement(subnetId: string | undefined, groupId: string, publicIp: bool
   return { NetworkInterfaces: [{ DeviceIndex: 0, AssociatePublicIpAddress: publicIp, Groups: [groupId], ...(subnetId === undefined ? {} : { SubnetId: subnetId }) }] };
 }
 
-/** The template's volumes; with encrypt_boot, the root volume encrypted (so the image's snapshots are). */
-function blockDevices(builder: AmazonEbsBuilderConfig, rootDevice: string | undefined): Partial<RunInstancesCommandInput> {
+/**
+ * The template's volumes; with encrypt_boot, every EBS volume encrypted (the template's and each
+ * one the source image maps, as it maps it), so every snapshot of the image is: an image is made
+ * of all of them, not only of the root volume.
+ */
+export function blockDevices(builder: AmazonEbsBuilderConfig, sourceVolumes: readonly BlockDeviceMapping[]): Partial<RunInstancesCommandInput> {
   const mappings = builder.launch_block_device_mappings.map(blockDevice);
   if (builder.encrypt_boot) {
-    const root = mappings.find((m) => m.DeviceName === rootDevice);
     const encryption = { Encrypted: true, ...(builder.kms_key_id === undefined ? {} : { KmsKeyId: builder.kms_key_id }) };
-    if (root !== undefined) root.Ebs = { ...root.Ebs, ...encryption };
-    else if (rootDevice !== undefined) mappings.push({ DeviceName: rootDevice, Ebs: encryption });
+    for (const mapping of mappings) if (mapping.Ebs !== undefined) mapping.Ebs = { ...mapping.Ebs, ...encryption };
+    for (const source of sourceVolumes) {
+      if (mappings.some((m) => m.DeviceName === source.DeviceName)) continue;
+      // The image's own mapping, restated: its snapshot and size, so only the encryption changes.
+      const { SnapshotId, VolumeSize, VolumeType, DeleteOnTermination } = source.Ebs ?? {};
+      mappings.push({
+        DeviceName: source.DeviceName,
+        Ebs: { ...(SnapshotId === undefined ? {} : { SnapshotId }), ...(VolumeSize === undefined ? {} : { VolumeSize }), ...(VolumeType === undefined ? {} : { VolumeType }), DeleteOnTermination: DeleteOnTermination ?? true, ...encryption },
+      });
+    }
   }
   return mappings.length === 0 ? {} : { BlockDeviceMappings: mappings };
 }

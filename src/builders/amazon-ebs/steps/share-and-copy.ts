@@ -9,6 +9,7 @@ import { clientToken } from "../tags.js";
 import type { BuildJournal } from "../journal.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
 import { createResource, track } from "../tracked-resource.js";
+import { refuseUnencrypted } from "./create-image.js";
 
 type ShareInput = AmazonEbsBuildRequest & { aws: AwsClients; journal: BuildJournal; image: MachineImage };
 
@@ -30,16 +31,20 @@ export const shareAndCopy: Step<ShareInput, { copies: MachineImage[] }, AmazonEb
     const copies: MachineImage[] = [];
     for (const region of builder.ami_regions.filter((r) => r !== clients.region)) {
       const regional = regionalClients(builder, region);
+      // Encrypted with that region's key; "" (or none, with encrypt_boot) is that region's AWS-managed key.
       const kmsKeyId = builder.ami_region_kms_key_ids[region];
+      const encrypted = builder.encrypt_boot || kmsKeyId !== undefined;
       // One copy per region even when an answer is lost and the call retried (idempotent by token).
       const copied = await createResource(`copying the image to ${region} (ec2:CopyImage)`, (signal) => regional.ec2.send(new CopyImageCommand({
         SourceImageId: image.id, SourceRegion: clients.region, Name: image.name, ClientToken: clientToken(input.buildId, `copy-${region}`),
         ...(builder.ami_description === undefined ? {} : { Description: builder.ami_description }),
-        ...(kmsKeyId === undefined ? {} : { Encrypted: true, KmsKeyId: kmsKeyId }),
+        ...(encrypted ? { Encrypted: true, ...(kmsKeyId === undefined || kmsKeyId === "" ? {} : { KmsKeyId: kmsKeyId }) } : {}),
       }), { abortSignal: signal }));
       const id = copied.ImageId ?? "";
       await track(ctx, { ...input, aws: regional }, { type: "image", id, temporary: false, region }, `deregister copy ${id} in ${region} and delete its snapshots`);
-      copies.push(await imageAvailable(ctx, regional, id, input, true));
+      const copy = await imageAvailable(ctx, regional, id, input, true);
+      if (encrypted) refuseUnencrypted(copy);
+      copies.push(copy);
       await share(regional, id, builder, ctx.signal);
     }
     const shared = [...builder.ami_users, ...(builder.ami_groups.includes("all") ? ["everyone (public)"] : [])];

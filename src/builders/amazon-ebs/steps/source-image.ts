@@ -1,4 +1,4 @@
-import { DescribeImagesCommand, type DescribeImagesCommandInput, type Filter, type Image } from "@aws-sdk/client-ec2";
+import { DescribeImagesCommand, type BlockDeviceMapping, type DescribeImagesCommandInput, type Filter, type Image } from "@aws-sdk/client-ec2";
 import { KilnError } from "../../../errors.js";
 import type { AmazonEbsFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
@@ -14,8 +14,10 @@ export interface SourceImage {
   name: string;
   created: string;
   owner: string;
-  /** Where the image boots from (/dev/xvda): encrypt_boot encrypts that volume. */
+  /** Where the image boots from (/dev/xvda). */
   rootDevice?: string;
+  /** Its EBS volumes as it maps them: encrypt_boot encrypts every one at launch. */
+  volumes: BlockDeviceMapping[];
 }
 
 /** The image the build instance starts from: `source_ami`, or the newest match of a filter. */
@@ -45,7 +47,11 @@ export const sourceImage: Step<AmazonEbsBuildRequest & { aws: AwsClients }, { so
       throw new KilnError("KILN_IMAGE_NAME_TAKEN", taken, { hint: "choose another ami_name (e.g. with ${{ timestamp }} or {{timestamp}} in it), or deregister that image" });
     }
     const chosen = newest(images);
-    const source: SourceImage = { id: chosen.ImageId ?? "", name: chosen.Name ?? "", created: chosen.CreationDate ?? "", owner: chosen.OwnerId ?? "", ...(chosen.RootDeviceName === undefined ? {} : { rootDevice: chosen.RootDeviceName }) };
+    const source: SourceImage = {
+      id: chosen.ImageId ?? "", name: chosen.Name ?? "", created: chosen.CreationDate ?? "", owner: chosen.OwnerId ?? "",
+      volumes: (chosen.BlockDeviceMappings ?? []).filter((m) => m.Ebs !== undefined && m.DeviceName !== undefined),
+      ...(chosen.RootDeviceName === undefined ? {} : { rootDevice: chosen.RootDeviceName }),
+    };
     const summary = `${source.id} (${source.name}, ${source.created}, owner ${source.owner})`;
     if (builder.platform !== "windows") return { output: { source }, summary };
     // Known before anything is created: which bootstrap and which sysprep this image needs.

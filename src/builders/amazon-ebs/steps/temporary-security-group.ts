@@ -3,7 +3,7 @@ import { isIP } from "node:net";
 import { KilnError } from "../../../errors.js";
 import type { AmazonEbsFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
-import { type AwsClients } from "../aws-clients.js";
+import type { AwsClients } from "../aws-clients.js";
 import { aws, awsEventually } from "../aws-errors.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
 import type { BuildJournal } from "../journal.js";

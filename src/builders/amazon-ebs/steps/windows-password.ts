@@ -2,7 +2,7 @@ import { GetPasswordDataCommand } from "@aws-sdk/client-ec2";
 import type { AmazonEbsFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
 import { decryptPasswordData } from "../../../windows/generalize.js";
-import { type AwsClients } from "../aws-clients.js";
+import type { AwsClients } from "../aws-clients.js";
 import { awsEventually } from "../aws-errors.js";
 import { pollUntil } from "../poll.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
