@@ -85,7 +85,7 @@ describe("amazon-ebs as on real AWS (moto behind a proxy that answers as AWS doe
     const v1 = await template("imds-v1", "    user_data: \"#!/bin/sh\\ncurl -s http://169.254.169.254/latest/meta-data/public-keys/0/openssh-key > /root/.ssh/authorized_keys\\n\"\n");
     const validated = await runKiln(["validate", v1], env);
     assert.equal(validated.code, 0, validated.stderr);
-    assert.match(validated.stderr, /warning: imds-v1\.yaml: builders\.0: user data reads the instance metadata without an IMDSv2 token at user_data:2 \(curl -s http:\/\/169\.254\.169\.254\/latest\/meta-data\/public-keys\/0\/openssh-key >[^)]*\), and http_tokens is required: that read gets 401 on AWS/);
+    assert.match(validated.stderr, /warning: imds-v1\.yaml: builders\.0: user data reads the instance metadata without an IMDSv2 token at user_data:2, and http_tokens is required: that read gets 401 on AWS/);
   });
 
   it("opens SSH to this machine's own address on its route into the VPC when ssh_interface is private, never to its public /32", async () => {

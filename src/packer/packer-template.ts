@@ -49,7 +49,8 @@ type Warn = (path: TemplatePath, message: string) => void;
 /** Packer option → kiln option, for the amazon-ebs builder. `true`: the same name and value. */
 const builderOptions: Record<string, true | string | ((value: unknown, out: Json, warn: (message: string) => void) => void)> = {
   name: true, region: true, profile: true, source_ami: true, instance_type: true, subnet_id: true, vpc_id: true,
-  spot_price: true, associate_public_ip_address: true, ssh_username: true, ssh_port: true, ssh_host: true,
+  spot_price: (value, out) => { if (value !== "0") out.spot_price = value; }, // "0": on demand, as in Packer
+  associate_public_ip_address: true, ssh_username: true, ssh_port: true, ssh_host: true,
   ami_name: true, ami_description: true, tags: true, snapshot_tags: true, run_tags: true, ami_users: true, ami_groups: true,
   ami_regions: true, iam_instance_profile: true, temporary_security_group_source_cidrs: true,
   temporary_iam_instance_profile_policy_document: true, user_data: true, user_data_file: true, encrypt_boot: true, kms_key_id: true,
@@ -99,7 +100,8 @@ const credentialOptions: Record<string, string> = { access_key: "AWS_ACCESS_KEY_
 function builderOf(packer: Json, index: number, windows: boolean, warn: Warn, env: NodeJS.ProcessEnv, problem?: (path: TemplatePath, message: string, hint: string) => void): Json {
   const out: Json = { type: "amazon-ebs" };
   for (const [key, value] of Object.entries(packer)) {
-    if (key === "type") continue;
+    // Packer takes "" as unset (templates fill options from variables that default to "").
+    if (key === "type" || value === "") continue;
     const mapping = builderOptions[key];
     const say = (message: string): void => warn(["builders", index, key], message);
     const credentialVariable = credentialOptions[key];
@@ -125,6 +127,8 @@ function builderOf(packer: Json, index: number, windows: boolean, warn: Warn, en
 
 /** User data that brings up OpenSSH itself (installs or starts sshd). */
 const setsUpOpenSsh = /OpenSSH|sshd|install-sshd\.ps1/i;
+/** PowerShell and batch comments, which set up nothing. */
+const comments = /<#[\s\S]*?#>|^\s*(#|REM\b|::).*$/gim;
 
 /**
  * Packer's Windows pattern, `communicator: winrm` with user data that configures WinRM: kiln
@@ -135,8 +139,11 @@ const setsUpOpenSsh = /OpenSSH|sshd|install-sshd\.ps1/i;
 async function winrmRefusal(builder: Json, directory: string): Promise<{ message: string; hint: string } | undefined> {
   const file = typeof builder.user_data_file === "string" ? builder.user_data_file : undefined;
   let text = typeof builder.user_data === "string" ? builder.user_data : undefined;
-  if (text === undefined && file !== undefined) text = await readFile(resolve(directory, file), "utf8").catch(() => undefined);
-  if (text === undefined || setsUpOpenSsh.test(text)) return undefined;
+  if (text === undefined && file !== undefined) {
+    const bytes = await readFile(resolve(directory, file)).catch(() => undefined);
+    text = bytes === undefined ? undefined : bytes[0] === 0xff && bytes[1] === 0xfe ? bytes.subarray(2).toString("utf16le") : bytes.toString("utf8");
+  }
+  if (text === undefined || setsUpOpenSsh.test(text.replace(comments, ""))) return undefined;
   return {
     message: `communicator winrm with ${file === undefined ? "the template's user_data" : `user_data_file ${file}`}, which does not set up OpenSSH: kiln connects to Windows over SSH only, so nothing would answer on port 22`,
     hint: `remove ${file === undefined ? "user_data" : "user_data_file"} and kiln generates user data that installs OpenSSH (and its first-boot key task), or make your user data install and start sshd`,

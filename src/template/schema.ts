@@ -94,7 +94,7 @@ const amazonEbsBuilder = section({
       .describe("whose images may be used: required, so nobody else's image with a matching name is picked"),
     most_recent: z.boolean().default(false).describe("take the newest match; without it several matches are an error"),
   }).optional(),
-  instance_type: z.string().regex(/^[a-z0-9-]+\.[a-z0-9]+$/, "must be an instance type like t3.micro"),
+  instance_type: z.string().regex(/^[a-z0-9-]+\.[a-z0-9-]+$/, "must be an instance type like t3.micro"),
   subnet_id: z.string().regex(/^subnet-[0-9a-f]+$/, "must be a subnet id like subnet-0123abcd").optional(),
   vpc_id: z.string().regex(/^vpc-[0-9a-f]+$/, "must be a VPC id like vpc-0123abcd").optional(),
   spot_price: z.union([z.literal("auto"), z.string().regex(/^\d+(\.\d+)?$/, "must be auto or a price in USD per hour, like \"0.05\"")]).optional()
@@ -140,7 +140,7 @@ const amazonEbsBuilder = section({
   ssh_timeout: z.number().positive().optional().describe("seconds to keep trying to connect (default 300; 1800 on Windows, whose first boot installs OpenSSH)"),
   ssh_host_key_wait: z.number().min(0).optional()
     .describe("seconds to wait for host key fingerprints on the console (pinned when they come; else the first key is trusted); default 120, on Windows ssh_timeout (they come with OpenSSH)"),
-  temporary_security_group_source_cidrs: z.array(z.string().regex(/^[0-9a-f.:]+\/\d{1,3}$/i, "must be a CIDR like 203.0.113.7/32"))
+  temporary_security_group_source_cidrs: z.array(z.string().regex(/^(\d{1,3}(\.\d{1,3}){3}\/(3[0-2]|[12]?\d)|[0-9a-f:]+:[0-9a-f:]*\/(12[0-8]|1[01]\d|[1-9]?\d))$/i, "must be a CIDR like 203.0.113.7/32"))
     .min(1).optional().describe("who may reach the SSH port (default: this machine's public address /32)"),
   check_ip_url: z.string().regex(/^https?:\/\//, "must be an http(s):// URL").default("https://checkip.amazonaws.com")
     .describe("where kiln learns this machine's public address"),
@@ -204,13 +204,19 @@ const awsManagedKey = /^(alias\/aws\/ebs|arn:aws[\w-]*:kms:[\w-]+:\d{12}:alias\/
  * Encryption that AWS would refuse, or that would not do what it says: an image encrypted with
  * the AWS-managed key cannot be shared, and an encrypted image cannot be public.
  */
-function encryptionProblems(value: { encrypt_boot: boolean; kms_key_id?: string | undefined; ami_users: string[]; ami_groups: string[]; ami_regions: string[]; ami_region_kms_key_ids: Record<string, string> }, ctx: z.RefinementCtx): void {
-  const defaultKey = (key: string | undefined): boolean => key === undefined || key === "" || awsManagedKey.test(key);
+function encryptionProblems(value: { encrypt_boot: boolean; kms_key_id?: string | undefined; ami_users: string[]; ami_groups: string[]; ami_regions: string[]; ami_region_kms_key_ids: Record<string, string>; launch_block_device_mappings: { encrypted?: boolean | undefined; kms_key_id?: string | undefined }[] }, ctx: z.RefinementCtx): void {
+  const defaultKey = (key: string | undefined): boolean => key === undefined || key.trim() === "" || awsManagedKey.test(key.trim());
   if (value.kms_key_id !== undefined && !value.encrypt_boot) {
     ctx.addIssue({ code: "custom", path: ["kms_key_id"], message: "is set, and encrypt_boot is not", params: { hint: "add encrypt_boot: true, or remove kms_key_id" } });
   }
-  if (!value.encrypt_boot && Object.keys(value.ami_region_kms_key_ids).length === 0) return;
-  if (value.encrypt_boot && value.ami_groups.includes("all")) {
+  // An encrypted launch volume makes an encrypted snapshot of the image, encrypt_boot or not.
+  const encryptedVolumes = value.launch_block_device_mappings.filter((m) => m.encrypted === true || m.kms_key_id !== undefined);
+  const encrypted = value.encrypt_boot || encryptedVolumes.length > 0;
+  if (!encrypted && Object.keys(value.ami_region_kms_key_ids).length === 0) return;
+  if (encrypted && value.ami_users.length > 0 && !value.encrypt_boot && encryptedVolumes.some((m) => defaultKey(m.kms_key_id))) {
+    ctx.addIssue({ code: "custom", path: ["launch_block_device_mappings"], message: "encrypts a volume with the AWS-managed key, and ami_users would share the image: AWS refuses to share an image encrypted with the AWS-managed key aws/ebs", params: { hint: "give that volume a customer-managed kms_key_id, or do not encrypt it" } });
+  }
+  if (value.ami_groups.includes("all") && (encrypted || Object.keys(value.ami_region_kms_key_ids).length > 0)) {
     ctx.addIssue({ code: "custom", path: ["ami_groups"], message: "would make an encrypted image public, and AWS does not allow encrypted images to be public", params: { hint: "share it with accounts (ami_users) and a customer-managed key instead, or drop encrypt_boot" } });
   }
   if (value.ami_users.length === 0) return;

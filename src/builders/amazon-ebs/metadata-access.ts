@@ -13,7 +13,7 @@ export interface MetadataRead {
 }
 
 // The service's addresses and name: IPv4, IPv6 (Nitro), and the DNS name of older docs.
-const metadataAddress = /169\.254\.169\.254|\[?fd00:ec2::254\]?|instance-data(\.ec2\.internal)?\//i;
+const metadataAddress = /169\.254\.169\.254|fd00:ec2::254|fd00:ec2(:0+){5}:254|instance-data(\.ec2\.internal)?[:/]/i;
 // The IMDSv2 session: a token asked for with PUT /latest/api/token and sent in this header.
 const usesToken = /X-aws-ec2-metadata-token|\/latest\/api\/token/i;
 
@@ -22,8 +22,11 @@ const usesToken = /X-aws-ec2-metadata-token|\/latest\/api\/token/i;
  * order. User data that asks for a token anywhere is taken to use it everywhere.
  */
 export function tokenlessMetadataReads(userData: string): MetadataRead[] {
-  if (usesToken.test(userData)) return [];
-  return userData.split(/\r?\n/).flatMap((text, i) => (metadataAddress.test(text) ? [{ line: i + 1, text: text.trim() }] : []));
+  const lines = userData.split(/\r?\n/);
+  // A token named only in a comment is no token.
+  const comment = /^\s*(#|REM\b|::|\/\/)/i;
+  if (lines.some((line) => !comment.test(line) && usesToken.test(line))) return [];
+  return lines.flatMap((text, i) => (metadataAddress.test(text) && !comment.test(text) ? [{ line: i + 1, text: text.trim() }] : []));
 }
 
 /**
@@ -34,7 +37,8 @@ export function tokenlessMetadataReads(userData: string): MetadataRead[] {
 export function metadataWarning(builder: Pick<AmazonEbsBuilderConfig, "metadata_options">, where: string, reads: readonly MetadataRead[]): string | undefined {
   const first = reads[0];
   if (first === undefined) return undefined;
-  const shown = `${where}:${first.line} (${first.text.length > 80 ? `${first.text.slice(0, 77)}...` : first.text})${reads.length > 1 ? ` and ${reads.length - 1} more line${reads.length === 2 ? "" : "s"}` : ""}`;
+  // The line is named, not quoted: user data may carry a secret on the same line.
+  const shown = `${where}:${reads.map((r) => r.line).join(", ")}`;
   const toV2 = "to move to IMDSv2, ask for a token first (PUT http://169.254.169.254/latest/api/token with X-aws-ec2-metadata-token-ttl-seconds), send it as X-aws-ec2-metadata-token, then set metadata_options.http_tokens: required";
   return builder.metadata_options.http_tokens === "required"
     ? `user data reads the instance metadata without an IMDSv2 token at ${shown}, and http_tokens is required: that read gets 401 on AWS. Set metadata_options.http_tokens: optional, or ${toV2}`

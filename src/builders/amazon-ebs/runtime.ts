@@ -94,7 +94,7 @@ async function lookUp(builder: AmazonEbsBuilderConfig, facts: AmazonEbsFacts): P
 async function describeUserData(loaded: LoadedTemplate, builder: AmazonEbsBuilderConfig): Promise<string> {
   const text = await templateUserData(builder, loaded.directory);
   if (text === undefined) return builder.platform === "windows" ? "kiln's OpenSSH bootstrap for the launch agent" : "none";
-  return `${builder.user_data_file ?? "inline"} (${Buffer.byteLength(text)} bytes, sha256 ${createHash("sha256").update(text).digest("hex").slice(0, 12)}…)`;
+  return `${builder.user_data_file ?? "inline"} (${text.length} bytes, sha256 ${createHash("sha256").update(text).digest("hex").slice(0, 12)}…)`;
 }
 
 /** Which Windows the build would find, or why it would stop (a version it cannot tell, a missing hash). */

@@ -33,6 +33,8 @@ export function waitPolicy(builder: Pick<AmazonEbsBuilderConfig, "wait" | "aws_p
   if (attempts !== undefined) {
     return { delaySeconds, timeoutSeconds: attempts * delaySeconds, setting: builder.aws_polling?.max_attempts !== undefined ? "aws_polling.max_attempts" : "AWS_MAX_ATTEMPTS" };
   }
+  const envTimeout = positive("AWS_TIMEOUT_SECONDS", env.AWS_TIMEOUT_SECONDS, false);
+  if (envTimeout !== undefined) return { delaySeconds, timeoutSeconds: envTimeout, setting: "AWS_TIMEOUT_SECONDS" };
   return kind === "image"
     ? { delaySeconds, timeoutSeconds: builder.wait.image_timeout_seconds, setting: "wait.image_timeout_seconds" }
     : { delaySeconds, timeoutSeconds: builder.wait.timeout_seconds, setting: "wait.timeout_seconds" };

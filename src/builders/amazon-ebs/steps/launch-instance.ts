@@ -130,10 +130,12 @@ function blockDevice(d: AmazonEbsBuilderConfig["launch_block_device_mappings"][n
       DeleteOnTermination: d.delete_on_termination,
       ...(d.volume_size === undefined ? {} : { VolumeSize: d.volume_size }),
       ...(d.volume_type === undefined ? {} : { VolumeType: d.volume_type }),
-      ...(d.iops === undefined ? {} : { Iops: d.iops }),
-      ...(d.throughput === undefined ? {} : { Throughput: d.throughput }),
+      // EC2 refuses Iops but on io1/io2/gp3, and Throughput but on gp3.
+      ...(d.iops === undefined || !["io1", "io2", "gp3"].includes(d.volume_type ?? "") ? {} : { Iops: d.iops }),
+      ...(d.throughput === undefined || d.volume_type !== "gp3" ? {} : { Throughput: d.throughput }),
       ...(d.encrypted === undefined ? {} : { Encrypted: d.encrypted }),
-      ...(d.kms_key_id === undefined ? {} : { KmsKeyId: d.kms_key_id }),
+      // A key means encrypted: EC2 refuses a key on a volume not marked so.
+      ...(d.kms_key_id === undefined ? {} : { KmsKeyId: d.kms_key_id, Encrypted: true }),
     },
   };
 }

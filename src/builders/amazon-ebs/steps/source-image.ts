@@ -75,9 +75,10 @@ export async function imageNameTaken(builder: AmazonEbsBuilderConfig, clients: A
   for (const region of regions) {
     const regional = region === clients.region ? clients : regionalClients(builder, region);
     const found = await aws(`checking that the image name is free in ${region} (ec2:DescribeImages)`, () => regional.ec2.send(new DescribeImagesCommand({
-      Owners: ["self"], Filters: [{ Name: "name", Values: [builder.ami_name] }],
+      Owners: ["self"], Filters: [{ Name: "name", Values: [builder.ami_name] }], IncludeDisabled: true,
     }), { abortSignal: signal }), signal);
-    const image = found.Images?.[0];
+    // A just-deregistered image is still listed for a while, and no longer holds its name.
+    const image = found.Images?.find((i) => i.State !== "deregistered");
     if (image !== undefined) return `an image named "${builder.ami_name}" exists already in ${region}: ${image.ImageId ?? "?"}${image.State === undefined ? "" : ` (${image.State})`}`;
   }
   return undefined;

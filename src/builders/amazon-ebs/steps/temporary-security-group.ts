@@ -49,7 +49,9 @@ export const temporarySecurityGroup: Step<AmazonEbsBuildRequest & { aws: AwsClie
       ? hostCidr(await addressToward(network.cidr))
       // KILN_CHECK_IP_URL overrides the template's check_ip_url (a network that needs its own service).
       : await ownAddress(process.env.KILN_CHECK_IP_URL ?? builder.check_ip_url, ctx.signal)];
-    if (cidrs.some((c) => c === "0.0.0.0/0" || c === "::/0")) ctx.report.warn(`the build instance's SSH port is open to the whole internet (${cidrs.join(", ")}), as the template says`);
+    // By prefix, not spelling: 0.0.0.0/1 + 128.0.0.0/1 is the whole internet too.
+    const wide = cidrs.filter((c) => Number(c.split("/")[1]) < (c.includes(":") ? 32 : 8));
+    if (wide.length > 0) ctx.report.warn(`the build instance's SSH port is open to very wide ranges (${wide.join(", ")}), as the template says`);
     await awsEventually(`opening port ${builder.ssh_port} to ${cidrs.join(", ")} (ec2:AuthorizeSecurityGroupIngress)`, () => clients.ec2.send(new AuthorizeSecurityGroupIngressCommand({
       GroupId: id,
       IpPermissions: [{
