@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FaultProxy } from "../test/helpers/fault-proxy.js";
-import { runKiln } from "../test/helpers/kiln-process.js";
+import { kilnBin, runKiln } from "../test/helpers/kiln-process.js";
+import { execFileSync } from "node:child_process";
 import { startMoto } from "../test/helpers/moto.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "kiln-ebs-bench-"));
@@ -38,6 +39,12 @@ try {
   const calls = [...proxy.calls].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
   console.log(`amazon-ebs build against moto: ${seconds.toFixed(2)} s wall (kiln process, moto instant), ${calls.reduce((n, [, c]) => n + c, 0)} API calls:`);
   for (const [action, count] of calls) console.log(`  ${String(count).padStart(4)}  ${action}`);
+  // Start-up: kiln validate (which loads no AWS SDK) beside a bare node, in the same run.
+  const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+  const timed = (args: string[]): number => { const t = process.hrtime.bigint(); execFileSync(process.execPath, args, { stdio: "ignore" }); return Number(process.hrtime.bigint() - t) / 1e6; };
+  const bare = median(Array.from({ length: 7 }, () => timed(["-e", "0"])));
+  const validate = median(Array.from({ length: 7 }, () => timed([kilnBin, "validate", template])));
+  console.log(`kiln validate start-up: ${validate.toFixed(0)} ms (median of 7) beside node -e 0: ${bare.toFixed(0)} ms (${(validate / bare).toFixed(2)}x)`);
 } finally {
   await proxy.stop();
   await moto.stop();
