@@ -2,6 +2,7 @@ import { CreateImageCommand, DescribeImagesCommand } from "@aws-sdk/client-ec2";
 import type { AmazonEbsFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
 import { KilnError } from "../../../errors.js";
+import { trackSnapshots } from "../snapshot-tracking.js";
 import type { AwsClients } from "../aws-clients.js";
 import { imageAvailable, type MachineImage } from "../image-state.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
@@ -47,6 +48,8 @@ export const createImage: Step<AmazonEbsBuildRequest & { aws: AwsClients; journa
     const id = created.ImageId ?? "";
     await track(ctx, input, { type: "image", id, temporary: false }, `deregister image ${id} and delete its snapshots`);
     const image = await imageAvailable(ctx, clients, id, input, false);
+    // Journaled on their own: a killed build's snapshots are found even once the image is gone.
+    await trackSnapshots(ctx, input, image);
     if (builder.encrypt_boot) refuseUnencrypted(image);
     return { output: { image }, summary: `${id} "${builder.ami_name}" available (snapshots ${image.snapshots.join(", ") || "none"})` };
   },

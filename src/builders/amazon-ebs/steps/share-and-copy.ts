@@ -10,6 +10,7 @@ import type { BuildJournal } from "../journal.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
 import { createResource, track } from "../tracked-resource.js";
 import { refuseUnencrypted } from "./create-image.js";
+import { trackSnapshots } from "../snapshot-tracking.js";
 
 type ShareInput = AmazonEbsBuildRequest & { aws: AwsClients; journal: BuildJournal; image: MachineImage };
 
@@ -43,6 +44,7 @@ export const shareAndCopy: Step<ShareInput, { copies: MachineImage[] }, AmazonEb
       const id = copied.ImageId ?? "";
       await track(ctx, { ...input, aws: regional }, { type: "image", id, temporary: false, region }, `deregister copy ${id} in ${region} and delete its snapshots`);
       const copy = await imageAvailable(ctx, regional, id, input, true);
+      await trackSnapshots(ctx, { ...input, aws: regional }, copy, region);
       if (encrypted) refuseUnencrypted(copy);
       copies.push(copy);
       await share(regional, id, builder, ctx.signal);
