@@ -101,7 +101,7 @@ function builderOf(packer: Json, index: number, windows: boolean, warn: Warn, en
   const out: Json = { type: "amazon-ebs" };
   for (const [key, value] of Object.entries(packer)) {
     // Packer takes "" as unset (templates fill options from variables that default to "").
-    if (key === "type" || value === "") continue;
+    if (key === "type" || (value === "" && credentialOptions[key] === undefined)) continue;
     const mapping = builderOptions[key];
     const say = (message: string): void => warn(["builders", index, key], message);
     const credentialVariable = credentialOptions[key];
