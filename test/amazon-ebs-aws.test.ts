@@ -9,45 +9,44 @@ import { after, before, beforeEach, describe, it } from "node:test";
 import { CreateImageCommand, CreateSubnetCommand, CreateVpcCommand, DescribeImagesCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, EC2Client, RunInstancesCommand } from "@aws-sdk/client-ec2";
 import { awsErrorAnswer, FaultProxy, type Interceptor } from "./helpers/fault-proxy.js";
 import { runKiln } from "./helpers/kiln-process.js";
-import { startMoto, type Moto } from "./helpers/moto.js";
+import type { Moto } from "./helpers/moto.js";
+import { startAwsStandIn, type AwsStandIn } from "./helpers/aws-stand-in.js";
 
 // What moto accepts and AWS refuses (or answers otherwise), each checked field by field in the
 // request kiln sends, with the proxy answering as AWS does where moto does not.
-const credentials = { AWS_ACCESS_KEY_ID: "testing", AWS_SECRET_ACCESS_KEY: "testing", AWS_EC2_METADATA_DISABLED: "true" };
 const amazonLinux = "    source_ami_filter: {filters: {name: amzn2-ami-hvm-*-x86_64-gp2}, owners: [amazon], most_recent: true}\n    instance_type: t3.micro\n";
 const byKiln = [{ Name: "tag-key", Values: ["kiln:build-id"] }];
 
 describe("amazon-ebs as on real AWS (moto behind a proxy that answers as AWS does)", { timeout: 5 * 60_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), "kiln-aws-"));
+  let aws: AwsStandIn;
   let moto: Moto;
+  /** Where the template's EC2 endpoint points. */
   let proxy: FaultProxy;
   /** A second proxy: where STS, IAM and other regions' EC2 go, never the template's EC2 endpoint. */
   let others: FaultProxy;
   let ec2: EC2Client;
   let checkIp: ReturnType<typeof createServer>;
-  const env: NodeJS.ProcessEnv = { ...credentials, KILN_STATE_DIR: join(dir, "state") };
+  let env: NodeJS.ProcessEnv;
   before(async () => {
-    moto = await startMoto({ MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION: "true" });
+    aws = await startAwsStandIn({ KILN_STATE_DIR: join(dir, "state") }, { MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION: "true" });
+    ({ moto, proxy: others } = aws);
     proxy = new FaultProxy(moto.endpoint);
-    others = new FaultProxy(moto.endpoint);
     await proxy.start();
-    await others.start();
-    ec2 = new EC2Client({ region: "us-east-1", endpoint: moto.endpoint, credentials: { accessKeyId: "testing", secretAccessKey: "testing" } });
+    ec2 = aws.ec2();
     checkIp = createServer((_req, res) => res.end("198.51.100.7\n"));
     await new Promise<void>((resolve) => checkIp.listen(0, "127.0.0.1", resolve));
-    Object.assign(env, { AWS_ENDPOINT_URL: others.endpoint, KILN_CHECK_IP_URL: `http://127.0.0.1:${(checkIp.address() as { port: number }).port}/` });
+    env = { ...aws.env, KILN_CHECK_IP_URL: `http://127.0.0.1:${(checkIp.address() as { port: number }).port}/` };
   });
   after(async () => {
     checkIp?.close();
     await proxy?.stop();
-    await others?.stop();
-    await moto?.stop();
+    await aws?.stop();
     await rm(dir, { recursive: true, force: true });
   });
   beforeEach(async () => {
     proxy.reset();
-    others.reset();
-    await moto.reset();
+    await aws.reset();
   });
 
   async function template(name: string, builder: string, rest = ""): Promise<string> {
@@ -126,7 +125,7 @@ describe("amazon-ebs as on real AWS (moto behind a proxy that answers as AWS doe
   });
 
   it("refuses an AMI name taken in the build region or a copy region before creating anything", async () => {
-    const west = new EC2Client({ region: "us-west-2", endpoint: moto.endpoint, credentials: { accessKeyId: "testing", secretAccessKey: "testing" } });
+    const west = aws.ec2("us-west-2");
     const image = (await west.send(new DescribeImagesCommand({ Owners: ["amazon"], Filters: [{ Name: "name", Values: ["amzn2-ami-hvm-*-x86_64-gp2"] }] }))).Images?.[0]?.ImageId ?? "";
     const instance = (await west.send(new RunInstancesCommand({ ImageId: image, InstanceType: "t3.micro", MinCount: 1, MaxCount: 1 }))).Instances?.[0]?.InstanceId ?? "";
     await west.send(new CreateImageCommand({ InstanceId: instance, Name: "kiln-taken" }));

@@ -9,11 +9,11 @@ import {
   CreateImageCommand, CreateSnapshotCommand, CreateTagsCommand, CreateVolumeCommand, DeleteSnapshotCommand, DeregisterImageCommand, DescribeImagesCommand,
   DescribeSnapshotsCommand, EC2Client, RunInstancesCommand,
 } from "@aws-sdk/client-ec2";
-import { FaultProxy } from "./helpers/fault-proxy.js";
+import type { FaultProxy } from "./helpers/fault-proxy.js";
+import { startAwsStandIn, type AwsStandIn } from "./helpers/aws-stand-in.js";
 import { runKiln, startKiln } from "./helpers/kiln-process.js";
-import { startMoto, type Moto } from "./helpers/moto.js";
+import type { Moto } from "./helpers/moto.js";
 
-const credentials = { AWS_ACCESS_KEY_ID: "testing", AWS_SECRET_ACCESS_KEY: "testing", AWS_EC2_METADATA_DISABLED: "true" };
 const amazonLinux = "    source_ami_filter: {filters: {name: amzn2-ami-hvm-*-x86_64-gp2}, owners: [amazon], most_recent: true}\n    instance_type: t3.micro\n    ami_name: kiln-test-${{ uuid }}\n";
 const byKiln = [{ Name: "tag-key", Values: ["kiln:build-id"] }];
 const kilnTag = (buildId: string) => [{ Key: "kiln:build-id", Value: buildId }];
@@ -21,26 +21,22 @@ const kilnTag = (buildId: string) => [{ Key: "kiln:build-id", Value: buildId }];
 describe("removing a kiln image leaves none of its snapshots (against moto)", { timeout: 5 * 60_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), "kiln-ebs-removal-"));
   const state = join(dir, "state");
-  const env: NodeJS.ProcessEnv = { ...credentials, KILN_STATE_DIR: state };
+  let aws: AwsStandIn;
+  let env: NodeJS.ProcessEnv;
   let moto: Moto;
   let ec2: EC2Client;
   let proxy: FaultProxy;
   after(async () => {
-    await proxy?.stop();
-    await moto?.stop();
+    await aws?.stop();
     await rm(dir, { recursive: true, force: true });
   });
   before(async () => {
-    moto = await startMoto();
-    ec2 = new EC2Client({ region: "us-east-1", endpoint: moto.endpoint, credentials: { accessKeyId: "testing", secretAccessKey: "testing" } });
-    proxy = new FaultProxy(moto.endpoint);
-    await proxy.start();
-    // The template's endpoint is EC2's in the build's region only: the rest reaches moto through the proxy by the SDK's variable.
-    env.AWS_ENDPOINT_URL = proxy.endpoint;
+    aws = await startAwsStandIn({ KILN_STATE_DIR: state });
+    ({ env, moto, proxy } = aws);
+    ec2 = aws.ec2();
   });
   beforeEach(async () => {
-    proxy.reset();
-    await moto.reset();
+    await aws.reset();
     await rm(state, { recursive: true, force: true });
   });
 

@@ -11,9 +11,9 @@ import { createServer } from "node:http";
 import { FaultProxy } from "./helpers/fault-proxy.js";
 import { startSshd } from "./helpers/sshd.js";
 import { runKiln, startKiln } from "./helpers/kiln-process.js";
-import { startMoto, type Moto } from "./helpers/moto.js";
+import type { Moto } from "./helpers/moto.js";
+import { startAwsStandIn, type AwsStandIn } from "./helpers/aws-stand-in.js";
 
-const credentials = { AWS_ACCESS_KEY_ID: "testing", AWS_SECRET_ACCESS_KEY: "testing", AWS_EC2_METADATA_DISABLED: "true" };
 const amazonLinux = "    source_ami_filter: {filters: {name: amzn2-ami-hvm-*-x86_64-gp2}, owners: [amazon], most_recent: true}\n    instance_type: t3.micro\n    ami_name: kiln-test-${{ uuid }}\n";
 const readOnlyS3 = "    temporary_iam_instance_profile_policy_document: {Statement: [{Effect: Allow, Action: ['s3:GetObject'], Resource: '*'}]}\n";
 const byKiln = [{ Name: "tag-key", Values: ["kiln:build-id"] }];
@@ -21,31 +21,24 @@ const byKiln = [{ Name: "tag-key", Values: ["kiln:build-id"] }];
 describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 * 60_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), "kiln-ebs-"));
   const state = join(dir, "state");
-  // The template's endpoint is EC2's only: STS, IAM and copy regions reach moto (through the proxy) by the SDK's own variable.
-  const env: NodeJS.ProcessEnv = { ...credentials, KILN_STATE_DIR: state };
+  let aws: AwsStandIn;
+  let env: NodeJS.ProcessEnv;
   let moto: Moto;
   let ec2: EC2Client;
   let iam: IAMClient;
   // One proxy in front of moto for the suite: faults and counts are cleared before each test.
   let proxy: FaultProxy;
   after(async () => {
-    await proxy?.stop();
-    await moto?.stop();
+    await aws?.stop();
     await rm(dir, { recursive: true, force: true });
   });
   // Instance type validation on, so a bad type fails RunInstances as AWS does.
   before(async () => {
-    moto = await startMoto({ MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION: "true" });
-    ec2 = new EC2Client({ region: "us-east-1", endpoint: moto.endpoint, credentials: { accessKeyId: "testing", secretAccessKey: "testing" } });
-    iam = new IAMClient({ region: "us-east-1", endpoint: moto.endpoint, credentials: { accessKeyId: "testing", secretAccessKey: "testing" } });
-    proxy = new FaultProxy(moto.endpoint);
-    await proxy.start();
-    env.AWS_ENDPOINT_URL = proxy.endpoint;
+    aws = await startAwsStandIn({ KILN_STATE_DIR: state }, { MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION: "true" });
+    ({ env, moto, proxy, iam } = aws);
+    ec2 = aws.ec2();
   });
-  beforeEach(async () => {
-    proxy.reset();
-    await moto.reset();
-  });
+  beforeEach(() => aws.reset());
 
   async function template(name: string, builder: string, endpoint = moto.endpoint): Promise<string> {
     const file = join(dir, `${name}.yaml`);
@@ -119,7 +112,7 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 *
     // Shared with the account named, in both regions; copied and tagged in us-west-2.
     const copy = manifest.artifacts[1];
     assert.equal(copy?.region, "us-west-2");
-    const west = new EC2Client({ region: "us-west-2", endpoint: moto.endpoint, credentials: { accessKeyId: "testing", secretAccessKey: "testing" } });
+    const west = aws.ec2("us-west-2");
     const copied = (await west.send(new DescribeImagesCommand({ ImageIds: [copy?.image ?? ""] }))).Images?.[0];
     assert.ok(copied?.Tags?.some((t) => t.Key === "kiln:build-id" && t.Value === manifest.build.id), "the copy is tagged");
     for (const [client, id] of [[ec2, artifact?.image], [west, copy?.image]] as const) {

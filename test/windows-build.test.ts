@@ -8,12 +8,12 @@ import { join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { DescribeImagesCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, EC2Client } from "@aws-sdk/client-ec2";
 import { decodeCommand } from "../src/windows/powershell.js";
-import { FaultProxy } from "./helpers/fault-proxy.js";
+import type { FaultProxy } from "./helpers/fault-proxy.js";
+import { startAwsStandIn, type AwsStandIn } from "./helpers/aws-stand-in.js";
 import { startKiln } from "./helpers/kiln-process.js";
-import { startMoto, type Moto } from "./helpers/moto.js";
+import type { Moto } from "./helpers/moto.js";
 import { startSshd, type Sshd } from "./helpers/sshd.js";
 
-const credentials = { AWS_ACCESS_KEY_ID: "testing", AWS_SECRET_ACCESS_KEY: "testing", AWS_EC2_METADATA_DISABLED: "true" };
 const byKiln = [{ Name: "tag-key", Values: ["kiln:build-id"] }];
 // moto's one Windows image: Windows_Server-2016-English-Full-Base-2017.10.13, owned by 801119661308.
 const windows2016 = "    source_ami_filter: {filters: {name: Windows_Server-2016-English-Full-Base-*}, owners: [\"801119661308\"], most_recent: true}\n    instance_type: t3.large\n    ami_name: kiln-windows-${{ uuid }}\n    platform: windows\n";
@@ -35,20 +35,18 @@ function rsaPublicKey(line: string): KeyObject {
 
 describe("kiln build with platform: windows (against moto; a real sshd stands in for Windows' OpenSSH)", { timeout: 5 * 60_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), "kiln-win-"));
-  const env: NodeJS.ProcessEnv = { ...credentials, KILN_STATE_DIR: join(dir, "state") };
+  let aws: AwsStandIn;
+  let env: NodeJS.ProcessEnv;
   let moto: Moto;
   let ec2: EC2Client;
   let proxy: FaultProxy;
   before(async () => {
-    moto = await startMoto();
-    ec2 = new EC2Client({ region: "us-east-1", endpoint: moto.endpoint, credentials: { accessKeyId: "testing", secretAccessKey: "testing" } });
-    proxy = new FaultProxy(moto.endpoint);
-    await proxy.start();
-    env.AWS_ENDPOINT_URL = proxy.endpoint;
+    aws = await startAwsStandIn({ KILN_STATE_DIR: join(dir, "state") });
+    ({ env, moto, proxy } = aws);
+    ec2 = aws.ec2();
   });
   after(async () => {
-    await proxy?.stop();
-    await moto?.stop();
+    await aws?.stop();
     await rm(dir, { recursive: true, force: true });
   });
   beforeEach(() => moto.reset());
