@@ -9,7 +9,7 @@ import { windowsTarget } from "../../windows/launch-agent.js";
 import { amazonEbsPipeline, compositionWarnings } from "./amazon-ebs-builder.js";
 import { awsClients, buildRegion, type AwsClients } from "./aws-clients.js";
 import type { AmazonEbsFacts } from "./plan-facts.js";
-import { loginUser } from "./ssh-address.js";
+import { chosenInterface, isPrivate } from "./ssh-address.js";
 import { imageNameTaken, newest, sourceImageQuery } from "./steps/source-image.js";
 import { kilnTags } from "./tags.js";
 import { openSshHashMissing, templateUserData } from "./user-data.js";
@@ -53,14 +53,13 @@ export const amazonEbsRuntime: BuilderRuntime<AmazonEbsBuilderConfig> = {
 
 /** Where SSH goes and who may reach it, as far as the template tells before the subnet is known. */
 function sshFacts(builder: AmazonEbsBuilderConfig): AmazonEbsFacts["ssh"] {
-  const iface = builder.ssh_interface;
-  const address = builder.ssh_host ?? (iface === undefined
-    ? `the instance's public IP (private IP where the subnet gives none${builder.associate_public_ip_address === false ? ": associate_public_ip_address is false" : ""})`
-    : `the instance's ${iface.replace("_", " ")}`);
-  const privately = iface === "private_ip" || iface === "private_dns" || (iface === undefined && builder.associate_public_ip_address === false);
+  // The build's own choice, with a subnet assumed to give public addresses: only the subnet can say otherwise.
+  const choice = chosenInterface(builder, true);
+  const decided = builder.ssh_interface !== undefined || builder.associate_public_ip_address !== undefined;
+  const address = builder.ssh_host ?? `the instance's ${choice.replace("_", " ")}${decided ? "" : " (its private ip where the subnet gives no public one)"}`;
   const cidrs = builder.temporary_security_group_source_cidrs?.join(", ")
-    ?? (privately ? "this machine's own address on its route into the subnet /32 (found at build time)" : `this machine's public address /32 (from ${builder.check_ip_url}, at build time)`);
-  return { address: `${loginUser(builder)}@${address}`.replace(/^[^@]+@/, ""), cidrs };
+    ?? (isPrivate(choice) ? "this machine's own address on its route into the subnet /32 (found at build time)" : `this machine's public address /32 (from ${builder.check_ip_url}, at build time)`);
+  return { address, cidrs };
 }
 
 /** The read-only calls `kiln plan` makes with credentials: who, which source image, whether the name is free. */
