@@ -105,7 +105,7 @@ function placement(subnetId: string | undefined, groupId: string, publicIp: bool
  * one the source image maps, as it maps it), so every snapshot of the image is: an image is made
  * of all of them, not only of the root volume.
  */
-export function blockDevices(builder: AmazonEbsBuilderConfig, sourceVolumes: readonly BlockDeviceMapping[]): Partial<RunInstancesCommandInput> {
+function blockDevices(builder: AmazonEbsBuilderConfig, sourceVolumes: readonly BlockDeviceMapping[]): Partial<RunInstancesCommandInput> {
   const mappings = builder.launch_block_device_mappings.map(blockDevice);
   if (builder.encrypt_boot) {
     const encryption = { Encrypted: true, ...(builder.kms_key_id === undefined ? {} : { KmsKeyId: builder.kms_key_id }) };

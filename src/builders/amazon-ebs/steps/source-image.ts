@@ -14,8 +14,6 @@ export interface SourceImage {
   name: string;
   created: string;
   owner: string;
-  /** Where the image boots from (/dev/xvda). */
-  rootDevice?: string;
   /** Its EBS volumes as it maps them: encrypt_boot encrypts every one at launch. */
   volumes: BlockDeviceMapping[];
 }
@@ -50,7 +48,6 @@ export const sourceImage: Step<AmazonEbsBuildRequest & { aws: AwsClients }, { so
     const source: SourceImage = {
       id: chosen.ImageId ?? "", name: chosen.Name ?? "", created: chosen.CreationDate ?? "", owner: chosen.OwnerId ?? "",
       volumes: (chosen.BlockDeviceMappings ?? []).filter((m) => m.Ebs !== undefined && m.DeviceName !== undefined),
-      ...(chosen.RootDeviceName === undefined ? {} : { rootDevice: chosen.RootDeviceName }),
     };
     const summary = `${source.id} (${source.name}, ${source.created}, owner ${source.owner})`;
     if (builder.platform !== "windows") return { output: { source }, summary };
