@@ -9,6 +9,8 @@ export interface JournalEntry {
   id: string;
   /** Temporary resources are always removed; the image and its snapshots are kept when the build succeeds. */
   temporary: boolean;
+  /** When its create call returned: for a while after, EC2 and IAM may not list it yet. */
+  createdAt?: string;
   /** Where it is, when not in the build's region (a copy of the image, and its snapshots). */
   region?: string;
 }
@@ -63,6 +65,11 @@ export class BuildJournal {
   async forget(type: JournalEntry["type"], id: string): Promise<void> {
     this.entries.resources = this.entries.resources.filter((r) => !(r.type === type && r.id === id));
     await this.save();
+  }
+
+  /** Whether a resource is still recorded (not yet removed by an undo that took it along). */
+  holds(type: JournalEntry["type"], id: string): boolean {
+    return this.entries.resources.some((r) => r.type === type && r.id === id);
   }
 
   /** What is still recorded and not yet removed (the image and its snapshots stay until `kept`). */

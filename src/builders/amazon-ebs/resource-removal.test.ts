@@ -8,6 +8,7 @@ import type { AwsClients } from "./aws-clients.js";
 import type { BuildJournal, JournalEntry } from "./journal.js";
 import { removeImage, removeResource } from "./resource-removal.js";
 import { trackSnapshots } from "./snapshot-tracking.js";
+import { track } from "./tracked-resource.js";
 
 /** An error shaped as the SDK throws them: the AWS error code is its name. */
 function sdkError(name: string, message = "from AWS"): Error {
@@ -102,49 +103,76 @@ describe("removing an image", () => {
 
 describe("tracking an image's snapshots", () => {
   /** A build's context and journal, its image already tracked (as create image does). */
-  function build(ec2: ReturnType<typeof fakeEc2>) {
-    const journaled: JournalEntry[] = [{ type: "image", id: "ami-1", temporary: false }];
+  async function build(ec2: ReturnType<typeof fakeEc2>) {
+    const journaled: JournalEntry[] = [];
     const journal = {
       record: async (entry: JournalEntry) => { journaled.push(entry); },
-      forget: async (type: string, id: string) => { journaled.splice(journaled.findIndex((e) => e.type === type && e.id === id), 1); },
+      forget: async (type: string, id: string) => { journaled.splice(0, journaled.length, ...journaled.filter((e) => !(e.type === type && e.id === id))); },
+      holds: (type: string, id: string) => journaled.some((e) => e.type === type && e.id === id),
     } as unknown as BuildJournal;
     const report = new RecordingReporter();
     const ctx = { signal: new AbortController().signal, report, cleanup: new CleanupStack() };
     const builder = { wait: { delay_seconds: 0, timeout_seconds: 30 } } as AmazonEbsBuilderConfig;
-    // The image's own undo, registered first as create image registers it.
-    ctx.cleanup.deferOnFailure("deregister image ami-1 and delete its snapshots", async (signal) => {
-      await removeResource(ec2.clients, { type: "image", id: "ami-1" }, { signal, report, delaySeconds: 0, timeoutSeconds: 30 });
-      await journal.forget("image", "ami-1");
-    });
+    // The image's own undo, registered first, as create image registers it.
+    await track(ctx, { aws: ec2.clients, journal, builder }, { type: "image", id: "ami-1", temporary: false }, "deregister image ami-1 and delete its snapshots");
     const unwind = (succeeded: boolean) => ctx.cleanup.unwind({ succeeded, report, signal: new AbortController().signal, timeoutMs: 30_000 });
     return { ctx, tracking: { aws: ec2.clients, journal, builder }, journaled, report, unwind };
   }
 
   it("journals each snapshot (with the copy's region), kept when the build succeeds", async () => {
     const ec2 = fakeEc2(["snap-1", "snap-2"]);
-    const b = build(ec2);
+    const b = await build(ec2);
     await trackSnapshots(b.ctx, b.tracking, { id: "ami-1", snapshots: ["snap-1", "snap-2"] }, "eu-west-1");
-    assert.deepEqual(b.journaled.slice(1), [{ type: "snapshot", id: "snap-1", temporary: false, region: "eu-west-1" }, { type: "snapshot", id: "snap-2", temporary: false, region: "eu-west-1" }]);
+    const snapshots = b.journaled.slice(1);
+    for (const entry of snapshots) assert.ok(!Number.isNaN(Date.parse(entry.createdAt ?? "")), "each with when it was recorded");
+    assert.deepEqual(snapshots.map(({ createdAt: _when, ...rest }) => rest), [{ type: "snapshot", id: "snap-1", temporary: false, region: "eu-west-1" }, { type: "snapshot", id: "snap-2", temporary: false, region: "eu-west-1" }]);
     assert.deepEqual(await b.unwind(true), []);
     assert.deepEqual(ec2.calls, [], "nothing removed");
   });
 
   it("on failure removes the image before its snapshots, deletes each snapshot once, and forgets them all", async () => {
     const ec2 = fakeEc2(["snap-1", "snap-2"]);
-    const b = build(ec2);
+    const b = await build(ec2);
     await trackSnapshots(b.ctx, b.tracking, { id: "ami-1", snapshots: ["snap-1", "snap-2"] });
     assert.deepEqual(await b.unwind(false), []);
-    assert.deepEqual(ec2.calls.slice(0, 4), ["DescribeImages", "DeregisterImage", "DeleteSnapshot snap-1", "DeleteSnapshot snap-2"]);
+    assert.deepEqual(ec2.calls, ["DescribeImages", "DeregisterImage", "DeleteSnapshot snap-1", "DeleteSnapshot snap-2"], "and the image's own undo, run after, finds it done");
     assert.equal(ec2.calls.filter((c) => c.startsWith("DeleteSnapshot")).length, 2);
     assert.deepEqual(b.journaled, []);
   });
 
   it("on failure sends no DeleteSnapshot for snapshots EC2 deleted with the image", async () => {
     const ec2 = fakeEc2(["snap-1"], { results: [{ SnapshotId: "snap-1", ReturnCode: "success" }] });
-    const b = build(ec2);
+    const b = await build(ec2);
     await trackSnapshots(b.ctx, b.tracking, { id: "ami-1", snapshots: ["snap-1"] });
     assert.deepEqual(await b.unwind(false), []);
     assert.deepEqual(ec2.calls.filter((c) => c.startsWith("DeleteSnapshot")), []);
     assert.deepEqual(b.journaled, []);
+  });
+});
+
+describe("a resource that is not found", () => {
+  /** DeleteVolume answering NotFound `times` times, then deleting. */
+  function unlisted(times: number): { clients: AwsClients; calls: () => number } {
+    let calls = 0;
+    const send = async (): Promise<unknown> => {
+      calls++;
+      if (calls <= times) throw sdkError("InvalidVolume.NotFound", "The volume 'vol-1' does not exist.");
+      return {};
+    };
+    return { clients: { ec2: { send }, region: "us-east-1" } as unknown as AwsClients, calls: () => calls };
+  }
+
+  it("is asked for again while it was made a moment ago (EC2 may not list it yet), not taken as gone", async () => {
+    const ec2 = unlisted(2);
+    await removeResource(ec2.clients, { type: "volume", id: "vol-1", createdAt: new Date().toISOString() }, options());
+    assert.equal(ec2.calls(), 3, "deleted once EC2 knew it");
+  });
+
+  it("is gone when it was made long ago, or when nobody recorded when", async () => {
+    for (const createdAt of [new Date(Date.now() - 10 * 60_000).toISOString(), undefined]) {
+      const ec2 = unlisted(5);
+      await removeResource(ec2.clients, { type: "volume", id: "vol-1", ...(createdAt === undefined ? {} : { createdAt }) }, options());
+      assert.equal(ec2.calls(), 1);
+    }
   });
 });

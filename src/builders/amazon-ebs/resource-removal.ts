@@ -5,7 +5,6 @@ import {
 } from "@aws-sdk/client-iam";
 import {
   DeleteKeyPairCommand, DeleteSecurityGroupCommand, DeleteVolumeCommand, DeleteSnapshotCommand, DeregisterImageCommand, DescribeImagesCommand, TerminateInstancesCommand,
-  type DeleteSnapshotReturnCode,
 } from "@aws-sdk/client-ec2";
 import type { Reporter } from "../../report/reporter.js";
 import { type AwsClients } from "./aws-clients.js";
@@ -33,13 +32,23 @@ const gone = new Set(["InvalidKeyPair.NotFound", "InvalidGroup.NotFound", "Inval
  * retried until the deadline, an image takes its snapshots with it, a snapshot goes once no
  * image uses it.
  */
-export async function removeResource(clients: AwsClients, entry: Pick<JournalEntry, "type" | "id">, options: RemovalOptions): Promise<void> {
-  try {
-    await removers[entry.type](clients, entry.id, options);
-  } catch (error) {
-    if (!gone.has(awsCode(error))) throw error;
+export async function removeResource(clients: AwsClients, entry: Pick<JournalEntry, "type" | "id" | "createdAt">, options: RemovalOptions): Promise<void> {
+  // EC2 and IAM may not list what they made a moment ago: "not found" then means "not yet", not "gone".
+  const unlistedUntil = entry.createdAt === undefined ? 0 : Date.parse(entry.createdAt) + listedWithinMs;
+  for (let delay = 500; ; delay = Math.min(delay * 2, 10_000)) {
+    try {
+      await removers[entry.type](clients, entry.id, options);
+      return;
+    } catch (error) {
+      if (!gone.has(awsCode(error))) throw error;
+      if (Date.now() + delay > unlistedUntil) return;
+      await sleep(delay, undefined, { signal: options.signal });
+    }
   }
 }
+
+/** How long after a create call EC2 and IAM may still answer that the resource does not exist. */
+const listedWithinMs = 30_000;
 
 const removers: Record<JournalEntry["type"], (clients: AwsClients, id: string, options: RemovalOptions) => Promise<void>> = {
   instance: async (clients, id, options) => {
@@ -97,7 +106,7 @@ const removers: Record<JournalEntry["type"], (clients: AwsClients, id: string, o
     await aws(`deleting role ${name}`, () => clients.iam.send(new DeleteRoleCommand({ RoleName: name }), { abortSignal: signal }), signal);
   },
   image: async (clients, id, options) => {
-    await removeImage(clients, id, options);
+    await imageAndSnapshots(clients, id, options);
   },
   snapshot: async (clients, id, options) => {
     await deleteSnapshot(clients, id, options, Date.now() + options.timeoutSeconds * 1000);
@@ -111,22 +120,23 @@ const removers: Record<JournalEntry["type"], (clients: AwsClients, id: string, o
  * feature answers no results, or a result other than success) is deleted here.
  */
 export async function removeImage(clients: AwsClients, id: string, options: RemovalOptions): Promise<string[]> {
-  const { signal } = options;
-  let mapped: string[];
-  let results: DeleteSnapshotReturnCode[];
-  try {
-    // A pending image does not list all its snapshots yet: wait until it is done, or they would be left.
-    const settled = await pollUntil(`image ${id} to finish before it is removed`, async () => {
-      const image = (await aws(`describing image ${id}`, () => clients.ec2.send(new DescribeImagesCommand({ ImageIds: [id] }), { abortSignal: signal }), signal)).Images?.[0];
-      return image?.State === "pending" ? undefined : { image };
-    }, options);
-    mapped = (settled.image?.BlockDeviceMappings ?? []).map((m) => m.Ebs?.SnapshotId).filter((s): s is string => s !== undefined);
-    const answer = await aws(`deregistering image ${id}`, () => clients.ec2.send(new DeregisterImageCommand({ ImageId: id, DeleteAssociatedSnapshots: true }), { abortSignal: signal }), signal);
-    results = answer.DeleteSnapshotResults ?? [];
-  } catch (error) {
+  return imageAndSnapshots(clients, id, options).catch((error: unknown) => {
     if (gone.has(awsCode(error))) return [];
     throw error;
-  }
+  });
+}
+
+/** removeImage, with an image that is not found let through as the error it is (see removeResource). */
+async function imageAndSnapshots(clients: AwsClients, id: string, options: RemovalOptions): Promise<string[]> {
+  const { signal } = options;
+  // A pending image does not list all its snapshots yet: wait until it is done, or they would be left.
+  const settled = await pollUntil(`image ${id} to finish before it is removed`, async () => {
+    const image = (await aws(`describing image ${id}`, () => clients.ec2.send(new DescribeImagesCommand({ ImageIds: [id] }), { abortSignal: signal }), signal)).Images?.[0];
+    return image?.State === "pending" ? undefined : { image };
+  }, options);
+  const mapped = (settled.image?.BlockDeviceMappings ?? []).map((m) => m.Ebs?.SnapshotId).filter((s): s is string => s !== undefined);
+  const answer = await aws(`deregistering image ${id}`, () => clients.ec2.send(new DeregisterImageCommand({ ImageId: id, DeleteAssociatedSnapshots: true }), { abortSignal: signal }), signal);
+  const results = answer.DeleteSnapshotResults ?? [];
   const deleted = new Set(results.filter((r) => r.ReturnCode === "success").map((r) => r.SnapshotId));
   const snapshots = [...new Set([...mapped, ...results.map((r) => r.SnapshotId).filter((s): s is string => s !== undefined)])];
   // One deadline for all: AWS may call a snapshot in use for a while after its image is deregistered.

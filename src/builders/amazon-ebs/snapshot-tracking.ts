@@ -23,6 +23,8 @@ export async function trackSnapshots(ctx: StepContext, tracking: Tracking, image
     // The same waits as every other undo of the build (track's).
     const wait = waitPolicy(builder, "instance");
     const taken = new Set(await removeImage(clients, image.id, { signal, report: ctx.report, ...wait }));
+    // The image's own undo, which runs after this one, then finds it done.
+    await journal.forget("image", image.id);
     const failures: CleanupFailure[] = [];
     for (const [id, undo] of held) {
       if (taken.has(id)) await journal.forget("snapshot", id);

@@ -19,8 +19,11 @@ export interface Tracking {
  * resources are always undone; the image only when the build fails. A Ctrl-C that came while
  * the create call ran is honoured here, once the resource is known.
  */
-export async function track(ctx: StepContext, { aws: clients, journal, builder }: Tracking, entry: JournalEntry, description: string): Promise<void> {
+export async function track(ctx: StepContext, { aws: clients, journal, builder }: Tracking, made: JournalEntry, description: string): Promise<void> {
+  const entry: JournalEntry = { ...made, createdAt: new Date().toISOString() };
   const undo = async (signal: AbortSignal): Promise<void> => {
+    // Removed already along with another (an image with its snapshots' undo): nothing to do.
+    if (!journal.holds(entry.type, entry.id)) return;
     await removeResource(clients, entry, { signal, report: ctx.report, ...waitPolicy(builder, "instance") });
     await journal.forget(entry.type, entry.id);
   };
