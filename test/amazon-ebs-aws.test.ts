@@ -98,6 +98,8 @@ describe("amazon-ebs as on real AWS (moto behind a proxy that answers as AWS doe
     const source = /\bsrc (\S+)/.exec(route)?.[1];
     assert.equal(request(proxy, "AuthorizeSecurityGroupIngress").get("IpPermissions.1.IpRanges.1.CidrIp"), `${source}/32`);
     assert.match(run.stdout, /\(SSH to the instance's private ip\)/);
+    // This machine reaches that VPC only by its default route (no VPN, no peering): kiln says so.
+    assert.match(run.stdout, /this machine reaches 10\.77\.1\.0\/24 only by its default route: the port is opened to \S+\/32/);
     assert.match(run.stdout + run.stderr, /10\.77\.1\.\d+/, "and connected to the private address");
     const plan = await runKiln(["plan", file, "--offline"], env);
     assert.match(plan.stdout, /port 22\/tcp from this machine's own address on its route into the subnet \/32/);

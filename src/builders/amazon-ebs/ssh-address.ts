@@ -1,4 +1,5 @@
 import { createSocket } from "node:dgram";
+import { readFileSync } from "node:fs";
 import type { Instance } from "@aws-sdk/client-ec2";
 import { KilnError } from "../../errors.js";
 import type { AmazonEbsBuilderConfig } from "../../template/schema.js";
@@ -44,6 +45,29 @@ export function addressFor(instanceId: string, addresses: InstanceAddresses, cho
 /** The image's login user: the template's, else Administrator on Windows, root elsewhere. */
 export function loginUser(builder: Pick<AmazonEbsBuilderConfig, "ssh_username" | "platform">): string {
   return builder.ssh_username ?? (builder.platform === "windows" ? "Administrator" : "root");
+}
+
+/**
+ * Whether this machine reaches `address` (IPv4) only by its default route, from the kernel's
+ * table (/proc/net/route: hex, little-endian): then the VPC is likely not reachable from here
+ * at all, and the address the kernel picks is not one the instance will see. Undefined where the
+ * table cannot be read (not Linux, or IPv6).
+ */
+export function onlyByDefaultRoute(address: string, table?: string): boolean | undefined {
+  const octets = address.split(".").map(Number);
+  if (octets.length !== 4) return undefined;
+  let text = table;
+  try {
+    text ??= readFileSync("/proc/net/route", "utf8");
+  } catch {
+    return undefined;
+  }
+  const target = ((octets[3] ?? 0) << 24 | (octets[2] ?? 0) << 16 | (octets[1] ?? 0) << 8 | (octets[0] ?? 0)) >>> 0;
+  const matching = text.split("\n").slice(1).map((line) => line.trim().split(/\s+/)).filter((f) => f.length >= 8)
+    .map((f) => ({ destination: parseInt(f[1] ?? "", 16) >>> 0, mask: parseInt(f[7] ?? "", 16) >>> 0 }))
+    .filter((r) => ((target & r.mask) >>> 0) === r.destination);
+  if (matching.length === 0) return undefined;
+  return matching.every((r) => r.mask === 0);
 }
 
 /**

@@ -9,7 +9,7 @@ import type { AmazonEbsBuildRequest } from "../request.js";
 import type { BuildJournal } from "../journal.js";
 import { kilnTags, tagOnCreate } from "../tags.js";
 import { createResource, ownedBy, track } from "../tracked-resource.js";
-import { addressToward, chosenInterface, isPrivate, type SshInterface } from "../ssh-address.js";
+import { addressToward, chosenInterface, isPrivate, onlyByDefaultRoute, type SshInterface } from "../ssh-address.js";
 
 /**
  * A security group of the build's own, in the subnet's VPC, the template's VPC or the default
@@ -46,7 +46,7 @@ export const temporarySecurityGroup: Step<AmazonEbsBuildRequest & { aws: AwsClie
     const inVpc = `${network.vpcId}${network.subnetId === undefined ? "" : ` (${network.subnetId}, ${network.zone ?? "?"})`}`;
     if (builder.communicator === "none") return { output: { securityGroupId: id, ...where }, summary: `${id} in ${inVpc} (no ingress: communicator none)` };
     const cidrs = builder.temporary_security_group_source_cidrs ?? [isPrivate(sshInterface)
-      ? hostCidr(await addressToward(network.cidr))
+      ? hostCidr(await privateSource(ctx, network.cidr))
       // KILN_CHECK_IP_URL overrides the template's check_ip_url (a network that needs its own service).
       : await ownAddress(process.env.KILN_CHECK_IP_URL ?? builder.check_ip_url, ctx.signal)];
     // By prefix, not spelling: 0.0.0.0/1 + 128.0.0.0/1 is the whole internet too.
@@ -63,6 +63,15 @@ export const temporarySecurityGroup: Step<AmazonEbsBuildRequest & { aws: AwsClie
     return { output: { securityGroupId: id, ...where }, summary: `${id} in ${inVpc}, ${builder.ssh_port}/tcp from ${cidrs.join(", ")} (SSH to the instance's ${sshInterface.replace("_", " ")})` };
   },
 };
+
+/** This machine's address toward the VPC, said plainly when only the default route goes there. */
+async function privateSource(ctx: { report: { warn(text: string): void } }, network: string): Promise<string> {
+  const address = await addressToward(network);
+  if (onlyByDefaultRoute(network.split("/")[0] ?? "") === true) {
+    ctx.report.warn(`this machine reaches ${network} only by its default route: the port is opened to ${address}/32, which the instance sees only if this machine is inside the VPC or a VPN or peering gives it that address; else set temporary_security_group_source_cidrs, or use a public ssh_interface`);
+  }
+  return address;
+}
 
 const hostCidr = (address: string): string => `${address}/${address.includes(":") ? 128 : 32}`;
 
