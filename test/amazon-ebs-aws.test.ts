@@ -65,6 +65,10 @@ describe("amazon-ebs as on real AWS (moto behind a proxy that answers as AWS doe
     assert.equal(run.code, 0, run.stdout + run.stderr);
     const toTemplateEndpoint = [...proxy.calls.keys()];
     assert.ok(toTemplateEndpoint.includes("RunInstances") && toTemplateEndpoint.includes("CreateImage"));
+    // The copy is tagged in the call itself (sweep must know it while it is pending).
+    const copy = request(others, "CopyImage");
+    assert.equal(copy.get("TagSpecification.1.ResourceType"), "image");
+    assert.deepEqual([copy.get("TagSpecification.1.Tag.1.Key"), copy.get("TagSpecification.2.ResourceType")], ["kiln:build-id", "snapshot"]);
     for (const elsewhere of ["GetCallerIdentity", "CreateRole", "CreateInstanceProfile", "CopyImage"]) {
       assert.ok(!toTemplateEndpoint.includes(elsewhere), `${elsewhere} did not go to the template's EC2 endpoint`);
       assert.ok(others.calls.has(elsewhere), `${elsewhere} went to its own endpoint`);

@@ -26,7 +26,7 @@ interface Naming {
 
 /**
  * Waits until an image (made or copied) is available, then tags its snapshots, whose ids are
- * known only then; a copy gets the image tags too (CopyImage tags nothing).
+ * known only then; a copy gets the image tags again, for an EC2-compatible endpoint that ignores CopyImage's own TagSpecifications.
  */
 export async function imageAvailable(ctx: StepContext, clients: AwsClients, id: string, { builder, buildId, kilnVersion }: Naming, tagImage: boolean): Promise<MachineImage> {
   const available = await pollUntil(`image ${id} in ${clients.region} to become available`, async () => {

@@ -5,7 +5,7 @@ import type { AmazonEbsBuilderConfig } from "../../../template/schema.js";
 import { regionalClients, type AwsClients } from "../aws-clients.js";
 import { aws } from "../aws-errors.js";
 import { imageAvailable, type MachineImage } from "../image-state.js";
-import { clientToken } from "../tags.js";
+import { clientToken, kilnTags, tagOnCreate } from "../tags.js";
 import type { BuildJournal } from "../journal.js";
 import type { AmazonEbsBuildRequest } from "../request.js";
 import { createResource, track } from "../tracked-resource.js";
@@ -40,6 +40,8 @@ export const shareAndCopy: Step<ShareInput, { copies: MachineImage[] }, AmazonEb
         SourceImageId: image.id, SourceRegion: clients.region, Name: image.name, ClientToken: clientToken(input.buildId, `copy-${region}`),
         ...(builder.ami_description === undefined ? {} : { Description: builder.ami_description }),
         ...(encrypted ? { Encrypted: true, ...(kmsKeyId === undefined || kmsKeyId === "" ? {} : { KmsKeyId: kmsKeyId }) } : {}),
+        // Tagged in the call, so `kiln sweep` knows the copy while it is pending (hours, for a large image).
+        TagSpecifications: [...tagOnCreate(["image"], kilnTags(input.buildId, input.kilnVersion, builder.tags)), ...tagOnCreate(["snapshot"], kilnTags(input.buildId, input.kilnVersion, builder.snapshot_tags))],
       }), { abortSignal: signal }));
       const id = copied.ImageId ?? "";
       await track(ctx, { ...input, aws: regional }, { type: "image", id, temporary: false, region }, `deregister copy ${id} in ${region} and delete its snapshots`);
