@@ -75,7 +75,7 @@ describe("Packer JSON templates (seed 000's, unmodified)", { timeout: 5 * 60_000
     const inspected = JSON.parse(ssh.stdout) as { builders: Record<string, unknown>[] };
     assert.equal(inspected.builders[0]?.kms_key_id, undefined, "\"\" is unset, as in Packer");
     assert.equal(inspected.builders[0]?.spot_price, undefined, "spot_price 0 is on demand, as in Packer");
-    assert.deepEqual(inspected.builders[0]?.metadata_options, { http_tokens: "optional" }, "Packer's default kept");
+    assert.deepEqual(inspected.builders[0]?.metadata_options, { http_tokens: "optional", http_put_response_hop_limit: 1 }, "Packer's defaults kept");
   });
 
   it("names an unknown function or variable at its line", async () => {
@@ -192,6 +192,7 @@ describe("Packer JSON templates (seed 000's, unmodified)", { timeout: 5 * 60_000
       assert.equal(launch.get("InstanceType"), "t2.medium");
       // Its user data reads the launch key over IMDSv1: Packer's http_tokens optional is kept, and kiln says why and how to move on.
       assert.equal(launch.get("MetadataOptions.HttpTokens"), "optional");
+      assert.equal(launch.get("MetadataOptions.HttpPutResponseHopLimit"), "1", "and Packer's hop limit");
       assert.match(run.stderr, /^warning: template\.json: builders\.0: user data reads the instance metadata without an IMDSv2 token \(IMDSv1\) at files\/configure-source-ssh\.ps1:74; it works because http_tokens is optional/m);
       assert.equal(launch.get("NetworkInterface.1.AssociatePublicIpAddress"), "true");
       const imported = Buffer.from(new URLSearchParams(proxy.bodies.get("ImportKeyPair")?.at(-1) ?? "").get("PublicKeyMaterial") ?? "", "base64").toString("utf8");

@@ -85,8 +85,11 @@ const builderOptions: Record<string, true | string | ((value: unknown, out: Json
   },
   metadata_options: (value, out, warn) => {
     const options = value as Json;
-    if (options.http_tokens !== undefined) out.metadata_options = { http_tokens: options.http_tokens };
-    for (const key of Object.keys(options).filter((k) => k !== "http_tokens")) warn(`metadata_options: ${key} is not supported by kiln and is ignored (kiln keeps the metadata service enabled, hop limit EC2's default)`);
+    out.metadata_options = {
+      http_tokens: options.http_tokens ?? "optional",
+      http_put_response_hop_limit: options.http_put_response_hop_limit ?? 1,
+    };
+    for (const key of Object.keys(options).filter((k) => k !== "http_tokens" && k !== "http_put_response_hop_limit")) warn(`metadata_options: ${key} is not supported by kiln and is ignored (kiln keeps the metadata service enabled: its first boot reads the launch key there)`);
   },
   windows_password_timeout: (value, out) => {
     out.windows = { ...(out.windows as Json | undefined), password_timeout: goDurationSeconds(String(value)) ?? 900 };
@@ -116,7 +119,7 @@ function builderOf(packer: Json, index: number, windows: boolean, warn: Warn, en
   }
   // Packer's default, sent explicitly by Packer: a template whose user data reads the metadata
   // without a token (seed 000's does) works on AWS only with it. kiln's own templates say required.
-  out.metadata_options ??= { http_tokens: "optional" };
+  out.metadata_options ??= { http_tokens: "optional", http_put_response_hop_limit: 1 };
   if (windows) {
     out.platform = "windows";
     // The template brings its own bootstrap and sysprep (as Packer templates must): kiln's stay out.

@@ -148,6 +148,8 @@ const amazonEbsBuilder = section({
   user_data_file: z.string().min(1).optional().describe("a file of user data (relative to the template)"),
   metadata_options: section({
     http_tokens: z.enum(["required", "optional"]).default("required").describe("required = IMDSv2 only (kiln's default; a Packer template keeps Packer's optional)"),
+    http_put_response_hop_limit: z.number().int().min(1).max(64).optional()
+      .describe("how many network hops an IMDSv2 token travels (default: EC2's, which is 2 for an image that requires IMDSv2; a Packer template keeps Packer's 1)"),
   }).prefault({}),
   imds_support: z.literal("v2.0", { error: "must be \"v2.0\" (instances of the image then require IMDSv2)" }).optional()
     .describe("v2.0: instances launched from the image (and its copies) require IMDSv2; it cannot be undone on that image"),

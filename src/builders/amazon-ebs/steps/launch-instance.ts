@@ -59,7 +59,10 @@ export const launchInstance: Step<LaunchInput, { instance: BuildInstance }, Amaz
       ...placement(input.subnetId, input.securityGroupId, builder.associate_public_ip_address),
       ...blockDevices(builder, input.source.volumes),
       ...(userData === undefined ? {} : { UserData: Buffer.from(userData).toString("base64") }),
-      MetadataOptions: { HttpTokens: builder.metadata_options.http_tokens, HttpEndpoint: "enabled" },
+      MetadataOptions: {
+        HttpTokens: builder.metadata_options.http_tokens, HttpEndpoint: "enabled",
+        ...(builder.metadata_options.http_put_response_hop_limit === undefined ? {} : { HttpPutResponseHopLimit: builder.metadata_options.http_put_response_hop_limit }),
+      },
       TagSpecifications: tagOnCreate(["instance", "volume"], tags),
     };
     // Retried while the key pair, group or a new instance profile are not yet visible to EC2.
