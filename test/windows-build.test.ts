@@ -86,6 +86,16 @@ describe("kiln build with platform: windows (against moto; a real sshd stands in
     assert.deepEqual(await leftovers(), []);
   });
 
+  it("refuses a spot build whose launch agent's sysprep shuts Windows down (EC2Config), before creating anything", async () => {
+    const run = await (startKiln(["build", await template("win-spot", `${windows2016}    spot_price: auto
+    windows: {launch_agent: ec2config, openssh_sha256: ${"c".repeat(64)}}
+`), "--output-dir", join(dir, "out-spot")], env)).done;
+    assert.equal(run.code, 1, run.stdout + run.stderr);
+    assert.match(run.stderr, /^error: ec2config's sysprep shuts the instance down, and a spot instance that shuts down ends before it can be imaged\n {2}\(build this image on demand/m);
+    assert.equal(proxy.calls.get("ImportKeyPair") ?? 0, 0);
+    assert.deepEqual(await leftovers(), []);
+  });
+
   it("launches with generated user data and an RSA key pair, decrypts the Administrator password, images, tags and cleans up", async () => {
     proxy.inject("RunInstances", { delayMs: 1000 });
     proxy.inject("GetPasswordData", {});

@@ -8,6 +8,7 @@ import type { AmazonEbsBuildRequest } from "../request.js";
 import { windowsTarget, type WindowsTarget } from "../../../windows/launch-agent.js";
 import type { AmazonEbsBuilderConfig } from "../../../template/schema.js";
 import { openSshHashMissing } from "../user-data.js";
+import { sysprepShutsDown } from "../../../windows/generalize.js";
 
 export interface SourceImage {
   id: string;
@@ -56,6 +57,12 @@ export const sourceImage: Step<AmazonEbsBuildRequest & { aws: AwsClients }, { so
     if (openSshHashMissing(builder, windows)) {
       throw new KilnError("KILN_OPENSSH_HASH", `Windows Server ${windows.version} gets OpenSSH from the Win32-OpenSSH release zip, and windows.openssh_sha256 is not set`, {
         hint: `set windows.openssh_sha256 to the SHA-256 of OpenSSH-Win64.zip of ${builder.windows.openssh_version} (from its release page); kiln refuses a download that differs`,
+      });
+    }
+    // EC2Config's sysprep shuts Windows down, and a spot instance that shuts down is gone, image and all.
+    if (builder.spot_price !== undefined && builder.communicator === "ssh" && builder.windows.generalize && sysprepShutsDown(windows.agent)) {
+      throw new KilnError("KILN_SPOT_SYSPREP", `${windows.agent}'s sysprep shuts the instance down, and a spot instance that shuts down ends before it can be imaged`, {
+        hint: "build this image on demand (remove spot_price), or set windows.generalize: false and sysprep in your own provisioner without shutting down",
       });
     }
     return { output: { source, windows }, summary: `${summary}; Windows Server ${windows.version}, ${windows.agent}` };
