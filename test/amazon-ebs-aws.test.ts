@@ -17,7 +17,7 @@ import { startAwsStandIn, type AwsStandIn } from "./helpers/aws-stand-in.js";
 const amazonLinux = "    source_ami_filter: {filters: {name: amzn2-ami-hvm-*-x86_64-gp2}, owners: [amazon], most_recent: true}\n    instance_type: t3.micro\n";
 const byKiln = [{ Name: "tag-key", Values: ["kiln:build-id"] }];
 
-describe("amazon-ebs as on real AWS (moto behind a proxy that answers as AWS does)", { timeout: 5 * 60_000 }, () => {
+describe("amazon-ebs as on real AWS (moto behind a proxy that answers as AWS does)", { timeout: 10 * 60_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), "kiln-aws-"));
   let aws: AwsStandIn;
   let moto: Moto;

@@ -18,7 +18,7 @@ const amazonLinux = "    source_ami_filter: {filters: {name: amzn2-ami-hvm-*-x86
 const byKiln = [{ Name: "tag-key", Values: ["kiln:build-id"] }];
 const kilnTag = (buildId: string) => [{ Key: "kiln:build-id", Value: buildId }];
 
-describe("removing a kiln image leaves none of its snapshots (against moto)", { timeout: 5 * 60_000 }, () => {
+describe("removing a kiln image leaves none of its snapshots (against moto)", { timeout: 10 * 60_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), "kiln-ebs-removal-"));
   const state = join(dir, "state");
   let aws: AwsStandIn;

@@ -18,7 +18,7 @@ const amazonLinux = "    source_ami_filter: {filters: {name: amzn2-ami-hvm-*-x86
 const readOnlyS3 = "    temporary_iam_instance_profile_policy_document: {Statement: [{Effect: Allow, Action: ['s3:GetObject'], Resource: '*'}]}\n";
 const byKiln = [{ Name: "tag-key", Values: ["kiln:build-id"] }];
 
-describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 5 * 60_000 }, () => {
+describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 10 * 60_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), "kiln-ebs-"));
   const state = join(dir, "state");
   let aws: AwsStandIn;

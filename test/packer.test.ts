@@ -17,7 +17,7 @@ const seed = join(fixtures, "template.json");
 const credentials = { AWS_ACCESS_KEY_ID: "testing", AWS_SECRET_ACCESS_KEY: "testing", AWS_EC2_METADATA_DISABLED: "true" };
 const noCredentials = { AWS_ACCESS_KEY_ID: "", AWS_SECRET_ACCESS_KEY: "", AWS_PROFILE: "", AWS_CONFIG_FILE: "/nonexistent", AWS_SHARED_CREDENTIALS_FILE: "/nonexistent", AWS_EC2_METADATA_DISABLED: "true" };
 
-describe("Packer JSON templates (seed 000's, unmodified)", { timeout: 5 * 60_000 }, () => {
+describe("Packer JSON templates (seed 000's, unmodified)", { timeout: 10 * 60_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), "kiln-packer-"));
   after(() => rm(dir, { recursive: true, force: true }));
 

@@ -33,7 +33,7 @@ function rsaPublicKey(line: string): KeyObject {
   return createPublicKey({ key: { kty: "RSA", e: unsigned(e), n: unsigned(n) }, format: "jwk" });
 }
 
-describe("kiln build with platform: windows (against moto; a real sshd stands in for Windows' OpenSSH)", { timeout: 5 * 60_000 }, () => {
+describe("kiln build with platform: windows (against moto; a real sshd stands in for Windows' OpenSSH)", { timeout: 10 * 60_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), "kiln-win-"));
   let aws: AwsStandIn;
   let env: NodeJS.ProcessEnv;

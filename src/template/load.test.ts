@@ -235,3 +235,33 @@ provisioners:
     ]);
   });
 });
+
+describe("bad input a template can carry", () => {
+  it("refuses YAML aliases that expand past reason (billion laughs) as one problem, not a crash", async () => {
+    const lines = ["name: bomb", "variables:", "  a: &a [x, x, x, x, x, x, x, x, x, x]"];
+    for (let i = 1; i < 9; i++) lines.push(`  v${i}: &v${i} [${Array.from({ length: 10 }, () => (i === 1 ? "*a" : `*v${i - 1}`)).join(", ")}]`);
+    lines.push("builders:", "  - type: local", "    base: {mmdebstrap: {suite: bookworm}}");
+    const found = await problems(`${lines.join("\n")}\n`);
+    assert.equal(found.length, 1);
+    assert.match(found[0] ?? "", /^\d+:\d+ YAML aliases here expand to far more than a template holds \(an alias bomb\?\)/);
+  });
+
+  it("refuses an image size beyond reason, naming the field", async () => {
+    assert.deepEqual(await problems(valid.replace("        suite: bookworm\n", "        suite: bookworm\n    image: {size: 99999999T}\n")),
+      ["7:19 builders.0.image.size: is beyond what kiln writes (at most 16T) (give the size the image needs, like 8G; auto sizes it to its content)"]);
+  });
+
+  it("refuses two builders whose output directories (and build ids) would be the same", async () => {
+    const two = "name: demo\nbuilders:\n  - type: local\n    name: \"2\"\n    base: {mmdebstrap: {suite: bookworm}}\n  - type: local\n    base: {mmdebstrap: {suite: bookworm}}\n";
+    assert.match((await problems(two)).join("\n"), /builders\.1: gives this builder the output directory of builder 1 \(demo-2-<time>\)/);
+    const cased = two.replace("name: \"2\"", "name: east").replace("    base: {mmdebstrap: {suite: bookworm}}\n$", "") + "    name: East\n";
+    assert.match((await problems(cased)).join("\n"), /builders\.1\.name: gives this builder the output directory of builder 1 \(demo-east-<time>\)/);
+  });
+
+  it("refuses values that would reach mmdebstrap's command line as options", async () => {
+    const found = await problems(valid.replace("suite: bookworm", "suite: \"--setup-hook=touch /tmp/pwned\"\n        mirror: \"http://deb.example/ --foo\"\n        components: [\"-x\"]"));
+    assert.match(found.join("\n"), /builders\.0\.base\.mmdebstrap\.suite: must be a suite name like bookworm/);
+    assert.match(found.join("\n"), /builders\.0\.base\.mmdebstrap\.mirror: must not contain spaces, quotes or backslashes/);
+    assert.match(found.join("\n"), /builders\.0\.base\.mmdebstrap\.components\.0: must be an archive component/);
+  });
+});

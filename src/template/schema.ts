@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { didYouMean } from "./did-you-mean.js";
+import { parseSize } from "../image/size.js";
 
 /**
  * The kiln template, version 1. The same schema validates templates and emits the JSON
@@ -25,21 +26,25 @@ const namePattern = /^[a-z0-9][a-z0-9._-]*$/i;
 const imagePath = z.string().regex(/^\//, "must be an absolute path inside the image");
 
 const sizePattern = /^\d+(\.\d+)?\s*([KMGT])(i?B)?$/i;
+/** ext4 with 4 KiB blocks as kiln writes it: far past any machine image. */
+const maxImageBytes = 16 * 1024 ** 4;
 
 export const imageFormat = z.enum(["raw", "qcow2", "vmdk", "vhdx"]);
 
 const mmdebstrapBase = section({
-  suite: z.string().min(1).describe("Debian or Ubuntu suite, e.g. bookworm"),
+  // Values that reach mmdebstrap's command line (and the cache's file names): a word, never an option.
+  suite: z.string().regex(/^[a-z][a-z0-9.+-]*$/, "must be a suite name like bookworm or jammy-updates (letters, digits, . + -, starting with a letter)").describe("Debian or Ubuntu suite, e.g. bookworm"),
   variant: z.enum(["extract", "custom", "essential", "apt", "required", "minbase", "buildd", "important", "debootstrap", "standard"]).default("minbase")
     .describe("mmdebstrap variant"),
   packages: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]*(=[^\s]+)?$/, "must be a Debian package name")).default([])
     .describe("extra packages to install into the base"),
   mirror: z.string().regex(/^(https?|file):\/\//, "must be an http(s):// or file:// URL")
+    .refine((url) => !/[\s"'\\]/.test(url), { message: "must not contain spaces, quotes or backslashes" })
     .refine((url) => !/^[a-z]+:\/\/[^/]*@/.test(url), { message: "must not carry credentials (they would be written into the image's sources.list)", params: { hint: "use apt's /etc/apt/auth.conf.d on this machine instead" } })
     .optional()
     .describe("mirror URL; default: the machine's apt sources for this suite"),
-  components: z.array(z.string().min(1)).default(["main"]),
-  architecture: z.string().min(1).optional().describe("dpkg architecture; default: the machine's"),
+  components: z.array(z.string().regex(/^[a-z][a-z0-9-]*$/, "must be an archive component like main or non-free-firmware")).default(["main"]),
+  architecture: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "must be a dpkg architecture like amd64 or arm64").optional().describe("dpkg architecture; default: the machine's"),
 });
 
 const base = section({
@@ -60,8 +65,9 @@ const base = section({
 const image = section({
   size: z.union([
     z.literal("auto"),
-    z.string().regex(sizePattern, "must be a size like 2G, 512M or 1.5GiB, or auto"),
-    z.number().int().positive(),
+    z.string().regex(sizePattern, "must be a size like 2G, 512M or 1.5GiB, or auto")
+      .refine((size) => parseSize(size) <= maxImageBytes, { message: "is beyond what kiln writes (at most 16T)", params: { hint: "give the size the image needs, like 8G; auto sizes it to its content" } }),
+    z.number().int().positive().max(maxImageBytes, "is beyond what kiln writes (at most 16T, in bytes)"),
   ]).default("auto").describe("filesystem size: auto (content plus headroom), a size like 2G, or bytes"),
   formats: z.array(imageFormat).min(1).default(["raw"]).describe("disk formats to write; raw is always written"),
   label: z.string().min(1).max(16).default("root").describe("filesystem label"),
@@ -423,12 +429,17 @@ export const template = section({
     if (forWindows && posix) ctx.addIssue({ code: "custom", path: ["provisioners", i, "type"], message: `${p.type} runs on Windows only, and a builder here is not platform: windows`, params: { hint: "use a shell provisioner for Linux builders" } });
     if (!forWindows && windows) ctx.addIssue({ code: "custom", path: ["provisioners", i, "type"], message: `${p.type} needs a POSIX target, and a builder here is platform: windows`, params: { hint: "use a powershell provisioner on Windows" } });
   });
-  // Builder names name their output directories, so they must differ.
-  const seen = new Set<string>();
+  // Builder names name their output directories and build ids, so those must differ: also
+  // between a name and another builder's number ("2"), and by case (a case-blind disk).
+  const labels = new Map<string, number>();
   value.builders.forEach((b, i) => {
-    if (b.name === undefined) return;
-    if (seen.has(b.name)) ctx.addIssue({ code: "custom", path: ["builders", i, "name"], message: `another builder is already named "${b.name}"`, params: { hint: "give each builder its own name" } });
-    seen.add(b.name);
+    const label = builderLabel(value, i).toLowerCase();
+    const other = labels.get(label);
+    if (other !== undefined) {
+      const message = b.name !== undefined && b.name === value.builders[other]?.name ? `another builder is already named "${b.name}"` : `gives this builder the output directory of builder ${other + 1} (${builderLabel(value, other)}-<time>)`;
+      ctx.addIssue({ code: "custom", path: ["builders", i, ...(b.name === undefined ? [] : ["name"])], message, params: { hint: "give each builder its own name" } });
+    }
+    labels.set(label, i);
   });
 });
 

@@ -1,5 +1,5 @@
 import { readUserFile } from "../system/read-user-file.js";
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from "yaml";
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node, type Pair } from "yaml";
 import { ConfigError, type ConfigProblem } from "../errors.js";
 
 export type TemplatePath = readonly (string | number)[];
@@ -27,7 +27,24 @@ export class SourceDocument {
     if (!isMap(document.contents)) {
       throw new ConfigError([source.problemAtOffset(0, "", "a template must be a mapping of keys (name, builders, provisioners, …)")]);
     }
+    source.refuseAliasBombs();
     return source;
+  }
+
+  /**
+   * YAML aliases are expanded wherever the template is read as data: a few that refer to each
+   * other ("billion laughs") expand to gigabytes. The parser counts as it expands; past its limit
+   * the template is refused at its first alias, as one problem, before anything reads it.
+   */
+  private refuseAliasBombs(): void {
+    try {
+      this.document.toJS({ maxAliasCount: 100 });
+    } catch (error) {
+      if (!(error instanceof ReferenceError)) throw error;
+      let first = 0;
+      visit(this.document, { Alias: (_key, node) => { first = node.range?.[0] ?? 0; return visit.BREAK; } });
+      throw new ConfigError([this.problemAtOffset(first, "", "YAML aliases here expand to far more than a template holds (an alias bomb?)", "write the values out, or use fewer aliases of aliases")]);
+    }
   }
 
   static async read(file: string): Promise<SourceDocument> {

@@ -1,4 +1,6 @@
-import { stat } from "node:fs/promises";
+import { stat, statfs } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import { parseSize } from "../../../image/size.js";
 import { KilnError } from "../../../errors.js";
 import type { LocalFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
@@ -33,6 +35,26 @@ export function toolsFor(request: LocalBuildRequest): HostTool[] {
   return tools;
 }
 
+/**
+ * A fixed image size the output's disk cannot hold fails here, before anything is made, not
+ * half-way through writing the image (mke2fs and the converted formats need it, sparse or not).
+ */
+async function refuseSizeBeyondDisk(request: LocalBuildRequest): Promise<void> {
+  const { size } = request.builder.image;
+  if (size === "auto") return;
+  const wanted = parseSize(size);
+  let existing = resolve(request.outputDirectory);
+  while (!(await stat(existing).then(() => true, () => false)) && dirname(existing) !== existing) existing = dirname(existing);
+  const disk = await statfs(existing);
+  const free = disk.bavail * disk.bsize;
+  if (wanted > free) {
+    const index = request.loaded.template.builders.indexOf(request.builder);
+    throw new KilnError("KILN_SIZE", `builders.${index}.image.size ${String(size)} is more than the ${(free / 1024 ** 3).toFixed(1)} GiB free where the output goes (${existing})`, {
+      exitCode: 2, hint: "give a smaller size (auto sizes the image to its content), or --output-dir on a disk with room",
+    });
+  }
+}
+
 export const checkHost: Step<LocalBuildRequest, { rootless: boolean }, LocalFacts> = {
   name: "check build host",
   plan: () => ({ calls: [], creates: [], note: "root (else a rootless rebuild), and every tool present" }),
@@ -45,6 +67,7 @@ export const checkHost: Step<LocalBuildRequest, { rootless: boolean }, LocalFact
       throw new KilnError("KILN_OUTPUT_EXISTS", `output directory ${request.outputDirectory} already exists`,
         { hint: "kiln never writes over an earlier build: remove it, or build again a second later" });
     }
+    await refuseSizeBeyondDisk(request);
     const tools = toolsFor(request);
     await requireTools(tools);
     const rootless = await inUserNamespace();
