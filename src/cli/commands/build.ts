@@ -55,7 +55,7 @@ export function buildCommand(program: Command, { io, redactor, json }: CliContex
       const { builders } = loaded.template;
       // Only a builder that needs root (the local one: chroot, mounts, owners) makes kiln rebuild itself rootless.
       if (process.getuid?.() !== 0 && builders.some((b) => builderKind(b).needsRoot)) {
-        const code = await rebuildRootless();
+        const code = await rebuildRootless({ workDir: options.workDir, cacheDir: options.cacheDir });
         if (code !== 0) throw new ExitStatus(code);
         return;
       }

@@ -1,8 +1,9 @@
-import { mkdir, rename, rm, stat } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { rename, rm, stat } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
 import type { LocalFacts } from "../plan-facts.js";
 import type { Step, StepContext } from "../../../pipeline/step.js";
 import { exec } from "../../../system/exec.js";
+import { ensureSafeDirectory, makePrivateDirectory } from "../../../system/private-directory.js";
 import { sha256File } from "../../../system/sha256.js";
 import { baseSources } from "../apt-mirror.js";
 import { baseKey, basePaths, readBaseRecord, writeBaseRecord, type BaseInputs } from "../base-cache.js";
@@ -61,7 +62,8 @@ async function fromMmdebstrap(ctx: StepContext, request: LocalBuildRequest): Pro
     architecture: config.architecture ?? (await exec("dpkg", ["--print-architecture"], { what: "dpkg" })).stdout.trim(),
   };
   const key = baseKey(inputs, requestedEpoch(request));
-  const paths = basePaths(request.cacheDirectory, key);
+  // The cache holds what every build unpacks as root: it must be ours (or root's) as much as the work directory.
+  const paths = basePaths(await ensureSafeDirectory(request.cacheDirectory), key);
   const cached = await readBaseRecord(paths.record);
   if (cached !== undefined && (await stat(paths.tarball).catch(() => undefined))?.isFile()) {
     return {
@@ -71,13 +73,13 @@ async function fromMmdebstrap(ctx: StepContext, request: LocalBuildRequest): Pro
   }
 
   const sourceDateEpoch = requestedEpoch(request) ?? Math.floor(Date.now() / 1000);
-  await mkdir(resolve(paths.tarball, ".."), { recursive: true });
-  // Written under a temporary name and renamed, so a killed build never leaves a truncated base in the cache.
-  const partial = `${paths.tarball}.partial-${process.pid}`;
-  const discardPartial = ctx.cleanup.defer(`remove partial base ${partial}`, () => rm(partial, { force: true }));
+  // Written in a private directory beside the cache entry and renamed, so a killed build never
+  // leaves a truncated base in the cache and no one can plant a link at a predictable name.
+  const partialDirectory = await makePrivateDirectory(dirname(paths.tarball), ".partial");
+  const partial = join(partialDirectory, "base.tar");
+  const discardPartial = ctx.cleanup.defer(`remove partial base ${partialDirectory}`, () => rm(partialDirectory, { recursive: true, force: true }));
   // mmdebstrap keeps its temporary tree here, so a cancelled build can remove what it leaves.
-  const scratch = join(request.workParent, `${request.buildId}-mmdebstrap`);
-  await mkdir(scratch, { recursive: true, mode: 0o700 });
+  const scratch = await makePrivateDirectory(request.workParent, `${request.buildId}-mmdebstrap`);
   ctx.cleanup.defer(`remove mmdebstrap's scratch directory ${scratch}`, () => rm(scratch, { recursive: true, force: true }));
   ctx.report.info(`building ${inputs.suite}/${inputs.variant} from ${inputs.sources.map((s) => s.split(" ").slice(1, 3).join(" ")).join(", ")}${inputs.packages.length > 0 ? ` with ${inputs.packages.join(", ")}` : ""}`);
   await exec("mmdebstrap", [

@@ -6,6 +6,7 @@ import type { LocalFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
 import { exec } from "../../../system/exec.js";
 import { mountsUnder } from "../../../system/mounts.js";
+import { makePrivateDirectory } from "../../../system/private-directory.js";
 import { newestModification } from "../../../image/tree-times.js";
 import type { LocalBuildRequest } from "../request.js";
 import type { BaseRootfs } from "./base-rootfs.js";
@@ -25,9 +26,8 @@ export const unpackBase: Step<LocalBuildRequest & { base: BaseRootfs; rootless: 
   plan: () => ({ calls: [], creates: [{ type: "work directory", name: "the unpacked tree (removed when the build ends)" }] }),
   run: async (ctx, request) => {
     const { base, workParent, buildId, rootless } = request;
-    await mkdir(workParent, { recursive: true });
-    const workDirectory = join(workParent, buildId);
-    await mkdir(workDirectory, { mode: 0o700 });
+    // Private and unpredictably named, in a parent only root or we can change: another user cannot swap it for a link.
+    const workDirectory = await makePrivateDirectory(workParent, buildId);
     ctx.cleanup.defer(`remove work directory ${workDirectory}`, async () => {
       // Provisioner mounts live in private namespaces; this guards against ever deleting through one.
       const mounted = await mountsUnder(workDirectory);
