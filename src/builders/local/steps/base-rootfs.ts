@@ -89,7 +89,8 @@ async function fromMmdebstrap(ctx: StepContext, request: LocalBuildRequest): Pro
     ...(inputs.packages.length > 0 ? [`--include=${inputs.packages.join(",")}`] : []),
     "--mode=root",
     "--format=tar",
-    inputs.suite, partial, ...inputs.sources,
+    // Values after "--", so a suite or mirror line starting with a dash is never read as an option.
+    "--", inputs.suite, partial, ...inputs.sources,
   ], {
     what: "building the base root filesystem (mmdebstrap)",
     signal: ctx.signal,
