@@ -46,6 +46,8 @@ export const rules = {
     "set PasswordAuthentication no"),
   sshdPasswordDefault: rule("sshd-password-default", "low", "sshd's PasswordAuthentication is not set (OpenSSH's default is yes)",
     "set PasswordAuthentication no explicitly"),
+  sshdKbdInteractive: rule("sshd-kbd-interactive", "high", "sshd accepts keyboard-interactive logins (passwords through PAM)",
+    "set KbdInteractiveAuthentication no"),
   sshdEmptyPasswords: rule("sshd-empty-passwords", "critical", "sshd accepts empty passwords",
     "set PermitEmptyPasswords no"),
   sshHostKey: rule("ssh-host-key", "high", "SSH host key baked into the image",
