@@ -409,6 +409,7 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 10 
       await assert.rejects(stat(marker), { code: "ENOENT" }, "the provisioners ran on the instance, not on this machine");
       // Hardened over SSH too: the instance's sshd_config and its own sshd -t.
       assert.match(run.stdout, /sshd -t: the hardened configuration is valid/);
+      assert.match(run.stdout, /sshd -T: key-only for root, kiln-check /);
       assert.match(await readFile(join(root, "etc/ssh/sshd_config"), "utf8"), /^# BEGIN kiln hardening[^\n]*\nPermitRootLogin prohibit-password\n/);
       assert.match(await readFile(join(root, "etc/shadow"), "utf8"), /^root:[!*]/m, "root's password locked on the instance");
       const ingress = decodeURIComponent(proxy.bodies.get("AuthorizeSecurityGroupIngress")?.[0] ?? "");

@@ -55,6 +55,7 @@ describe("hardening and the first-boot service (a real Debian image, a real IMDS
     await writeFile(join(scratch, "hardened.yaml"), template);
     const build = await runKiln(["build", join(scratch, "hardened.yaml"), "--cache-dir", cacheDir, "--work-dir", join(scratch, "work"), "--output-dir", join(scratch, "out")]);
     assert.equal(build.code, 0, build.stdout + build.stderr);
+    assert.match(build.stdout, /sshd -T: key-only for root, admin, kiln-check /, "the image's own sshd -T judged the result");
     const [out] = await readdir(join(scratch, "out"));
     const artifact = join(scratch, "out", out ?? "");
     audit = JSON.parse(await readFile(join(artifact, "audit.json"), "utf8")) as typeof audit;

@@ -13,6 +13,12 @@ export function sshdSettings(harden: Pick<HardenConfig, "permit_root_login">): s
   ];
 }
 
+/** Connections the image's sshd -T is asked about: root, the default user and someone else. */
+const nonRootUser = "kiln-check";
+const checkHost = "203.0.113.1";
+// The one value of each that is not key-only (ChallengeResponseAuthentication before OpenSSH 8.7).
+const weakSettings = '$2 == "yes" && ($1 == "permitrootlogin" || $1 == "passwordauthentication" || $1 == "kbdinteractiveauthentication" || $1 == "challengeresponseauthentication" || $1 == "permitemptypasswords") { printf "%s %s %s", sep, $1, $2; sep = "," }';
+
 export const sshdDropIn = "/etc/ssh/sshd_config.d/00-kiln-hardening.conf";
 const begin = "# BEGIN kiln hardening (first match wins, so these come first)";
 const end = "# END kiln hardening";
@@ -32,6 +38,7 @@ function writeFile(path: string, content: string, mode: string): string[] {
 export function hardeningScript(harden: HardenConfig): string {
   const settings = sshdSettings(harden);
   const keywords = [...settings.map((s) => (s.split(" ")[0] ?? "").toLowerCase()), "challengeresponseauthentication"];
+  const checkedUsers = ["root", ...(harden.default_user === undefined ? [] : [harden.default_user]), nonRootUser];
   const lines: string[] = [
     "set -u",
     'fail() { echo "$*" >&2; exit 1; }',
@@ -118,9 +125,17 @@ export function hardeningScript(harden: HardenConfig): string {
       '    ssh-keygen -q -t ed25519 -N "" -f "$work/check_key" >/dev/null || fail "ssh-keygen failed"',
       "    made_run=no; [ -d /run/sshd ] || { mkdir -p /run/sshd && made_run=yes; }",
       '    "$sshd" -t -f "$config" -h "$work/check_key" 2> "$work/sshd-t"; status=$?',
-      '    [ "$made_run" = yes ] && rmdir /run/sshd',
-      '    if [ "$status" -ne 0 ]; then cat "$work/sshd-t" >&2; fail "the image\'s sshd -t rejects the hardened $config"; fi',
+      '    if [ "$status" -ne 0 ]; then [ "$made_run" = yes ] && rmdir /run/sshd; cat "$work/sshd-t" >&2; fail "the image\'s sshd -t rejects the hardened $config"; fi',
       '    echo "sshd -t: the hardened configuration is valid"',
+      // What sshd does for a connection (Match blocks, Include) is what counts, not what kiln wrote.
+      `    for who in ${checkedUsers.map(quote).join(" ")}; do`,
+      `      spec="user=$who,host=${checkHost},addr=${checkHost}"`,
+      '      if ! "$sshd" -T -f "$config" -h "$work/check_key" -C "$spec" > "$work/sshd-T" 2>&1; then [ "$made_run" = yes ] && rmdir /run/sshd; cat "$work/sshd-T" >&2; fail "the image\'s sshd -T -C $spec fails"; fi',
+      `      weak=$(awk '${weakSettings}' "$work/sshd-T")`,
+      '      if [ -n "$weak" ]; then [ "$made_run" = yes ] && rmdir /run/sshd; fail "sshd is not key-only for $spec: the image\'s sshd -T says$weak (a Match block or an included file overrides kiln\'s settings: remove it or set the value to no inside it)"; fi',
+      "    done",
+      '    [ "$made_run" = yes ] && rmdir /run/sshd',
+      `    echo "sshd -T: key-only for ${checkedUsers.join(", ")} (connecting from ${checkHost})"`,
       "  else",
       '    echo "warning: no sshd to check the configuration with (sshd -t)"',
       "  fi",
