@@ -251,6 +251,23 @@ describe("bad input a template can carry", () => {
       ["7:19 builders.0.image.size: is beyond what kiln writes (at most 16T) (give the size the image needs, like 8G; auto sizes it to its content)"]);
   });
 
+  it("refuses a size that is not one, or too small, as a problem beside the others (not one bare error)", async () => {
+    const withSize = (size: string) => valid.replace("        suite: bookworm\n", `        suite: bookworm\n    image: {size: ${size}}\n`).replace("inline: [echo hello]", "inline: [echo hello]\n    inlne: [typo]");
+    for (const size of ["2X", "1e3G", "-1G"]) {
+      const found = await problems(withSize(size));
+      assert.match(found.join("\n"), /builders\.0\.image\.size: /, size);
+      assert.match(found.join("\n"), /provisioners\.0\.inlne: unknown key/, `${size}: the other problem is still reported`);
+    }
+    for (const size of ["0K", "0.0001K", "1"]) assert.match((await problems(withSize(size))).join("\n"), /builders\.0\.image\.size: is too small for a filesystem/, size);
+  });
+
+  it("refuses a template nested thousands of levels deep as one problem", async () => {
+    const deep = `name: deep\nbuilders: ${"[".repeat(50_000)}${"]".repeat(50_000)}\n`;
+    const found = await problems(deep);
+    assert.equal(found.length, 1);
+    assert.match(found[0] ?? "", /nests too deeply to be read/);
+  });
+
   it("refuses two builders whose output directories (and build ids) would be the same", async () => {
     const two = "name: demo\nbuilders:\n  - type: local\n    name: \"2\"\n    base: {mmdebstrap: {suite: bookworm}}\n  - type: local\n    base: {mmdebstrap: {suite: bookworm}}\n";
     assert.match((await problems(two)).join("\n"), /builders\.1: gives this builder the output directory of builder 1 \(demo-2-<time>\)/);

@@ -28,6 +28,8 @@ const imagePath = z.string().regex(/^\//, "must be an absolute path inside the i
 const sizePattern = /^\d+(\.\d+)?\s*([KMGT])(i?B)?$/i;
 /** ext4 with 4 KiB blocks as kiln writes it: far past any machine image. */
 const maxImageBytes = 16 * 1024 ** 4;
+/** Room for ext4's own structures and a little content. */
+const minImageBytes = 8 * 1024 ** 2;
 
 export const imageFormat = z.enum(["raw", "qcow2", "vmdk", "vhdx"]);
 
@@ -66,8 +68,10 @@ const image = section({
   size: z.union([
     z.literal("auto"),
     z.string().regex(sizePattern, "must be a size like 2G, 512M or 1.5GiB, or auto")
-      .refine((size) => parseSize(size) <= maxImageBytes, { message: "is beyond what kiln writes (at most 16T)", params: { hint: "give the size the image needs, like 8G; auto sizes it to its content" } }),
-    z.number().int().positive().max(maxImageBytes, "is beyond what kiln writes (at most 16T, in bytes)"),
+      // Only a size the pattern accepted is measured (zod runs every check): the pattern reports the rest.
+      .refine((size) => !sizePattern.test(size) || parseSize(size) <= maxImageBytes, { message: "is beyond what kiln writes (at most 16T)", params: { hint: "give the size the image needs, like 8G; auto sizes it to its content" } })
+      .refine((size) => !sizePattern.test(size) || parseSize(size) >= minImageBytes, { message: "is too small for a filesystem (at least 8M)", params: { hint: "give the size the image needs, like 2G; auto sizes it to its content" } }),
+    z.number().int().min(minImageBytes, "is too small for a filesystem (at least 8M, in bytes)").max(maxImageBytes, "is beyond what kiln writes (at most 16T, in bytes)"),
   ]).default("auto").describe("filesystem size: auto (content plus headroom), a size like 2G, or bytes"),
   formats: z.array(imageFormat).min(1).default(["raw"]).describe("disk formats to write; raw is always written"),
   label: z.string().min(1).max(16).default("root").describe("filesystem label"),

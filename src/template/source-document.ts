@@ -20,9 +20,20 @@ export class SourceDocument {
   /** Parses YAML or JSON (JSON is read by the same YAML 1.2 parser, with positions). */
   static parse(file: string, text: string): SourceDocument {
     const lines = new LineCounter();
-    const document = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+    let document: Document.Parsed;
+    try {
+      document = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+    } catch (error) {
+      // Nesting thousands of levels deep exhausts the parser's stack: no template needs it.
+      if (!(error instanceof RangeError)) throw error;
+      throw new ConfigError([{ file, line: 1, column: 1, path: "", message: "nests too deeply to be read (thousands of levels)", hint: "a template is a few levels deep: fix the YAML/JSON" }]);
+    }
     const source = new SourceDocument(file, text, document, lines);
-    const problems = document.errors.map((e) => source.problemAtOffset(e.pos[0], "", firstLine(e.message), "fix the YAML/JSON syntax"));
+    // Nesting thousands of levels deep exhausts the parser, and every error after it is noise.
+    const exhausted = document.errors.find((e) => e.code === "RESOURCE_EXHAUSTION");
+    const problems = exhausted !== undefined
+      ? [source.problemAtOffset(exhausted.pos[0], "", "nests too deeply to be read (thousands of levels)", "a template is a few levels deep: fix the YAML/JSON")]
+      : document.errors.map((e) => source.problemAtOffset(e.pos[0], "", firstLine(e.message), "fix the YAML/JSON syntax"));
     if (problems.length > 0) throw new ConfigError(problems);
     if (!isMap(document.contents)) {
       throw new ConfigError([source.problemAtOffset(0, "", "a template must be a mapping of keys (name, builders, provisioners, …)")]);
@@ -40,6 +51,7 @@ export class SourceDocument {
     try {
       this.document.toJS({ maxAliasCount: 100 });
     } catch (error) {
+      if (error instanceof RangeError) throw new ConfigError([this.problemAtOffset(0, "", "nests too deeply to be read (thousands of levels)", "a template is a few levels deep: fix the YAML/JSON")]);
       if (!(error instanceof ReferenceError)) throw error;
       let first = 0;
       visit(this.document, { Alias: (_key, node) => { first = node.range?.[0] ?? 0; return visit.BREAK; } });

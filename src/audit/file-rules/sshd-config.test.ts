@@ -30,6 +30,8 @@ const table: Row[] = [
   { name: "Include inside Match User root brings the drop-in's settings into the block", files: { [main]: `${kiln}Match User root\nInclude /etc/ssh/sshd_config.d/*.conf\n`, [dropIn("60-root.conf")]: "PermitRootLogin yes\n" }, notKeyOnly: ["permitrootlogin"] },
   { name: "comments and keywords in any case", files: { [main]: `# PasswordAuthentication yes\n  #PermitRootLogin yes\npasswordauthentication NO\nPERMITROOTLOGIN Yes\nkbdinteractiveauthentication no\n` }, notKeyOnly: ["permitrootlogin"] },
   { name: "quoted values, keyword=value and a trailing comment", files: { [main]: `PermitRootLogin "no"\nPasswordAuthentication="yes" # for the build\nKbdInteractiveAuthentication 'no'\n` }, notKeyOnly: ["passwordauthentication"] },
+  { name: "CRLF line ends (sshd drops the CR)", files: { [main]: "PermitRootLogin yes\r\nPasswordAuthentication no\r\nKbdInteractiveAuthentication no\r\n" }, notKeyOnly: ["permitrootlogin"] },
+  { name: "a quoted keyword is the keyword", files: { [main]: "\"PermitRootLogin\" yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n" }, notKeyOnly: ["permitrootlogin"] },
   { name: "ChallengeResponseAuthentication is KbdInteractiveAuthentication", files: { [main]: "ChallengeResponseAuthentication yes\nKbdInteractiveAuthentication no\nPasswordAuthentication no\n" }, notKeyOnly: ["kbdinteractiveauthentication"] },
 ];
 

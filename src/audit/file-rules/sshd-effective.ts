@@ -103,9 +103,10 @@ function appliesToEvery(criteria: string[]): boolean {
 
 /** A line split as sshd splits it: `keyword value`, `keyword=value`, quotes, a `#` word ends it. */
 export function words(line: string): string[] {
-  const m = /^\s*([^\s=]+)(?:\s*=\s*|\s+|$)(.*)$/.exec(line);
+  // sshd drops a CR before the newline, and takes a quoted keyword as the keyword.
+  const m = /^\s*("[^"]*"|[^\s=]+)(?:\s*=\s*|\s+|$)(.*)$/.exec(line.replace(/\r$/, ""));
   if (m === null || (m[1] ?? "").startsWith("#")) return [];
-  const out = [m[1] ?? ""];
+  const out = [(m[1] ?? "").replace(/^"(.*)"$/, "$1")];
   for (const w of (m[2] ?? "").matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)) {
     if (w[3]?.startsWith("#") === true) break;
     out.push(w[1] ?? w[2] ?? w[3] ?? "");
