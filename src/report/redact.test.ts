@@ -27,3 +27,10 @@ describe("Redactor", () => {
     assert.equal(redactor.redact('"password_policy": {'), '"password_policy": {');
   });
 });
+
+describe("Redactor, a key in a failing command's last lines of stderr", () => {
+  it("masks the end of a key whose BEGIN line was cut off", () => {
+    const message = "provisioner 1 failed: exited with code 1\n  last lines of stderr:\n    MIIEowIBAAKCAQEAx1nqQoPz\n    q9Wm3Zb+Tn/R0s4vH7cJ==\n    -----END PRIVATE KEY-----\n    cat: done";
+    assert.equal(new Redactor().redact(message), "provisioner 1 failed: exited with code 1\n  last lines of stderr:\n[redacted]\n    cat: done");
+  });
+});

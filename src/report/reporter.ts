@@ -42,7 +42,13 @@ abstract class BaseReporter implements Reporter {
   abstract stepFinished(name: string, summary: string | undefined): void;
   abstract info(message: string): void;
   abstract warn(message: string): void;
-  abstract output(source: string, line: string): void;
+
+  // Through the redactor's per-source stream: a private key printed across lines is masked whole.
+  output(source: string, line: string): void {
+    this.outputLine(source, this.redactor.redactLine(source, line));
+  }
+
+  protected abstract outputLine(source: string, line: string): void;
   abstract cleanup(description: string, outcome: "done" | "failed" | "skipped" | "left", detail?: string): void;
 }
 
@@ -68,7 +74,7 @@ export class TextReporter extends BaseReporter {
     this.emit(`    warning: ${message}`);
   }
 
-  output(source: string, line: string): void {
+  protected outputLine(source: string, line: string): void {
     this.emit(`    ${source}: ${line}`);
   }
 
@@ -102,7 +108,7 @@ export class JsonReporter extends BaseReporter {
     this.send({ event: "warn", message });
   }
 
-  output(source: string, line: string): void {
+  protected outputLine(source: string, line: string): void {
     this.send({ event: "output", source, line });
   }
 
