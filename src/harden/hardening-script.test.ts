@@ -48,6 +48,12 @@ describe("hardening judges sshd by the image's own sshd -T", { skip: existsSync(
     assert.match(result.stderr, /sshd is not key-only for user=kiln-check,[^:]*: the image's sshd -T says kbdinteractiveauthentication yes /);
   });
 
+  it("fails for a Match on an address, host or port sshd -T was not asked about", async () => {
+    const result = await hardenSshd(`${debianHead}Match Address *,!203.0.113.1\n  PermitRootLogin yes\n  PasswordAuthentication "YES"\r\n`);
+    assert.equal(result.status, 1, result.stdout);
+    assert.match(result.stderr, /a Match block lets some connections in without a key: \/etc\/ssh\/sshd_config: permitrootlogin yes; \/etc\/ssh\/sshd_config: passwordauthentication "yes"/);
+  });
+
   it("asks about the default user too", () => {
     assert.match(hardeningScript({ ...sshdOnly, default_user: "admin" }), /for who in 'root' 'admin' 'kiln-check'; do/);
   });

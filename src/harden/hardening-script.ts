@@ -13,6 +13,17 @@ export function sshdSettings(harden: Pick<HardenConfig, "permit_root_login">): s
   ];
 }
 
+/**
+ * awk over sshd's files: each line inside a Match block (a Match ends with its file) that sets
+ * a password or root login setting to yes, as sshd reads it (any case, quotes, `=`, a CR).
+ */
+const matchSaysYes = [
+  "FNR == 1 { inmatch = 0 }",
+  '{ line = tolower($0); sub(/\r$/, "", line); sub(/^[ \t]+/, "", line) }',
+  "line ~ /^match([ \t=]|$)/ { inmatch = 1; next }",
+  'inmatch && line ~ /^"?(permitrootlogin|passwordauthentication|kbdinteractiveauthentication|challengeresponseauthentication|permitemptypasswords)"?([ \t]*=[ \t]*|[ \t]+)"?yes"?([ \t#]|$)/ { printf "%s%s: %s", sep, FILENAME, line; sep = "; " }',
+].join("\n");
+
 /** Connections the image's sshd -T is asked about: root, the default user and someone else. */
 const nonRootUser = "kiln-check";
 const checkHost = "203.0.113.1";
@@ -139,6 +150,10 @@ export function hardeningScript(harden: HardenConfig): string {
       "  else",
       '    echo "warning: no sshd to check the configuration with (sshd -t)"',
       "  fi",
+      // sshd -T answers for the connections asked about only; a Match on any other address,
+      // host, port or group that says yes would pass it. Any Match block saying yes is refused.
+      `  weakmatch=$(awk ${quote(matchSaysYes)} "$config" /etc/ssh/sshd_config.d/*.conf 2>/dev/null)`,
+      '  if [ -n "$weakmatch" ]; then fail "a Match block lets some connections in without a key: $weakmatch (remove it, or set the value to no inside it)"; fi',
       "else",
       '  echo "no $config: no sshd to harden"',
       "fi",

@@ -86,7 +86,8 @@ export function decryptPasswordData(passwordData: string, privateKey: KeyObject)
   try {
     block = privateDecrypt({ key: privateKey, padding: constants.RSA_NO_PADDING }, encrypted);
   } catch (error) {
-    throw new KilnError("KILN_PASSWORD_DATA", `the password data does not decrypt with the build's key: ${error instanceof Error ? error.message : String(error)}`);
+    // Another key's ciphertext may be larger than this key's modulus: the same answer as bad padding.
+    throw new KilnError("KILN_PASSWORD_DATA", `the password data is not PKCS#1 v1.5 encrypted for the build's key (${error instanceof Error ? error.message : String(error)})`);
   }
   // 0x00 0x02, at least 8 non-zero padding bytes, 0x00, the message.
   const end = block.indexOf(0, 2);
