@@ -16,7 +16,8 @@ const debianHead = "Include /etc/ssh/sshd_config.d/*.conf\nKbdInteractiveAuthent
 
 /**
  * The script as it runs in an image, with this machine's sshd as the image's: a scratch
- * /etc/ssh bind-mounted over the real one in a mount namespace of its own.
+ * /etc/ssh bind-mounted over the real one in a mount namespace of its own, and a private /run
+ * (the script makes and removes /run/sshd, which an sshd of another test running beside it needs).
  */
 async function hardenSshd(config: string, dropIns: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string; config: string }> {
   const etcSsh = await tempDirectory("kiln-harden-sshd-");
@@ -24,7 +25,7 @@ async function hardenSshd(config: string, dropIns: Record<string, string> = {}):
   await writeFile(join(etcSsh, "sshd_config"), config);
   for (const [name, content] of Object.entries(dropIns)) await writeFile(join(etcSsh, "sshd_config.d", name), content);
   await writeFile(join(etcSsh, "harden.sh"), hardeningScript(sshdOnly));
-  const result = spawnSync("unshare", ["--mount", "--fork", "sh", "-c", 'mount --bind "$1" /etc/ssh && exec sh /etc/ssh/harden.sh', "harden", etcSsh], { encoding: "utf8" });
+  const result = spawnSync("unshare", ["--mount", "--fork", "sh", "-c", 'mount --bind "$1" /etc/ssh && mount -t tmpfs tmpfs /run && exec sh /etc/ssh/harden.sh', "harden", etcSsh], { encoding: "utf8" });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr, config: await readFile(join(etcSsh, "sshd_config"), "utf8") };
 }
 
