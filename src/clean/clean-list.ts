@@ -64,12 +64,20 @@ const hostKeysAtFirstBoot = [
 ];
 
 /**
+ * One sh word that expands as the glob `path` and as nothing else: only the pattern characters
+ * (`* ? [ ] ! ^ -`, harmless unquoted) stay bare; every other run is single-quoted, so `$(…)`,
+ * backquotes, `~`, `$VAR` or a newline in a template's clean.paths stay literal characters.
+ */
+export function globWord(path: string): string {
+  if (!/[*?[]/.test(path)) return quote(path);
+  return path.replace(/[^*?[\]!^-]+/g, (literal) => quote(literal));
+}
+
+/**
  * A POSIX sh script that removes the clean list plus `extraPaths`, printing one
  * `removed PATH` / `emptied PATH` line for each thing it touched.
  */
 export function cleanScript(extraPaths: readonly string[]): string {
-  // Globs must stay unquoted to expand; anything else is quoted.
-  const word = (p: string): string => (/[*?[]/.test(p) ? p.split("/").map((part) => (part === "" || /[*?[]/.test(part) ? part : quote(part))).join("/") : quote(p));
   const lines = [
     "set -u",
     // Never into another filesystem mounted below a path (GNU rm can tell; BusyBox rm cannot).
@@ -82,14 +90,14 @@ export function cleanScript(extraPaths: readonly string[]): string {
     ...historyFiles.map((f) => `  remove "$h"/${quote(f)}`),
     "done",
     `find / -xdev \\( ${authorizedKeyNames.map((n) => `-name ${n}`).join(" -o ")} \\) \\( -type f -o -type l \\) -print | while IFS= read -r p; do remove "$p"; done`,
-    `remove ${removedPaths.map(word).join(" ")}`,
+    `remove ${removedPaths.map(globWord).join(" ")}`,
     // The build host's resolv.conf is a file mmdebstrap copied in; a symlink (systemd-resolved) belongs to the image.
     '[ -L /etc/resolv.conf ] || remove /etc/resolv.conf',
     ...hostKeysAtFirstBoot,
     'if [ -s /etc/machine-id ]; then : > /etc/machine-id && echo "emptied /etc/machine-id"; fi',
     `for d in ${emptiedDirectories.join(" ")}; do [ -d "$d" ] && find "$d" -mindepth 1 -maxdepth 1 ! -name 'kiln-script-*' | while IFS= read -r p; do remove "$p"; done; done`,
     `for d in ${filesRemovedUnder.join(" ")}; do [ -d "$d" ] && find "$d" \\( -type f -o -type l \\) ! -name lock | while IFS= read -r p; do remove "$p"; done; done`,
-    ...(extraPaths.length === 0 ? [] : [`remove ${extraPaths.map(word).join(" ")}`]),
+    ...(extraPaths.length === 0 ? [] : [`remove ${extraPaths.map(globWord).join(" ")}`]),
     "exit 0",
   ];
   return `${lines.join("\n")}\n`;
