@@ -281,4 +281,10 @@ describe("bad input a template can carry", () => {
     assert.match(found.join("\n"), /builders\.0\.base\.mmdebstrap\.mirror: must not contain spaces, quotes or backslashes/);
     assert.match(found.join("\n"), /builders\.0\.base\.mmdebstrap\.components\.0: must be an archive component/);
   });
+
+  it("refuses a package whose version would add a host .deb or another package to mmdebstrap's --include", async () => {
+    const found = await problems(valid.replace("suite: bookworm", "suite: bookworm\n        packages: [\"curl=1.0,/tmp/evil.deb\", \"openssh-server=1:9.2p1-2+deb12u3\"]"));
+    assert.match(found.join("\n"), /builders\.0\.base\.mmdebstrap\.packages\.0: must be a Debian package name/);
+    assert.doesNotMatch(found.join("\n"), /packages\.1/);
+  });
 });

@@ -38,7 +38,7 @@ const mmdebstrapBase = section({
   suite: z.string().regex(/^[a-z][a-z0-9.+-]*$/, "must be a suite name like bookworm or jammy-updates (letters, digits, . + -, starting with a letter)").describe("Debian or Ubuntu suite, e.g. bookworm"),
   variant: z.enum(["extract", "custom", "essential", "apt", "required", "minbase", "buildd", "important", "debootstrap", "standard"]).default("minbase")
     .describe("mmdebstrap variant"),
-  packages: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]*(=[^\s]+)?$/, "must be a Debian package name")).default([])
+  packages: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]*(=[A-Za-z0-9.+~:-]+)?$/, "must be a Debian package name, optionally =version (a version is letters, digits and . + ~ : -)")).default([])
     .describe("extra packages to install into the base"),
   mirror: z.string().regex(/^(https?|file):\/\//, "must be an http(s):// or file:// URL")
     .refine((url) => !/[\s"'\\]/.test(url), { message: "must not contain spaces, quotes or backslashes" })
