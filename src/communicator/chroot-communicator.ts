@@ -2,10 +2,11 @@ import { spawn } from "node:child_process";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
-import { basename, dirname } from "node:path";
+import { basename, dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { CommandError } from "../system/command-error.js";
 import { exec } from "../system/exec.js";
+import type { ForeignTreeOwner } from "../system/tree-owner.js";
 import type { Communicator, RunScriptOptions, UploadOptions } from "./communicator.js";
 import { receiveTree } from "./download.js";
 import { fillExecuteCommand } from "./execute-command.js";
@@ -19,15 +20,28 @@ const baseEnv = {
 };
 
 /**
- * Prepares the tree and chroots. It runs as PID 1 of new mount, PID, UTS and IPC namespaces,
- * so the mounts exist only while the command runs and the kernel removes them (and kills any
- * daemon the command left behind) when it exits, even if kiln is killed: no mount can leak
- * onto the build host. /dev is a fresh tmpfs with only the harmless devices (no host disks),
- * /proc/sys is read-only (no host sysctl changes). In a user namespace (rootless builds)
- * sysfs cannot be mounted afresh, so the host's is bound instead.
+ * The capabilities root inside the tree keeps (Docker's default set): enough for package
+ * installs (owners, modes, setuid bits, file capabilities, chroot), none to load modules, trace
+ * processes, change the clock, mount, or reach raw devices and the kernel's audit or BPF.
+ */
+const keptCapabilities = ["chown", "dac_override", "fowner", "fsetid", "kill", "setgid", "setuid", "setpcap", "net_bind_service", "net_raw", "sys_chroot", "mknod", "audit_write", "setfcap"];
+const boundingSet = ["-all", ...keptCapabilities.map((c) => `+${c}`)].join(",");
+
+/**
+ * Prepares the tree and enters it. It runs as PID 1 of new mount, PID, UTS and IPC namespaces,
+ * so the mounts exist only while the command runs and the kernel removes them (and kills every
+ * process the command left behind) when it exits; kiln's death kills it too (pdeathsig).
+ * /dev is a fresh tmpfs with only the harmless devices (no host disks), /proc/sys is read-only.
+ *
+ * The command then runs in a jail, not merely a chroot: the mount namespace's root is pivoted
+ * to a small tmpfs holding the tree, the host's /usr (read-only, for the tools that enter the
+ * tree) and a /proc of this PID namespace, and the host's root is unmounted. A double-chroot
+ * escape lands in that tmpfs, never on the host's files. Entering, kiln drops to root of a user
+ * namespace that maps the tree's ids (when kiln runs as real root: see tree-owner.ts), sets
+ * no_new_privs and bounds the capabilities, then chroots.
  */
 const enterScript = `set -e
-root=$1; shift
+root=$1; jail=$2; base=$3; count=$4; idmap=$5; shift 5
 mkdir -p "$root/proc" "$root/sys" "$root/dev"
 mount -t proc proc "$root/proc"
 mount --bind "$root/proc/sys" "$root/proc/sys"
@@ -41,7 +55,28 @@ ln -s pts/ptmx "$root/dev/ptmx"
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$root/dev/shm"
 ln -s /proc/self/fd "$root/dev/fd"
 hostname kiln-build
-exec chroot "$root" "$@"`;
+mkdir -p "$jail"
+mount -t tmpfs -o mode=755,nodev,size=1m kiln-jail "$jail"
+mkdir "$jail/tree" "$jail/usr" "$jail/proc" "$jail/old" "$jail/kiln"
+mount --rbind "$root" "$jail/tree"
+mount --rbind /usr "$jail/usr"
+mount -o remount,bind,ro "$jail/usr"
+for d in bin sbin lib lib32 lib64 libx32; do
+  if [ -L "/$d" ]; then ln -s "$(readlink "/$d")" "$jail/$d"
+  elif [ -d "/$d" ]; then mkdir "$jail/$d"; mount --rbind "/$d" "$jail/$d"; mount -o remount,bind,ro "$jail/$d"
+  fi
+done
+mount -t proc proc "$jail/proc"
+if [ -n "$base" ]; then cp "$idmap/newuidmap" "$idmap/newgidmap" "$jail/kiln/"; fi
+cd "$jail"
+pivot_root . old
+umount -l /old
+rmdir /old
+cd /
+enter="setpriv --pdeathsig KILL --nnp --inh-caps=-all --bounding-set=${boundingSet} -- chroot /tree"
+if [ -z "$base" ]; then exec $enter "$@"; fi
+kiln_path=$PATH
+PATH=/kiln:$PATH exec unshare --user --map-users="$base,0,$count" --map-groups="$base,0,$count" --setuid 0 --setgid 0 -- env PATH="$kiln_path" $enter "$@"`;
 
 /**
  * Runs inside the chroot: stores the script from stdin in the image's /tmp (so every path is
@@ -68,12 +103,15 @@ exit $status`;
 export class ChrootCommunicator implements Communicator {
   readonly description = "chroot";
 
-  constructor(readonly root: string) {}
+  /** `owner`: the tree's ids as stored on the host (kiln as real root), or undefined when kiln is rootless. */
+  constructor(readonly root: string, readonly owner?: ForeignTreeOwner) {}
 
-  /** The argv that runs `command` inside the tree, in fresh namespaces. */
+  /** The argv that runs `command` inside the tree, in fresh namespaces; it dies with kiln. */
   commandLine(command: readonly string[]): string[] {
-    return ["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child", "--uts", "--ipc", "--",
-      "sh", "-c", enterScript, "kiln-enter", this.root, ...command];
+    const { owner } = this;
+    const ids = owner === undefined ? ["", "", ""] : [String(owner.base), String(owner.count), owner.idmap];
+    return ["setpriv", "--pdeathsig", "KILL", "--", "unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child", "--uts", "--ipc", "--",
+      "sh", "-c", enterScript, "kiln-enter", this.root, join(dirname(this.root), "jail"), ...ids, ...command];
   }
 
   async runScript(script: string, options: RunScriptOptions): Promise<void> {

@@ -1,9 +1,10 @@
-import { open, writeFile, rm } from "node:fs/promises";
+import { chown, open, writeFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { KilnError } from "../errors.js";
 import { exec } from "../system/exec.js";
+import { asTreeRoot, giveToTree, type ForeignTreeOwner } from "../system/tree-owner.js";
 import { usedInodes } from "./inode-map.js";
 
 export interface Ext4ImageOptions {
@@ -19,6 +20,8 @@ export interface Ext4ImageOptions {
   epoch: number;
   minimumInodes: number;
   signal: AbortSignal;
+  /** Who owns the tree on this machine: mke2fs reads it as that tree's root (see tree-owner.ts). */
+  owner?: ForeignTreeOwner | undefined;
 }
 
 /**
@@ -30,27 +33,31 @@ export interface Ext4ImageOptions {
  */
 export async function writeExt4Image(options: Ext4ImageOptions): Promise<void> {
   const handle = await open(options.file, "wx", 0o644);
-  try {
-    await handle.truncate(options.bytes);
-  } finally {
-    await handle.close();
-  }
   const config = join(tmpdir(), `kiln-mke2fs-${randomBytes(6).toString("hex")}.conf`);
-  await writeFile(config, mke2fsConfig);
   const env = { ...process.env, E2FSPROGS_FAKE_TIME: String(options.epoch), MKE2FS_CONFIG: config };
   const bytesPerInode = 16384;
   const inodes = Math.max(options.minimumInodes, Math.floor(options.bytes / bytesPerInode));
   try {
-    await exec("mke2fs", [
-      "-q", "-F", "-t", "ext4", "-b", "4096", "-N", String(inodes), "-L", options.label, "-U", options.uuid,
-      "-E", `hash_seed=${options.uuid},root_owner=0:0`, "-d", options.root, options.file,
-    ], {
-      what: "writing the filesystem (mke2fs)", signal: options.signal, env,
+    await handle.truncate(options.bytes);
+    await writeFile(config, mke2fsConfig);
+    // As the tree's root, mke2fs reads owners and file capabilities as the image must hold
+    // them. It reaches the tree as its working directory and the image as an open fd: that
+    // root may not traverse root's private directories, nor open root's file by name.
+    await giveToTree(options.owner, options.file);
+    const [file, ...args] = asTreeRoot(options.owner, [
+      "mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-N", String(inodes), "-L", options.label, "-U", options.uuid,
+      "-E", `hash_seed=${options.uuid},root_owner=0:0`, "-d", ".", "/proc/self/fd/3",
+    ]);
+    await exec(file as string, args, {
+      what: "writing the filesystem (mke2fs)", signal: options.signal, env, cwd: options.root, extraFds: [handle.fd],
       hint: "if it ran out of space, set image.size larger",
     });
+    await handle.close();
+    await chown(options.file, process.getuid?.() ?? 0, process.getgid?.() ?? 0);
     await setInodeTimes(options.file, options.epoch, options.signal, env);
     await exec("e2fsck", ["-f", "-n", options.file], { what: "checking the written filesystem (e2fsck)", signal: options.signal, env });
   } finally {
+    await handle.close().catch(() => undefined);
     await rm(config, { force: true });
   }
 }

@@ -20,6 +20,8 @@ export interface ExecOptions {
   hint?: string;
   /** How the command is named in a failure, instead of its full argv (e.g. "the script"). */
   display?: string;
+  /** Open file descriptors handed to the command as its fds 3, 4, …. */
+  extraFds?: readonly number[];
   /** How long a cancelled command may take to clean up after SIGTERM before SIGKILL. */
   killGraceMs?: number;
 }
@@ -43,7 +45,7 @@ export function exec(file: string, args: readonly string[], options: ExecOptions
   const child = spawn(file, args, {
     env: options.env ?? process.env,
     cwd: options.cwd,
-    stdio: [options.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+    stdio: [options.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe", ...(options.extraFds ?? [])],
     detached: true,
   });
   const stderrTail: string[] = [];

@@ -37,7 +37,7 @@ export const filesystemImage: Step<LocalBuildRequest & { base: BaseRootfs; tree:
     const path = join(outputDirectory, "disk.raw");
     await writeExt4Image({
       root: tree.root.root, file: path, bytes, label: builder.image.label, uuid, epoch,
-      minimumInodes: Math.ceil(usage.entries * 1.25) + 1024, signal: ctx.signal,
+      minimumInodes: Math.ceil(usage.entries * 1.25) + 1024, signal: ctx.signal, owner: tree.root.owner,
     });
     return {
       output: { disk: { path, bytes, filesystemUuid: uuid, sourceDateEpoch: epoch } },

@@ -1,13 +1,17 @@
-import { mkdir, rm } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { createReadStream } from "node:fs";
+import { lchown, lstat, mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { ChrootCommunicator } from "../../../communicator/chroot-communicator.js";
 import { KilnError } from "../../../errors.js";
+import { CommandError } from "../../../system/command-error.js";
 import type { LocalFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
 import { exec } from "../../../system/exec.js";
 import { mountsUnder } from "../../../system/mounts.js";
 import { makePrivateDirectory } from "../../../system/private-directory.js";
 import { newestModification } from "../../../image/tree-times.js";
+import { asTreeRoot, foreignTreeOwner, giveToTree, type ForeignTreeOwner } from "../../../system/tree-owner.js";
 import type { LocalBuildRequest } from "../request.js";
 import type { BaseRootfs } from "./base-rootfs.js";
 
@@ -37,19 +41,63 @@ export const unpackBase: Step<LocalBuildRequest & { base: BaseRootfs; rootless: 
       await rm(workDirectory, { recursive: true, force: true });
     }, { keepOnAbort: true });
     const root = join(workDirectory, "root");
+    const owner = rootless ? undefined : await foreignTreeOwner(workDirectory);
     await mkdir(root, { mode: 0o755 });
-    if (base.kind === "directory") {
-      await exec("cp", ["-a", "-x", "--", `${base.path}/.`, root], { what: "copying the base directory", signal: ctx.signal });
-    } else {
-      // A user namespace cannot create device nodes: rootless images get an empty /dev, which
-      // the kernel's devtmpfs fills at boot anyway.
-      const skipDevices = rootless ? ["--exclude=./dev/*", "--exclude=dev/*"] : [];
-      await exec("tar", ["--extract", "--numeric-owner", "--same-permissions", "--xattrs", "--xattrs-include=*", "--acls", ...skipDevices, "-f", base.path, "-C", root], {
-        what: "unpacking the base", signal: ctx.signal, hint: "the base tarball may be damaged: remove it from the cache to rebuild it",
-      });
-    }
+    await giveToTree(owner, root);
+    await unpackAsTreeRoot(base, root, owner, ctx.signal);
     // A given base with no epoch of its own is dated by its newest file, so copies of it build alike.
     const sourceDateEpoch = base.sourceDateEpoch ?? (await newestModification(root));
-    return { output: { tree: { workDirectory, root: new ChrootCommunicator(root), sourceDateEpoch } }, summary: `into ${root}` };
+    return { output: { tree: { workDirectory, root: new ChrootCommunicator(root, owner), sourceDateEpoch } }, summary: `into ${root}` };
   },
 };
+
+const tarExtract = ["tar", "--extract", "--numeric-owner", "--same-permissions", "--xattrs", "--xattrs-include=*", "--acls", "-f", "-", "-C", "."];
+
+/**
+ * Unpacks as the tree's root (so its ids are stored as the tree's, see tree-owner.ts), reading
+ * the base from stdin and writing relative to the working directory: the namespace's root may
+ * not traverse root's private directories. A user namespace cannot create device nodes, so /dev
+ * is left out there; as real root kiln adds the base's own /dev entries itself afterwards.
+ */
+async function unpackAsTreeRoot(base: BaseRootfs, root: string, owner: ForeignTreeOwner | undefined, signal: AbortSignal): Promise<void> {
+  const [file, ...args] = asTreeRoot(owner, [...tarExtract, "--exclude=./dev/*", "--exclude=dev/*"]);
+  const hint = "the base may be damaged: remove it from the cache to rebuild it";
+  if (base.kind === "directory") {
+    // One tar reads the directory as data, another writes it as the tree's root.
+    const reader = spawn("tar", ["--create", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls", "--one-file-system", "-C", base.path, "-f", "-", "."], { stdio: ["ignore", "pipe", "pipe"] });
+    const read = new Promise<number | null>((resolve) => reader.on("close", resolve));
+    try {
+      await exec(file as string, args, { what: "copying the base directory", signal, cwd: root, stdin: reader.stdout, hint });
+    } finally {
+      reader.kill();
+    }
+    const code = await read;
+    if (code !== 0) throw new CommandError("copying the base directory", `tar --create -C ${base.path} .`, code, null, []);
+  } else {
+    await exec(file as string, args, { what: "unpacking the base", signal, cwd: root, stdin: createReadStream(base.path), hint });
+  }
+  if (owner === undefined) return;
+  // Real root makes the device nodes, then gives them to the tree's ids like everything else.
+  if (base.kind === "directory") {
+    if (!(await lstat(join(base.path, "dev")).then((s) => s.isDirectory(), () => false))) return;
+    await exec("cp", ["-a", "--", join(base.path, "dev"), root], { what: "adding the base's device nodes", signal, hint });
+  } else {
+    for (const pattern of ["./dev/*", "dev/*"]) {
+      const added = await exec("tar", ["--extract", "--numeric-owner", "--same-permissions", "-f", base.path, "-C", root, "--wildcards", pattern], { what: "adding the base's device nodes", signal, hint })
+        .then(() => true, (error: unknown) => {
+          if (error instanceof CommandError && error.stderrTail.some((l) => l.includes("Not found in archive"))) return false;
+          throw error;
+        });
+      if (added) break;
+    }
+  }
+  await shiftOwners(join(root, "dev"), owner);
+}
+
+/** Moves what real root made under `path` (never following a link) into the tree's id range. */
+async function shiftOwners(path: string, owner: ForeignTreeOwner): Promise<void> {
+  const stats = await lstat(path).catch(() => undefined);
+  if (stats === undefined) return;
+  if (stats.uid < owner.count && stats.gid < owner.count) await lchown(path, owner.base + stats.uid, owner.base + stats.gid);
+  if (stats.isDirectory()) for (const name of await readdir(path)) await shiftOwners(join(path, name), owner);
+}
