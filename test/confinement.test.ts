@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
-import { access, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { access, chmod, chown, copyFile, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -10,6 +10,7 @@ import { repoRoot, runKiln, startKiln } from "./helpers/kiln-process.js";
 /** Shared with the other whole-process suites, so the real mmdebstrap base is built once. */
 const cacheDir = process.env.KILN_TEST_CACHE_DIR ?? "/var/tmp/kiln-test-cache";
 const fixture = join(repoRoot, "test/fixtures/local/base.yaml");
+const nobody = 65534;
 const scratch = mkdtempSync(join(tmpdir(), "kiln-confine-"));
 after(() => rm(scratch, { recursive: true, force: true }));
 
@@ -58,6 +59,25 @@ describe("provisioners are confined: root in the tree is not root on the build h
     // Where the escape lands: kiln's small jail, not the host's root (no /etc, /home or /var).
     assert.doesNotMatch(said("escaped to"), /\b(etc|home|var|root)\b/);
     await assert.rejects(access(marker), "the escape wrote a file on the build host");
+  });
+
+  it("does not unpack a base another local user planted in a shared cache", { skip: process.getuid?.() !== 0 && "needs root to chown" }, async () => {
+    // A cache in a shared sticky place (like /var/tmp): another user made bases/ first and put
+    // there, under the key of the fixture's base, a tarball of their own (here: a copy of the real one).
+    const shared = join(scratch, "shared");
+    await mkdir(shared, { mode: 0o1777 });
+    await chmod(shared, 0o1777);
+    await mkdir(join(shared, "bases"), { mode: 0o755 });
+    const real = join(cacheDir, "bases");
+    const key = (await readdir(real)).find((n) => n.startsWith("bookworm-minbase-") && n.endsWith(".json"))?.replace(/\.json$/, "");
+    assert.ok(key !== undefined, "the shared test base is cached");
+    for (const ext of [".json", ".tar"]) await copyFile(join(real, `${key}${ext}`), join(shared, "bases", `${key}${ext}`));
+    await chown(join(shared, "bases"), nobody, nobody);
+    const file = await template("planted", "  - type: shell\n    inline: ['echo provisioned from the planted base']\n");
+    const run = await runKiln(["build", file, "--cache-dir", shared, "--work-dir", join(scratch, "planted", "work"), "--output-dir", join(scratch, "planted", "output")]);
+    assert.equal(run.code, 1, run.stdout + run.stderr);
+    assert.match(run.stderr, /bases \(owner uid 65534, mode 0755\): it is owned by another user/);
+    assert.doesNotMatch(run.stdout, /provisioned from the planted base/);
   });
 
   it("dies with kiln: a provisioner's processes do not outlive a killed kiln", async () => {

@@ -61,6 +61,26 @@ export async function makePrivateDirectory(parent: string, prefix: string): Prom
   return made;
 }
 
+/**
+ * Whether `path` (in a directory ensureSafeDirectory checked) is a file kiln may trust, such as
+ * a cached base it will unpack as root: false if absent; an error if it is a link, not a regular
+ * file, another user's, or writable by anyone else (planted, or changeable after the check).
+ */
+export async function isOwnFile(path: string): Promise<boolean> {
+  const stats = await lstatOrUndefined(path);
+  if (stats === undefined) return false;
+  const owners = await acceptedOwners();
+  const problem = stats.isSymbolicLink() ? "is a symbolic link"
+    : !stats.isFile() ? "is not a regular file"
+    : stats.uid !== 0 && stats.uid !== owners.uid && stats.uid !== owners.outsideNamespace ? `is owned by another user (uid ${stats.uid}), who could have put anything in it`
+    : (stats.mode & 0o022) !== 0 ? "is writable by group or others" : undefined;
+  if (problem === undefined) return true;
+  const mode = (stats.mode & 0o7777).toString(8).padStart(4, "0");
+  throw new KilnError("KILN_UNSAFE_DIRECTORY", `refusing to use ${path} (owner uid ${stats.uid}, mode ${mode}): it ${problem}`, {
+    hint: `remove it (kiln makes it again), and keep the directory it is in to root or uid ${process.geteuid?.() ?? 0}`,
+  });
+}
+
 interface AcceptedOwners { uid: number; outsideNamespace: number | undefined }
 
 async function acceptedOwners(): Promise<AcceptedOwners> {

@@ -3,7 +3,7 @@ import { dirname, join, resolve } from "node:path";
 import type { LocalFacts } from "../plan-facts.js";
 import type { Step, StepContext } from "../../../pipeline/step.js";
 import { exec } from "../../../system/exec.js";
-import { ensureSafeDirectory, makePrivateDirectory } from "../../../system/private-directory.js";
+import { ensureSafeDirectory, isOwnFile, makePrivateDirectory } from "../../../system/private-directory.js";
 import { sha256File } from "../../../system/sha256.js";
 import { baseSources } from "../apt-mirror.js";
 import { baseKey, basePaths, readBaseRecord, writeBaseRecord, type BaseInputs } from "../base-cache.js";
@@ -63,9 +63,12 @@ async function fromMmdebstrap(ctx: StepContext, request: LocalBuildRequest): Pro
   };
   const key = baseKey(inputs, requestedEpoch(request));
   // The cache holds what every build unpacks as root: it must be ours (or root's) as much as the work directory.
+  // Its bases/ directory and each entry are checked too: in a shared cache another user could
+  // have made bases/ (or planted a tarball in it) before kiln first did.
   const paths = basePaths(await ensureSafeDirectory(request.cacheDirectory), key);
-  const cached = await readBaseRecord(paths.record);
-  if (cached !== undefined && (await stat(paths.tarball).catch(() => undefined))?.isFile()) {
+  await ensureSafeDirectory(dirname(paths.tarball));
+  const cached = (await isOwnFile(paths.record)) ? await readBaseRecord(paths.record) : undefined;
+  if (cached !== undefined && (await isOwnFile(paths.tarball))) {
     return {
       output: { base: { kind: "tarball", path: paths.tarball, key, sourceDateEpoch: cached.sourceDateEpoch, inputs: { ...inputs } } },
       summary: `cached ${key} (${megabytes(cached.bytes)})`,
