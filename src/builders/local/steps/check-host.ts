@@ -11,6 +11,8 @@ import type { LocalBuildRequest } from "../request.js";
 const always: HostTool[] = [
   { command: "unshare", debianPackage: "util-linux", purpose: "isolates provisioners in namespaces" },
   { command: "chroot", debianPackage: "coreutils", purpose: "runs provisioners inside the tree" },
+  { command: "setpriv", debianPackage: "util-linux", purpose: "confines provisioners (no_new_privs, capabilities, dies with kiln)" },
+  { command: "pivot_root", debianPackage: "util-linux", purpose: "puts provisioners in a jail without the host's files" },
   { command: "tar", debianPackage: "tar", purpose: "unpacks the base" },
   { command: "mke2fs", debianPackage: "e2fsprogs", purpose: "writes the filesystem image" },
   { command: "debugfs", debianPackage: "e2fsprogs", purpose: "makes image timestamps reproducible" },
