@@ -1,7 +1,8 @@
 import { rm } from "node:fs/promises";
 import type { Command } from "commander";
 import type { AwsClients } from "../../builders/amazon-ebs/aws-clients.js";
-import { buildState, journalDirectory, readJournals } from "../../builders/amazon-ebs/journal.js";
+import { readJournals } from "../../builders/amazon-ebs/journal.js";
+import { buildState, journalDirectory } from "../../builders/build-journal.js";
 import { inRemovalOrder } from "../../builders/amazon-ebs/removal-order.js";
 import { ExitStatus, UsageError } from "../../errors.js";
 import { TextReporter } from "../../report/reporter.js";

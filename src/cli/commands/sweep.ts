@@ -1,5 +1,6 @@
 import type { Command } from "commander";
-import { buildState, readJournals } from "../../builders/amazon-ebs/journal.js";
+import { readJournals } from "../../builders/amazon-ebs/journal.js";
+import { buildState } from "../../builders/build-journal.js";
 import { inRemovalOrder } from "../../builders/amazon-ebs/removal-order.js";
 import { ExitStatus, UsageError } from "../../errors.js";
 import { TextReporter } from "../../report/reporter.js";
