@@ -64,10 +64,10 @@ describe("kiln build with the local builder (real mmdebstrap, chroot, mke2fs)", 
   });
 
   it("prints one progress line per step with elapsed time", () => {
-    const steps = first.stdout.split("\n").filter((l) => /^==> \[\d+\.\ds\] \d+\/10 /.test(l));
+    const steps = first.stdout.split("\n").filter((l) => /^==> \[\d+\.\ds\] \d+\/12 /.test(l));
     assert.deepEqual(steps.map((l) => l.replace(/^==> \[[\d.]+s\] /, "")), [
-      "1/10 check build host", "2/10 base root filesystem", "3/10 unpack base", "4/10 provision", "5/10 harden",
-      "6/10 clean", "7/10 write filesystem image", "8/10 audit image", "9/10 convert image", "10/10 write manifest",
+      "1/12 check build host", "2/12 open build journal", "3/12 base root filesystem", "4/12 unpack base", "5/12 provision", "6/12 harden",
+      "7/12 clean", "8/12 write filesystem image", "9/12 audit image", "10/12 convert image", "11/12 write manifest", "12/12 publish output",
     ]);
   });
 
@@ -169,7 +169,7 @@ describe("kiln build with the local builder (real mmdebstrap, chroot, mke2fs)", 
     const run = await runKiln(buildArgs(template, d, "--json"));
     assert.equal(run.code, 0, run.stderr);
     const events = run.stdout.trim().split("\n").map((line) => JSON.parse(line) as { event: string; name?: string; summary?: string });
-    assert.equal(events.filter((e) => e.event === "step").length, 10, "one JSON step event per step");
+    assert.equal(events.filter((e) => e.event === "step").length, 12, "one JSON step event per step");
     assert.match(events.find((e) => e.event === "step-done" && e.name === "base root filesystem")?.summary ?? "", /^tarball .* \(sha256 [0-9a-f]{12}…\)$/);
     const out = await only(d.output);
     assert.equal(catInImage(join(out, "disk.raw"), "/etc/origin"), "from-tarball\n");
@@ -268,7 +268,8 @@ describe("kiln build with the local builder (real mmdebstrap, chroot, mke2fs)", 
   it("keeps the work directory with --on-error abort and says where it is", async () => {
     const template = await variant("abort", "  - type: shell\n    inline: ['exit 4']\n");
     const d = await dirs();
-    const run = await runKiln(buildArgs(template, d, "--on-error", "abort"));
+    // Its journal is kept with the work directory: in the test's own state directory, removed with it.
+    const run = await runKiln(buildArgs(template, d, "--on-error", "abort"), { KILN_STATE_DIR: join(d.work, "..", "state") });
     assert.equal(run.code, 1);
     const kept = await only(d.work);
     assert.match(run.stderr, new RegExp(`left behind: remove work directory ${kept}`));

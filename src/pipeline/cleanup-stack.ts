@@ -43,8 +43,8 @@ export class CleanupStack {
   }
 
   /** Registers the undo of an artifact, which a successful build keeps. */
-  deferOnFailure(description: string, undo: Undo): void {
-    this.push({ description, undo, when: "on-failure", keepOnAbort: false });
+  deferOnFailure(description: string, undo: Undo, options: DeferOptions = {}): void {
+    this.push({ description, undo, when: "on-failure", keepOnAbort: options.keepOnAbort ?? false });
   }
 
   /** What an unwind would undo, newest first. */

@@ -8,7 +8,9 @@ import { cleanTree } from "./steps/clean-tree.js";
 import { convertImage } from "./steps/convert-image.js";
 import { filesystemImage } from "./steps/filesystem-image.js";
 import { hardenTree } from "./steps/harden-tree.js";
+import { openJournal } from "./steps/open-journal.js";
 import { provision } from "./steps/provision.js";
+import { publishOutput } from "./steps/publish-output.js";
 import { unpackBase } from "./steps/unpack-base.js";
 import { writeManifest } from "./steps/write-manifest.js";
 
@@ -19,6 +21,7 @@ import { writeManifest } from "./steps/write-manifest.js";
  */
 export const localBuilder = Pipeline.start<LocalBuildRequest, LocalFacts>()
   .then(checkHost)
+  .then(openJournal)
   .then(baseRootfs)
   .then(unpackBase)
   .then(provision)
@@ -27,4 +30,5 @@ export const localBuilder = Pipeline.start<LocalBuildRequest, LocalFacts>()
   .then(filesystemImage)
   .then(auditArtifact)
   .then(convertImage)
-  .then(writeManifest);
+  .then(writeManifest)
+  .then(publishOutput);

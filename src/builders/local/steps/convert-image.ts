@@ -4,7 +4,7 @@ import type { LocalFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
 import { exec } from "../../../system/exec.js";
 import type { ImageFormat, LocalBuilderConfig } from "../../../template/schema.js";
-import type { DiskImage } from "./filesystem-image.js";
+import type { DiskImage, PartialOutput } from "./filesystem-image.js";
 import { megabytes } from "../../../report/format.js";
 
 export interface Artifact {
@@ -15,15 +15,15 @@ export interface Artifact {
 
 const qemuFormat: Record<Exclude<ImageFormat, "raw">, string> = { qcow2: "qcow2", vmdk: "vmdk", vhdx: "vhdx" };
 
-/** Converts disk.raw into the other formats the template asks for, with qemu-img. */
-export const convertImage: Step<{ builder: LocalBuilderConfig; outputDirectory: string; disk: DiskImage }, { artifacts: Artifact[] }, LocalFacts> = {
+/** Converts disk.raw into the other formats the template asks for, with qemu-img, beside it in the partial output. */
+export const convertImage: Step<{ builder: LocalBuilderConfig; partialOutput: PartialOutput; disk: DiskImage }, { artifacts: Artifact[] }, LocalFacts> = {
   name: "convert image",
   plan: ({ builder }) => ({ calls: [], creates: builder.image.formats.filter((f) => f !== "raw").map((f) => ({ type: "disk image", name: `disk.${f}` })) }),
-  run: async (ctx, { builder, outputDirectory, disk }) => {
+  run: async (ctx, { builder, partialOutput, disk }) => {
     const artifacts: Artifact[] = [{ format: "raw", path: disk.path, bytes: (await stat(disk.path)).size }];
     for (const format of new Set(builder.image.formats)) {
       if (format === "raw") continue;
-      const path = join(outputDirectory, `disk.${format}`);
+      const path = join(partialOutput.directory, `disk.${format}`);
       await exec("qemu-img", ["convert", "-f", "raw", "-O", qemuFormat[format], disk.path, path], { what: `converting to ${format} (qemu-img)`, signal: ctx.signal });
       const { size } = await stat(path);
       artifacts.push({ format, path, bytes: size });
