@@ -93,6 +93,9 @@ describe("a local build killed with SIGKILL (real build, real kiln cleanup)", { 
     const [workDirectory] = await readdir(d.work);
     assert.ok(workDirectory?.startsWith(buildId), `the killed build left its work directory: ${workDirectory ?? "none"}`);
 
+    const dry = await runKiln(["cleanup", "--stale", "--dry-run"], { KILN_STATE_DIR: d.state });
+    assert.match(dry.stdout, new RegExp(`would remove work directory ${join(d.work, workDirectory ?? "")}`));
+    assert.equal((await readdir(d.work)).length, 1, "a dry run removes nothing");
     const cleanup = await runKiln(["cleanup", "--stale"], { KILN_STATE_DIR: d.state });
     assert.equal(cleanup.code, 0, cleanup.stdout + cleanup.stderr);
     assert.match(cleanup.stdout, new RegExp(`build ${buildId} \\(local, its process \\d+ is gone\\)`));
