@@ -64,10 +64,10 @@ describe("kiln build with the local builder (real mmdebstrap, chroot, mke2fs)", 
   });
 
   it("prints one progress line per step with elapsed time", () => {
-    const steps = first.stdout.split("\n").filter((l) => /^==> \[\d+\.\ds\] \d+\/12 /.test(l));
+    const steps = first.stdout.split("\n").filter((l) => /^==> \[\d+\.\ds\] \d+\/13 /.test(l));
     assert.deepEqual(steps.map((l) => l.replace(/^==> \[[\d.]+s\] /, "")), [
-      "1/12 check build host", "2/12 open build journal", "3/12 base root filesystem", "4/12 unpack base", "5/12 provision", "6/12 harden",
-      "7/12 clean", "8/12 write filesystem image", "9/12 audit image", "10/12 convert image", "11/12 write manifest", "12/12 publish output",
+      "1/13 check build host", "2/13 open build journal", "3/13 base root filesystem", "4/13 unpack base", "5/13 record base", "6/13 provision", "7/13 harden",
+      "8/13 clean", "9/13 write filesystem image", "10/13 audit image", "11/13 convert image", "12/13 write manifest", "13/13 publish output",
     ]);
   });
 

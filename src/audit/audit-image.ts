@@ -9,6 +9,8 @@ import type { Finding } from "./finding.js";
 import { auditRawImage } from "./raw-image-audit.js";
 import type { AuditResult } from "./report/audit-result.js";
 import { rules, type Severity } from "./rules.js";
+import { StockFiles } from "./package-files.js";
+import type { RecordedBase } from "./recorded-base.js";
 import { compressionOf } from "./sources/decompress.js";
 import { DirectoryTree } from "./sources/directory-tree.js";
 import { TarTree } from "./sources/tar-tree.js";
@@ -22,6 +24,8 @@ export interface AuditOptions {
   tempDirectory?: string;
   /** One line per phase of a long audit, for people watching. */
   progress?: (message: string) => void;
+  /** The base kiln recorded before provisioning: the only ground for a stock-file exemption. */
+  recordedBase?: RecordedBase;
 }
 
 /** Disk formats qemu-img turns into raw, by their magic bytes. */
@@ -37,17 +41,18 @@ const virtualDisks: { format: string; magic: string }[] = [
  */
 export async function auditImage(path: string, options: AuditOptions): Promise<AuditResult> {
   const started = Date.now();
-  const { format, audit } = await asInputError(() => auditByFormat(path, options));
+  const stock = new StockFiles(options.recordedBase);
+  const { format, audit } = await asInputError(() => auditByFormat(path, options, stock));
   const findings = distinct(withoutEchoes(audit.findings));
   const { kept, accepted } = options.baseline === undefined ? { kept: findings, accepted: [] } : applyBaseline(options.baseline, findings);
   return {
     image: path, format, findings: kept, accepted, filesScanned: audit.files, bytesScanned: audit.bytes,
-    seconds: (Date.now() - started) / 1000, failOn: options.failOn, problems: audit.problems,
+    seconds: (Date.now() - started) / 1000, failOn: options.failOn, problems: audit.problems, exemptions: stock.describe(),
   };
 }
 
-async function auditByFormat(path: string, options: AuditOptions): Promise<{ format: string; audit: TreeAuditResult }> {
-  const signal = { ...(options.signal === undefined ? {} : { signal: options.signal }), ...(options.progress === undefined ? {} : { progress: options.progress }) };
+async function auditByFormat(path: string, options: AuditOptions, stock: StockFiles): Promise<{ format: string; audit: TreeAuditResult }> {
+  const signal = { ...(options.signal === undefined ? {} : { signal: options.signal }), ...(options.progress === undefined ? {} : { progress: options.progress }), stock };
   const stats = await stat(path);
   if (stats.isDirectory()) {
     options.progress?.(`reading the directory tree ${path}`);
@@ -64,7 +69,7 @@ async function auditByFormat(path: string, options: AuditOptions): Promise<{ for
       return { format: "tar archive", audit: await auditTree(new TarTree(path), { scanContent: () => true, ...signal }) };
     }
     const disk = virtualDisks.find((d) => start.toString("latin1", 0, d.magic.length) === d.magic);
-    if (disk !== undefined) return { format: `${disk.format} disk image`, audit: await auditVirtualDisk(path, disk.format, options) };
+    if (disk !== undefined) return { format: `${disk.format} disk image`, audit: await auditVirtualDisk(path, disk.format, options, stock) };
     const size = stats.isBlockDevice() ? (await handle.stat({ bigint: false })).size : stats.size;
     const audit = await auditRawImage(handle, path, size, signal);
     const ext = audit.volumes.filter((v) => v.filesystem === "ext").length;
@@ -75,7 +80,7 @@ async function auditByFormat(path: string, options: AuditOptions): Promise<{ for
 }
 
 /** Offsets in findings are then offsets in the raw form qemu-img writes, which the report says. */
-async function auditVirtualDisk(path: string, format: string, options: AuditOptions): Promise<TreeAuditResult> {
+async function auditVirtualDisk(path: string, format: string, options: AuditOptions, stock: StockFiles): Promise<TreeAuditResult> {
   await requireTools([{ command: "qemu-img", debianPackage: "qemu-utils", purpose: `reads ${format} images` }]);
   const scratch = await mkdtemp(join(options.tempDirectory ?? tmpdir(), "kiln-audit-"));
   options.progress?.(`converting the ${format} image to raw with qemu-img`);
@@ -84,7 +89,7 @@ async function auditVirtualDisk(path: string, format: string, options: AuditOpti
     await exec("qemu-img", ["convert", "-f", format, "-O", "raw", path, raw], { what: `qemu-img convert of ${path}`, ...(options.signal === undefined ? {} : { signal: options.signal }) });
     const handle = await open(raw, "r");
     try {
-      const audit = await auditRawImage(handle, raw, (await handle.stat()).size, { ...(options.signal === undefined ? {} : { signal: options.signal }), ...(options.progress === undefined ? {} : { progress: options.progress }) });
+      const audit = await auditRawImage(handle, raw, (await handle.stat()).size, { ...(options.signal === undefined ? {} : { signal: options.signal }), ...(options.progress === undefined ? {} : { progress: options.progress }), stock });
       audit.problems.push(`${format} image: byte offsets are those of its raw form (qemu-img convert -O raw)`);
       return audit;
     } finally {

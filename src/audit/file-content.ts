@@ -1,6 +1,6 @@
-import { createHash } from "node:crypto";
 import { KilnError } from "../errors.js";
 import { contextFor } from "./file-context.js";
+import { stockHash } from "./package-files.js";
 import { StreamScanner, type LocatedMatch } from "./stream-scanner.js";
 import { compressionOf, decompressed } from "./sources/decompress.js";
 
@@ -9,8 +9,8 @@ export interface FileScan {
   /** Bytes scanned: the file's, or what it decompressed to. */
   bytes: number;
   problems: string[];
-  /** MD5 of the file's own bytes (as stored, compressed or not), to compare with dpkg's record. */
-  md5: string;
+  /** sha256 of the file's own bytes (as stored, compressed or not), to compare with the recorded base. */
+  sha256: string;
 }
 
 /** Decompressed content is scanned up to this much per file; a bomb cannot stall the audit. */
@@ -22,37 +22,37 @@ const decompressedLimit = 1024 * 1024 * 1024;
  * scan of the image is blind.
  */
 export async function scanFileContent(path: string, chunks: AsyncIterable<Buffer>, signal?: AbortSignal): Promise<FileScan> {
-  const hash = createHash("md5");
+  const hash = stockHash();
   const iterator = hashed(chunks, hash)[Symbol.asyncIterator]();
   const first = await iterator.next();
-  if (first.done === true) return { matches: [], bytes: 0, problems: [], md5: hash.digest("hex") };
+  if (first.done === true) return { matches: [], bytes: 0, problems: [], sha256: hash.digest("hex") };
   const all = withFirst(first.value, iterator);
   const kind = compressionOf(first.value);
-  if (kind === undefined) return { ...await scanPlain(path, all), md5: hash.digest("hex") };
+  if (kind === undefined) return { ...await scanPlain(path, all), sha256: hash.digest("hex") };
   try {
     const inner = await scanPlain(path.replace(/\.(?:gz|tgz|zst|tzst|xz|txz|bz2|tbz2?)$/, ""), decompressed(all, kind, { limit: decompressedLimit, ...(signal === undefined ? {} : { signal }) }));
     for await (const _ of all) { /* the rest of the file, for its checksum */ }
-    return { ...inner, md5: hash.digest("hex"), matches: inner.matches.map((m) => ({ ...m, message: `${m.message} (inside the ${kind} data)` })) };
+    return { ...inner, sha256: hash.digest("hex"), matches: inner.matches.map((m) => ({ ...m, message: `${m.message} (inside the ${kind} data)` })) };
   } catch (error) {
     if (error instanceof KilnError && error.code === "KILN_AUDIT_CORRUPT_COMPRESSED") {
-      return { matches: [], bytes: 0, problems: [`${path}: ${error.message}; its content was not scanned`], md5: "" };
+      return { matches: [], bytes: 0, problems: [`${path}: ${error.message}; its content was not scanned`], sha256: "" };
     }
     // A decompressor this machine lacks leaves a gap the report names, not a failed audit.
     if (error instanceof KilnError && error.code === "KILN_TOOL_MISSING") {
-      return { matches: [], bytes: 0, problems: [`${path}: ${kind} data not looked inside: ${error.message} (${error.hint ?? ""})`], md5: "" };
+      return { matches: [], bytes: 0, problems: [`${path}: ${kind} data not looked inside: ${error.message} (${error.hint ?? ""})`], sha256: "" };
     }
     throw error;
   }
 }
 
-async function* hashed(chunks: AsyncIterable<Buffer>, hash: ReturnType<typeof createHash>): AsyncIterable<Buffer> {
+async function* hashed(chunks: AsyncIterable<Buffer>, hash: ReturnType<typeof stockHash>): AsyncIterable<Buffer> {
   for await (const chunk of chunks) {
     hash.update(chunk);
     yield chunk;
   }
 }
 
-async function scanPlain(path: string, chunks: AsyncIterable<Buffer>): Promise<Omit<FileScan, "md5">> {
+async function scanPlain(path: string, chunks: AsyncIterable<Buffer>): Promise<Omit<FileScan, "sha256">> {
   let scanner: StreamScanner | undefined;
   let bytes = 0;
   for await (const chunk of chunks) {

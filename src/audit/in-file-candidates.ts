@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
 import { readAt } from "../system/read-at.js";
 import type { Ext4File } from "../image/ext4/ext4-filesystem.js";
@@ -7,10 +6,11 @@ import { scanFileContent } from "./file-content.js";
 import type { Finding } from "./finding.js";
 import { combinedPattern, longestMatch } from "./secret-patterns.js";
 import type { Walked, WalkedFilesystem } from "./walked-filesystem.js";
+import { stockHash } from "./package-files.js";
 
 /**
  * Judges the candidates the raw scan found inside one live file. A file is read whole, as a
- * file, when a line number or dpkg's checksum can matter, or when a secret may continue in
+ * file, when a line number or the recorded base's checksum can matter, or when a secret may continue in
  * another fragment; a large binary no package installed is judged around each candidate only,
  * so a payload archive of hundreds of megabytes is not read a second time.
  */
@@ -53,8 +53,8 @@ async function anyInPlace(handle: FileHandle, w: Walked, offsets: number[], cont
 
 const inPlaceWindow = 16 * 1024;
 
-export async function md5Of(chunks: AsyncIterable<Buffer>): Promise<string> {
-  const hash = createHash("md5");
+export async function stockHashOf(chunks: AsyncIterable<Buffer>): Promise<string> {
+  const hash = stockHash();
   for await (const chunk of chunks) hash.update(chunk);
   return hash.digest("hex");
 }

@@ -1,49 +1,40 @@
-import type { TreeEntry } from "./image-tree.js";
+import { createHash, type Hash } from "node:crypto";
+import { knownTestKeyFiles } from "./known-test-keys.js";
+import type { RecordedBase } from "./recorded-base.js";
 
-const md5sumsList = /^\/var\/lib\/dpkg\/info\/[^/]+\.md5sums$/;
-const status = "/var/lib/dpkg/status";
-// usrmerge: a package may list lib/… while the file lives at /usr/lib/… (and the other way).
-const merged = /^\/(?:bin|sbin|lib|lib32|lib64|libx32)\//;
+/** The hash a file is compared with its recorded base by. */
+export function stockHash(): Hash {
+  return createHash("sha256");
+}
 
 /**
- * The checksums Debian packages record for the files they install (info/*.md5sums) and for
- * their configuration files (status, Conffiles). A candidate secret in a file that still has
- * its package's checksum is public: a stock library's self-test key, a sample config's example
- * password. Anything changed or added after installation is judged as found.
+ * Files a Debian package installed in the base kiln recorded before provisioning. A candidate
+ * secret in such a file, byte for byte as recorded, is public (a stock library's self-test
+ * key, a sample config's example password): it is still reported, at info, with its package.
+ * The image's own dpkg records are never consulted: a provisioner or the image itself could
+ * append a line to a .md5sums file and exempt any file it likes. With no recorded base
+ * (`kiln audit` of an image from elsewhere), nothing is exempt.
  */
-export class PackageFiles {
-  private readonly sums = new Map<string, string>();
+export class StockFiles {
+  constructor(private readonly base?: RecordedBase) {}
 
-  /** Bytes of the entry's content this database reads; undefined when it is not dpkg's. */
-  wants(entry: TreeEntry): number | undefined {
-    return entry.type === "file" && (md5sumsList.test(entry.path) || entry.path === status) ? 64 * 1024 * 1024 : undefined;
-  }
-
-  visit(entry: TreeEntry, content: string): void {
-    if (entry.path === status) {
-      for (const m of content.matchAll(/^ (\/\S+) ([0-9a-f]{32})(?: obsolete)?$/gm)) this.add(m[1] ?? "", m[2] ?? "");
-      return;
-    }
-    for (const m of content.matchAll(/^([0-9a-f]{32}) {2}(.+)$/gm)) this.add(`/${m[2] ?? ""}`, m[1] ?? "");
-  }
-
-  /** Whether the file at `path` with this MD5 is exactly what its package installed. */
-  isStock(path: string, md5: string): boolean {
-    return this.sums.get(path) === md5;
-  }
-
-  /** Whether a package installed a file at `path` (so its checksum decides). */
+  /** Whether the recorded base had a package's file at `path` (so its checksum decides). */
   has(path: string): boolean {
-    return this.sums.has(path);
+    return this.base?.files.get(path)?.package !== undefined;
   }
 
-  get size(): number {
-    return this.sums.size;
+  /** Why this file is exempt: its package in the recorded base, or a pinned upstream file; else undefined. */
+  exemption(path: string, sha256: string): string | undefined {
+    const recorded = this.base?.files.get(path);
+    if (recorded?.package !== undefined && recorded.sha256 === sha256) return `unchanged (sha256) from package ${recorded.package} in the base kiln recorded before provisioning`;
+    const known = knownTestKeyFiles.get(sha256);
+    return known === undefined ? undefined : `a known upstream file with public test keys, pinned by sha256: ${known}`;
   }
 
-  private add(path: string, md5: string): void {
-    this.sums.set(path, md5);
-    if (merged.test(path)) this.sums.set(`/usr${path}`, md5);
-    else if (path.startsWith("/usr/") && merged.test(path.slice(4))) this.sums.set(path.slice(4), md5);
+  /** What exemptions rest on, for the report. */
+  describe(): string {
+    if (this.base === undefined) return "no recorded base: no file is exempt as a packaged stock file (the image's own dpkg records are not trusted); only upstream files pinned by sha256 are";
+    const stock = [...this.base.files.values()].filter((f) => f.package !== undefined).length;
+    return `findings in ${stock} packaged files of the recorded base (${this.base.description}), unchanged by sha256, are listed at info`;
   }
 }

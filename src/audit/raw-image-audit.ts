@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
 import { Ext4Filesystem, type Ext4File } from "../image/ext4/ext4-filesystem.js";
 import { findFilesystems, type Volume } from "../image/partition-table.js";
@@ -7,7 +6,8 @@ import { dataExtents, type ByteRange } from "./data-extents.js";
 import { areaOf, deletedFiles, judgeRaw, nearbyOnce } from "./deleted-data.js";
 import { scanFileContent } from "./file-content.js";
 import type { Finding } from "./finding.js";
-import { judgeInFile, md5Of, straddlingSeams } from "./in-file-candidates.js";
+import { judgeInFile, stockHashOf, straddlingSeams } from "./in-file-candidates.js";
+import { stockHash, type StockFiles } from "./package-files.js";
 import { Ext4Tree } from "./sources/ext4-tree.js";
 import { scanRaw, rawHitLimit } from "./raw-scan.js";
 import { auditTree, type TreeAuditResult } from "./tree-audit.js";
@@ -20,8 +20,8 @@ import { fileHead, ownerFile, type Walked, type WalkedFilesystem } from "./walke
  * quoted inside /usr/bin/ssh is not a key); one in free space, the journal or a deleted
  * file's blocks is recoverable deleted data and is reported with its byte offset.
  */
-export async function auditRawImage(handle: FileHandle, path: string, size: number, options: { signal?: AbortSignal; progress?: (message: string) => void } = {}): Promise<TreeAuditResult & { volumes: Volume[] }> {
-  const { signal, progress } = options;
+export async function auditRawImage(handle: FileHandle, path: string, size: number, options: { signal?: AbortSignal; progress?: (message: string) => void; stock?: StockFiles } = {}): Promise<TreeAuditResult & { volumes: Volume[] }> {
+  const { signal, progress, stock } = options;
   const name = path.slice(path.lastIndexOf("/") + 1);
   const volumes = await findFilesystems(handle, size, name);
   const data = await dataExtents(path, signal);
@@ -32,7 +32,7 @@ export async function auditRawImage(handle: FileHandle, path: string, size: numb
   const forward = (): void => stopScan.abort();
   signal?.addEventListener("abort", forward, { once: true });
   try {
-    return await auditWithScan({ handle, path, size, volumes, data, scanSignal: stopScan.signal, signal, progress });
+    return await auditWithScan({ handle, path, size, volumes, data, scanSignal: stopScan.signal, signal, progress, stock });
   } catch (error) {
     stopScan.abort();
     throw error;
@@ -52,9 +52,10 @@ interface ScanJob {
   scanSignal: AbortSignal;
   signal: AbortSignal | undefined;
   progress: ((message: string) => void) | undefined;
+  stock: StockFiles | undefined;
 }
 
-async function auditWithScan({ handle, path, size, volumes, data, scanSignal, signal, progress }: ScanJob): Promise<TreeAuditResult & { volumes: Volume[] }> {
+async function auditWithScan({ handle, path, size, volumes, data, scanSignal, signal, progress, stock }: ScanJob): Promise<TreeAuditResult & { volumes: Volume[] }> {
   const name = path.slice(path.lastIndexOf("/") + 1);
   const every = throttled(5000);
   const total = data?.reduce((n, [from, to]) => n + to - from, 0) ?? size;
@@ -72,9 +73,9 @@ async function auditWithScan({ handle, path, size, volumes, data, scanSignal, si
     const fs = await Ext4Filesystem.open(handle, { offset: volume.offset, size: volume.size, name });
     const files = new Map<number, Ext4File>();
     const tree = new Ext4Tree(fs, name, (file) => { if (file.entry.type === "file") files.set(file.inode, file); });
-    // Compressed files wait for the walk to end: by then dpkg's checksums are known, and the
-    // thousands of stock gzip'd docs and man pages need no decompressing.
-    const audited = await auditTree(tree, { scanContent: () => false, ...(signal === undefined ? {} : { signal }) });
+    // Compressed files wait for the walk to end; the thousands of gzip'd docs and man pages
+    // unchanged from the recorded base need no decompressing.
+    const audited = await auditTree(tree, { scanContent: () => false, ...(signal === undefined ? {} : { signal }), ...(stock === undefined ? {} : { stock }) });
     merge(result, audited);
     if (fs.needsRecovery) result.problems.push(`${tree.description}: its journal needs recovery (the image was taken from a running system); recent changes may be missing`);
     result.problems.push(...fs.problems.map((p) => `${tree.description}: ${p}`));
@@ -82,7 +83,7 @@ async function auditWithScan({ handle, path, size, volumes, data, scanSignal, si
     for (const file of files.values()) {
       // Compressed by its first bytes, whatever its name (a rotated log.1 is gzip too).
       if (file.entry.size < 4 || compressionOf(await fileHead(handle, { volume, fs, files }, file, 8, scratch)) === undefined) continue;
-      if (audited.packages.has(file.entry.path) && audited.packages.isStock(file.entry.path, await stockCheckSum(handle, { volume, fs, files }, file, scratch))) continue;
+      if (audited.packages.has(file.entry.path) && audited.packages.exemption(file.entry.path, await stockCheckSum(handle, { volume, fs, files }, file, scratch)) !== undefined) continue;
       const scan = await scanFileContent(file.entry.path, fs.read(file), signal);
       result.bytes += scan.bytes;
       result.problems.push(...scan.problems);
@@ -130,10 +131,10 @@ function throttled(ms: number): () => boolean {
   };
 }
 
-/** MD5 of a file dpkg knows; small files (most gzip'd docs) in one read into `scratch`. */
+/** sha256 of a file the recorded base has; small files (most gzip'd docs) in one read into `scratch`. */
 async function stockCheckSum(handle: FileHandle, w: WalkedFilesystem, file: Ext4File, scratch: Buffer): Promise<string> {
-  if (file.entry.size > scratch.length) return md5Of(w.fs.read(file));
-  return createHash("md5").update(await fileHead(handle, w, file, file.entry.size, scratch)).digest("hex");
+  if (file.entry.size > scratch.length) return stockHashOf(w.fs.read(file));
+  return stockHash().update(await fileHead(handle, w, file, file.entry.size, scratch)).digest("hex");
 }
 
 function merge(into: TreeAuditResult, from: TreeAuditResult): void {

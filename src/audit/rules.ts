@@ -1,5 +1,5 @@
-/** How bad a finding is; `--fail-on` compares against this order. */
-export const severities = ["low", "medium", "high", "critical"] as const;
+/** How bad a finding is; `--fail-on` compares against this order. info: listed, never a leak (an exempt stock file). */
+export const severities = ["info", "low", "medium", "high", "critical"] as const;
 export type Severity = (typeof severities)[number];
 
 export function atLeast(severity: Severity, threshold: Severity): boolean {

@@ -4,7 +4,7 @@ import type { Finding } from "./finding.js";
 import type { ImageTree, TreeEntry, TreeFile } from "./image-tree.js";
 import { fileRules } from "./file-rules/all-file-rules.js";
 import type { FileRule } from "./file-rules/file-rule.js";
-import { PackageFiles } from "./package-files.js";
+import { StockFiles } from "./package-files.js";
 
 export interface TreeAuditResult {
   findings: Finding[];
@@ -13,7 +13,7 @@ export interface TreeAuditResult {
   problems: string[];
 }
 
-/** Content findings wait for the whole tree: dpkg's checksums may come after the file. */
+/** A scanned file with its candidate secrets, before it is judged against the recorded base. */
 export interface ScannedFile {
   path: string;
   scan: FileScan;
@@ -22,40 +22,46 @@ export interface ScannedFile {
 export interface TreeAuditOptions {
   /** Whether a file's whole content is scanned for secrets (a raw image scans its bytes instead). */
   scanContent: (entry: TreeEntry) => boolean;
+  /** The base kiln recorded before provisioning; without it nothing is exempt. */
+  stock?: StockFiles;
   signal?: AbortSignal;
 }
 
 /**
  * Walks a tree once: every file rule sees each entry it wants (with as much content as it
  * asked for), and files chosen by `scanContent` are scanned for secrets, compressed or not.
- * `judge` turns later scans (a raw image's rescans) into findings with the same dpkg record.
+ * `judge` turns scans (and a raw image's later rescans) into findings: in a file unchanged from
+ * the recorded base's package, at info.
  */
-export async function auditTree(tree: ImageTree, options: TreeAuditOptions): Promise<TreeAuditResult & { judge: (scanned: ScannedFile[]) => Finding[]; packages: PackageFiles }> {
+export async function auditTree(tree: ImageTree, options: TreeAuditOptions): Promise<TreeAuditResult & { judge: (scanned: ScannedFile[]) => Finding[]; packages: StockFiles }> {
   const ruleSet = fileRules();
-  const packages = new PackageFiles();
+  const packages = options.stock ?? new StockFiles();
   const scanned: ScannedFile[] = [];
   const result: TreeAuditResult = { findings: [], files: 0, bytes: 0, problems: [] };
   for await (const file of tree.entries(options.signal)) {
     if (options.signal?.aborted === true) throw new CancelledError();
     result.files++;
-    const scan = await auditEntry(file, ruleSet, packages, options, result);
+    const scan = await auditEntry(file, ruleSet, options, result);
     if (scan !== undefined && scan.matches.length > 0) scanned.push({ path: file.entry.path, scan });
   }
   for (const rule of ruleSet) result.findings.push(...(rule.finish?.() ?? []));
-  const judge = (files: ScannedFile[]): Finding[] => files.filter((f) => !packages.isStock(f.path, f.scan.md5)).flatMap(({ path, scan }) => scan.matches.map((m): Finding => ({
-    rule: m.rule, severity: m.severity, message: m.message, excerpt: m.excerpt,
-    location: { kind: "file", path, ...(m.line === undefined ? {} : { line: m.line }) },
-  })));
+  const judge = (files: ScannedFile[]): Finding[] => files.flatMap(({ path, scan }) => {
+    const why = packages.exemption(path, scan.sha256);
+    return scan.matches.map((m): Finding => ({
+      rule: m.rule, excerpt: m.excerpt,
+      ...(why === undefined ? { severity: m.severity, message: m.message } : { severity: "info", message: `${m.message}; exempt: ${why}` }),
+      location: { kind: "file", path, ...(m.line === undefined ? {} : { line: m.line }) },
+    }));
+  });
   result.findings.push(...judge(scanned));
   return { ...result, judge, packages };
 }
 
-async function auditEntry(file: TreeFile, ruleSet: FileRule[], packages: PackageFiles, options: TreeAuditOptions, result: TreeAuditResult): Promise<FileScan | undefined> {
+async function auditEntry(file: TreeFile, ruleSet: FileRule[], options: TreeAuditOptions, result: TreeAuditResult): Promise<FileScan | undefined> {
   const { entry } = file;
   const wanting = ruleSet.map((rule) => ({ rule, bytes: rule.wants(entry) })).filter((w): w is { rule: FileRule; bytes: number } => w.bytes !== undefined);
-  const packageBytes = packages.wants(entry);
   const scan = entry.type === "file" && entry.size > 0 && options.scanContent(entry);
-  const headBytes = Math.max(packageBytes ?? 0, ...wanting.map((w) => w.bytes));
+  const headBytes = Math.max(0, ...wanting.map((w) => w.bytes));
   let head = "";
   const keep = (text: string): void => { head = text; };
   let scanned: FileScan | undefined;
@@ -66,7 +72,6 @@ async function auditEntry(file: TreeFile, ruleSet: FileRule[], packages: Package
   } else if (headBytes > 0) {
     for await (const _ of keepHead(file.read(), headBytes, keep, true)) { /* only the head is wanted */ }
   }
-  if (packageBytes !== undefined) packages.visit(entry, head);
   for (const { rule, bytes } of wanting) result.findings.push(...rule.visit(entry, bytes > 0 ? head : undefined));
   return scanned;
 }

@@ -2,7 +2,7 @@ import type { FileHandle } from "node:fs/promises";
 import type { Ext4File, Ext4Filesystem } from "../image/ext4/ext4-filesystem.js";
 import { readAt } from "../system/read-at.js";
 import type { Volume } from "../image/partition-table.js";
-import type { PackageFiles } from "./package-files.js";
+import type { StockFiles } from "./package-files.js";
 import type { Finding } from "./finding.js";
 import type { ScannedFile } from "./tree-audit.js";
 
@@ -13,10 +13,10 @@ export interface WalkedFilesystem {
   files: Map<number, Ext4File>;
 }
 
-/** The same, with what its walk learned: dpkg's checksums, and how file scans become findings. */
+/** The same, with the recorded base's stock files, and how file scans become findings. */
 export interface Walked extends WalkedFilesystem {
   judge: (scanned: ScannedFile[]) => Finding[];
-  packages: PackageFiles;
+  packages: StockFiles;
 }
 
 /**

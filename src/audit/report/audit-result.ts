@@ -18,6 +18,8 @@ export interface AuditResult {
   failOn: Severity;
   /** Parts of the image that could not be read: the audit is incomplete where they are. */
   problems: readonly string[];
+  /** What a stock-file exemption rests on here (the recorded base, or none), in a sentence. */
+  exemptions?: string;
 }
 
 /** Whether any finding is at or above the --fail-on severity. */
@@ -29,7 +31,7 @@ export function auditFails(result: AuditResult): boolean {
 export const severitiesWorstFirst: readonly Severity[] = [...severities].reverse();
 
 export function countBySeverity(findings: readonly Finding[]): Record<Severity, number> {
-  const counts: Record<Severity, number> = { critical: 0, high: 0, medium: 0, low: 0 };
+  const counts: Record<Severity, number> = { critical: 0, high: 0, medium: 0, low: 0, info: 0 };
   for (const finding of findings) counts[finding.severity]++;
   return counts;
 }

@@ -19,7 +19,7 @@ describe("renderJsonReport", () => {
     assert.equal(report.image, "/images/web-2024.raw");
     assert.equal(report.passed, false);
     assert.deepEqual(report.summary, {
-      findings: 10, critical: 5, high: 2, medium: 2, low: 1, accepted: 1, filesScanned: 41230, bytesScanned: 2147483648, seconds: 12.345,
+      findings: 10, critical: 5, high: 2, medium: 2, low: 1, info: 0, accepted: 1, filesScanned: 41230, bytesScanned: 2147483648, seconds: 12.345,
     });
     assert.deepEqual(report.problems, ["/var/log/huge.log.gz: unexpected end of gzip data; its content was not scanned"]);
   });

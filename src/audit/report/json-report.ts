@@ -36,6 +36,7 @@ export interface JsonReport {
   findings: JsonFinding[];
   accepted: (JsonFinding & { acceptance: { where: string; reason: string } })[];
   problems: string[];
+  exemptions?: string;
 }
 
 /** The report for machines: one JSON document whose field order and finding order are stable. */
@@ -58,6 +59,7 @@ export function renderJsonReport(result: AuditResult, options: JsonReportOptions
     findings: inReportOrder(result.findings).map(jsonFinding),
     accepted: inReportOrder(result.accepted).map((f: AcceptedFinding) => ({ ...jsonFinding(f), acceptance: { where: f.acceptance.where, reason: f.acceptance.reason } })),
     problems: [...result.problems],
+    ...(result.exemptions === undefined ? {} : { exemptions: result.exemptions }),
   };
   return `${JSON.stringify(redactDocument(report, options.redactor), null, 2)}\n`;
 }

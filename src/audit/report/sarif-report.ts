@@ -14,9 +14,9 @@ export interface SarifReportOptions {
   informationUri?: string;
 }
 
-const level: Record<Severity, "error" | "warning" | "note"> = { critical: "error", high: "error", medium: "warning", low: "note" };
+const level: Record<Severity, "error" | "warning" | "note"> = { critical: "error", high: "error", medium: "warning", low: "note", info: "note" };
 // GitHub code scanning reads this property to rank alerts as critical (>= 9.0), high, medium or low.
-const securitySeverity: Record<Severity, string> = { critical: "9.5", high: "8.0", medium: "5.5", low: "2.0" };
+const securitySeverity: Record<Severity, string> = { critical: "9.5", high: "8.0", medium: "5.5", low: "2.0", info: "0.0" };
 
 /**
  * The audit as SARIF 2.1.0, for GitHub code scanning and other viewers. A file inside the image is

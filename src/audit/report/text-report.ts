@@ -10,7 +10,7 @@ export interface TextReportOptions {
   redactor: Redactor;
 }
 
-const severityStyle: Record<Severity, string> = { critical: "1;31", high: "31", medium: "33", low: "36" };
+const severityStyle: Record<Severity, string> = { critical: "1;31", high: "31", medium: "33", low: "36", info: "2" };
 
 /**
  * The report for people: findings grouped by severity (worst first) and rule, each with where it
@@ -24,6 +24,7 @@ export function renderTextReport(result: AuditResult, options: TextReportOptions
     return options.color && style !== undefined ? `\x1b[${style}m${clean}\x1b[0m` : clean;
   };
   const lines = [line(`kiln audit ${result.image} (${result.format}): ${plural(result.filesScanned, "file")}, ${megabytes(result.bytesScanned)} in ${result.seconds.toFixed(1)}s`)];
+  if (result.exemptions !== undefined) lines.push(line(`exemptions: ${result.exemptions}`));
 
   const findings = inReportOrder(result.findings);
   for (const severity of severitiesWorstFirst) {

@@ -11,6 +11,7 @@ import { hardenTree } from "./steps/harden-tree.js";
 import { openJournal } from "./steps/open-journal.js";
 import { provision } from "./steps/provision.js";
 import { publishOutput } from "./steps/publish-output.js";
+import { recordBase } from "./steps/record-base.js";
 import { unpackBase } from "./steps/unpack-base.js";
 import { writeManifest } from "./steps/write-manifest.js";
 
@@ -24,6 +25,7 @@ export const localBuilder = Pipeline.start<LocalBuildRequest, LocalFacts>()
   .then(openJournal)
   .then(baseRootfs)
   .then(unpackBase)
+  .then(recordBase)
   .then(provision)
   .then(hardenTree)
   .then(cleanTree)

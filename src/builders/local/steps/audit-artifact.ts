@@ -11,6 +11,7 @@ import type { LocalFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
 import type { LocalBuildRequest } from "../request.js";
 import type { DiskImage, PartialOutput } from "./filesystem-image.js";
+import type { RecordedBase } from "../../../audit/recorded-base.js";
 
 export interface AuditSummary {
   /** `audit.json` beside the manifest (in the partial output until it is published); absent when the template says `audit: false`. */
@@ -22,14 +23,14 @@ export interface AuditSummary {
  * Audits the disk image before anything else is made from it: a finding at or above the
  * template's `fail_on` fails the build, so an image with a key or a history never ships.
  */
-export const auditArtifact: Step<LocalBuildRequest & { disk: DiskImage; partialOutput: PartialOutput }, { audit: AuditSummary }, LocalFacts> = {
+export const auditArtifact: Step<LocalBuildRequest & { disk: DiskImage; partialOutput: PartialOutput; recordedBase: RecordedBase | undefined }, { audit: AuditSummary }, LocalFacts> = {
   name: "audit image",
   plan: ({ loaded }) => ({ calls: [], creates: [], note: loaded.template.audit === false ? "audit: false" : `fails at ${loaded.template.audit.fail_on} or worse` }),
-  run: async (ctx, { loaded, disk, partialOutput, kilnVersion }) => {
+  run: async (ctx, { loaded, disk, partialOutput, kilnVersion, recordedBase }) => {
     const settings = loaded.template.audit;
     if (settings === false) return { output: { audit: { findings: 0 } }, summary: "skipped (audit: false)" };
     const baseline = settings.baseline === undefined ? undefined : await loadBaseline(resolve(loaded.directory, settings.baseline));
-    const result = await auditImage(disk.path, { failOn: settings.fail_on, signal: ctx.signal, ...(baseline === undefined ? {} : { baseline }) });
+    const result = await auditImage(disk.path, { failOn: settings.fail_on, signal: ctx.signal, ...(baseline === undefined ? {} : { baseline }), ...(recordedBase === undefined ? {} : { recordedBase }) });
     const reportPath = join(partialOutput.directory, "audit.json");
     await writeFile(reportPath, `${renderJsonReport(result, { redactor: ctx.report.redactor, kilnVersion })}\n`);
     for (const finding of inReportOrder(result.findings)) {
