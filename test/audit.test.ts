@@ -47,6 +47,8 @@ const expected = [
   "sshd-root-login /etc/ssh/sshd_config.d/50-build.conf",
   "sshd-password-authentication /etc/ssh/sshd_config",
   "sshd-empty-passwords /etc/ssh/sshd_config",
+  // Unset: OpenSSH's default is yes (low here: the fixture has no UsePAM yes).
+  "sshd-kbd-interactive /etc/ssh/sshd_config",
   "ssh-host-key /etc/ssh/ssh_host_ed25519_key",
   "machine-id /etc/machine-id",
   "cloud-init-state /var/lib/cloud/instances",

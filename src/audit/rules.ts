@@ -48,6 +48,8 @@ export const rules = {
     "set PasswordAuthentication no explicitly"),
   sshdKbdInteractive: rule("sshd-kbd-interactive", "high", "sshd accepts keyboard-interactive logins (passwords through PAM)",
     "set KbdInteractiveAuthentication no"),
+  sshdConfigUnread: rule("sshd-config-unread", "high", "sshd reads configuration the audit could not judge",
+    "keep sshd's configuration under /etc (Include only files there, links only to files there)"),
   sshdEmptyPasswords: rule("sshd-empty-passwords", "critical", "sshd accepts empty passwords",
     "set PermitEmptyPasswords no"),
   sshHostKey: rule("ssh-host-key", "high", "SSH host key baked into the image",

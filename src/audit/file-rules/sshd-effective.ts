@@ -1,3 +1,5 @@
+import { ImagePaths } from "./image-paths.js";
+
 /** One value of a keyword in sshd's configuration, where it was given. */
 export interface SshdSetting {
   value: string;
@@ -35,24 +37,59 @@ export function notKeyOnly(value: string): boolean {
  * Match the first value wins; the first value in a matching Match block overrides that. Any
  * Match block is taken to match some connection, so its values all count, up to the first
  * block that matches every connection (after which nothing else can be reached).
- * `files` maps absolute paths in the image to their content; Include resolves among them.
+ * `files` maps absolute paths in the image to their content, `links` its symlinks to their
+ * targets; Include and the main file resolve among them, inside the image.
  */
-export function sshdPossibleValues(files: ReadonlyMap<string, string>, main = "/etc/ssh/sshd_config"): Map<KeyOnlyKeyword, PossibleValue[]> {
+export function sshdPossibleValues(files: ReadonlyMap<string, string>, main = "/etc/ssh/sshd_config", links: ReadonlyMap<string, string> = new Map()): Map<KeyOnlyKeyword, PossibleValue[]> {
+  return sshdConfiguration(new ImagePaths(files, links), main).possible;
+}
+
+/** What sshd reads and the audit could not: a main file or an Include it has no content for. */
+export interface UnreadConfiguration {
+  /** The file (as sshd names it) holding the Include, or the main file itself. */
+  path: string;
+  line?: number;
+  /** The Include pattern or link, and where it leads in the image. */
+  what: string;
+}
+
+export interface SshdConfiguration {
+  possible: Map<KeyOnlyKeyword, PossibleValue[]>;
+  /** Values UsePAM may take (OpenSSH's default: no). */
+  usePam: PossibleValue[];
+  unread: UnreadConfiguration[];
+}
+
+/**
+ * sshd's configuration read from the image. `readable` says which resolved paths the caller
+ * kept the content of: an Include leading elsewhere (or a link to there) is `unread`.
+ */
+export function sshdConfiguration(paths: ImagePaths, main = "/etc/ssh/sshd_config", readable: (path: string) => boolean = () => true): SshdConfiguration {
   const settings: SshdSetting[] = [];
-  collect(main, files, settings, "global", []);
-  const result = new Map<KeyOnlyKeyword, PossibleValue[]>();
-  for (const keyword of keyOnlyKeywords) {
-    const mine = settings.filter((s) => keywordOf(s.text) === keyword);
-    const possible: PossibleValue[] = [];
-    let everyConnection = false;
-    for (const s of mine.filter((m) => m.scope !== "global")) {
-      possible.push(s);
-      if (s.scope !== "some") { everyConnection = true; break; }
-    }
-    if (!everyConnection) possible.push(mine.find((s) => s.scope === "global" || s.scope === "all"));
-    result.set(keyword, possible);
+  const unread: UnreadConfiguration[] = [];
+  const real = paths.resolve(main);
+  if (real === undefined || !readable(real)) unread.push({ path: main, what: `${main} -> ${real ?? "a symlink loop"}` });
+  collect(main, { paths, readable, unread }, settings, "global", []);
+  const possible = new Map<KeyOnlyKeyword, PossibleValue[]>();
+  for (const keyword of keyOnlyKeywords) possible.set(keyword, possibleOf(settings, keyword));
+  return { possible, usePam: possibleOf(settings, "usepam"), unread };
+}
+
+function possibleOf(settings: SshdSetting[], keyword: string): PossibleValue[] {
+  const mine = settings.filter((s) => keywordOf(s.text) === keyword);
+  const possible: PossibleValue[] = [];
+  for (const s of mine.filter((m) => m.scope !== "global")) {
+    possible.push(s);
+    if (s.scope !== "some") return possible;
   }
-  return result;
+  possible.push(mine.find((s) => s.scope === "global" || s.scope === "all"));
+  return possible;
+}
+
+interface Reader {
+  paths: ImagePaths;
+  readable: (path: string) => boolean;
+  unread: UnreadConfiguration[];
 }
 
 function keywordOf(text: string): string {
@@ -64,10 +101,12 @@ function keywordOf(text: string): string {
  * `start` is the block the file begins in: an Include inside a Match block brings its file into
  * that block, and a Match in that file then applies only where both do (so: to some connections).
  */
-function collect(path: string, files: ReadonlyMap<string, string>, out: SshdSetting[], start: SshdSetting["scope"], stack: string[]): void {
+function collect(path: string, reader: Reader, out: SshdSetting[], start: SshdSetting["scope"], stack: string[]): void {
   if (stack.includes(path) || stack.length > 16) return;
   let block = start;
-  for (const [i, raw] of (files.get(path) ?? "").split("\n").entries()) {
+  // Findings point at the file that holds the line, through any link.
+  const real = reader.paths.resolve(path) ?? path;
+  for (const [i, raw] of (reader.paths.content(path) ?? "").split("\n").entries()) {
     const args = words(raw);
     const keyword = (args[0] ?? "").toLowerCase();
     if (keyword === "") continue;
@@ -77,12 +116,16 @@ function collect(path: string, files: ReadonlyMap<string, string>, out: SshdSett
     } else if (keyword === "include") {
       for (const pattern of args.slice(1)) {
         const absolute = pattern.startsWith("/") ? pattern : `/etc/ssh/${pattern}`;
-        for (const included of [...files.keys()].filter((f) => globMatches(absolute, f)).sort()) {
-          collect(included, files, out, block, [...stack, path]);
+        const { directory, names } = reader.paths.glob(absolute);
+        if (directory === undefined || !reader.readable(`${directory}/`)) reader.unread.push({ path, line: i + 1, what: `Include ${pattern} (${directory ?? "a symlink loop"})` });
+        for (const included of names) {
+          const real = reader.paths.resolve(included);
+          if (real === undefined || !reader.readable(real)) reader.unread.push({ path, line: i + 1, what: `Include ${pattern}: ${included} -> ${real ?? "a symlink loop"}` });
+          else collect(included, reader, out, block, [...stack, path]);
         }
       }
     } else if (args.length > 1) {
-      out.push({ value: (args[1] ?? "").toLowerCase(), path, line: i + 1, text: raw.trim(), scope: block });
+      out.push({ value: (args[1] ?? "").toLowerCase(), path: real, line: i + 1, text: raw.trim(), scope: block });
     }
   }
 }
@@ -112,9 +155,4 @@ export function words(line: string): string[] {
     out.push(w[1] ?? w[2] ?? w[3] ?? "");
   }
   return out;
-}
-
-function globMatches(pattern: string, path: string): boolean {
-  const regex = new RegExp(`^${pattern.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join("[^/]*")}$`);
-  return regex.test(path);
 }
