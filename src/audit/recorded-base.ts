@@ -75,10 +75,10 @@ function readDpkgRecord(path: string, content: string, into: Map<string, { md5: 
   }
 }
 
-/** One JSON document: a version, the description, and [path, sha256, package?] rows. */
+/** One JSON document: a version, the description, and [path, sha256, package?] rows. Readable by all, as the base it describes is. */
 export async function writeRecordedBase(path: string, base: RecordedBase): Promise<void> {
   const rows = [...base.files].map(([file, { sha256, package: pkg }]) => (pkg === undefined ? [file, sha256] : [file, sha256, pkg]));
-  await writeFile(path, `${JSON.stringify({ version: 1, description: base.description, files: rows })}\n`, { mode: 0o600, flag: "wx" });
+  await writeFile(path, `${JSON.stringify({ version: 1, description: base.description, files: rows })}\n`, { mode: 0o644, flag: "wx" });
 }
 
 export async function readRecordedBase(path: string): Promise<RecordedBase> {
