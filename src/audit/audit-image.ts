@@ -8,6 +8,7 @@ import { applyBaseline, type Baseline } from "./baseline.js";
 import type { Finding } from "./finding.js";
 import { auditRawImage } from "./raw-image-audit.js";
 import type { AuditResult } from "./report/audit-result.js";
+import { defaultLimits, type AuditLimits } from "./incomplete.js";
 import { rules, type Severity } from "./rules.js";
 import { StockFiles } from "./package-files.js";
 import type { RecordedBase } from "./recorded-base.js";
@@ -26,6 +27,8 @@ export interface AuditOptions {
   progress?: (message: string) => void;
   /** The base kiln recorded before provisioning: the only ground for a stock-file exemption. */
   recordedBase?: RecordedBase;
+  /** Lowered limits, for tests: reaching one is an audit-incomplete finding. */
+  limits?: Partial<AuditLimits>;
 }
 
 /** Disk formats qemu-img turns into raw, by their magic bytes. */
@@ -52,7 +55,8 @@ export async function auditImage(path: string, options: AuditOptions): Promise<A
 }
 
 async function auditByFormat(path: string, options: AuditOptions, stock: StockFiles): Promise<{ format: string; audit: TreeAuditResult }> {
-  const signal = { ...(options.signal === undefined ? {} : { signal: options.signal }), ...(options.progress === undefined ? {} : { progress: options.progress }), stock };
+  const limits = { ...defaultLimits, ...options.limits };
+  const signal = { ...(options.signal === undefined ? {} : { signal: options.signal }), ...(options.progress === undefined ? {} : { progress: options.progress }), stock, limits };
   const stats = await stat(path);
   if (stats.isDirectory()) {
     options.progress?.(`reading the directory tree ${path}`);
@@ -89,7 +93,7 @@ async function auditVirtualDisk(path: string, format: string, options: AuditOpti
     await exec("qemu-img", ["convert", "-f", format, "-O", "raw", path, raw], { what: `qemu-img convert of ${path}`, ...(options.signal === undefined ? {} : { signal: options.signal }) });
     const handle = await open(raw, "r");
     try {
-      const audit = await auditRawImage(handle, raw, (await handle.stat()).size, { ...(options.signal === undefined ? {} : { signal: options.signal }), ...(options.progress === undefined ? {} : { progress: options.progress }), stock });
+      const audit = await auditRawImage(handle, raw, (await handle.stat()).size, { ...(options.signal === undefined ? {} : { signal: options.signal }), ...(options.progress === undefined ? {} : { progress: options.progress }), stock, limits: { ...defaultLimits, ...options.limits } });
       audit.problems.push(`${format} image: byte offsets are those of its raw form (qemu-img convert -O raw)`);
       return audit;
     } finally {

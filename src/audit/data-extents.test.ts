@@ -23,8 +23,8 @@ describe("data extents of a sparse image", () => {
     assert.ok(covered <= 1024 * 1024, `only the written blocks are data (${covered} bytes)`);
     for (const offset of [4096 * 3, 40 * 1024 * 1024 + 100]) assert.ok(data.some(([from, to]) => offset >= from && offset < to), `${offset} is in a data extent`);
 
-    const everything = await scanRaw(file, 0, 64 * 1024 * 1024);
-    const dataOnly = await scanRaw(file, 0, 64 * 1024 * 1024, { data });
+    const everything = (await scanRaw(file, 0, 64 * 1024 * 1024)).hits;
+    const dataOnly = (await scanRaw(file, 0, 64 * 1024 * 1024, { data })).hits;
     assert.equal(everything.length, 2);
     assert.deepEqual(dataOnly, everything);
   });

@@ -1,6 +1,8 @@
 import { KilnError } from "../errors.js";
 import { contextFor } from "./file-context.js";
 import { stockHash } from "./package-files.js";
+import type { Finding } from "./finding.js";
+import { defaultLimits, incomplete, type AuditLimits } from "./incomplete.js";
 import { StreamScanner, type LocatedMatch } from "./stream-scanner.js";
 import { compressionOf, decompressed } from "./sources/decompress.js";
 
@@ -8,38 +10,46 @@ export interface FileScan {
   matches: LocatedMatch[];
   /** Bytes scanned: the file's, or what it decompressed to. */
   bytes: number;
-  problems: string[];
+  /** Parts of the file not judged (audit-incomplete findings): a cut, damage, a missing tool. */
+  gaps: Finding[];
   /** sha256 of the file's own bytes (as stored, compressed or not), to compare with the recorded base. */
   sha256: string;
 }
 
-/** Decompressed content is scanned up to this much per file; a bomb cannot stall the audit. */
-const decompressedLimit = 1024 * 1024 * 1024;
+export interface FileScanOptions {
+  signal?: AbortSignal;
+  /** Decompressed content is scanned up to `decompressedBytes` per file; a bomb cannot stall the audit. */
+  limits?: AuditLimits;
+}
 
 /**
  * Scans one file's content for secrets, judged by where the file is and whether it is text.
  * Compressed files (gzip, zstd, xz: rotated logs, archives) are scanned inside, where a raw
  * scan of the image is blind.
  */
-export async function scanFileContent(path: string, chunks: AsyncIterable<Buffer>, signal?: AbortSignal): Promise<FileScan> {
+export async function scanFileContent(path: string, chunks: AsyncIterable<Buffer>, options: FileScanOptions = {}): Promise<FileScan> {
+  const { signal } = options;
+  const limit = (options.limits ?? defaultLimits).decompressedBytes;
   const hash = stockHash();
   const iterator = hashed(chunks, hash)[Symbol.asyncIterator]();
   const first = await iterator.next();
-  if (first.done === true) return { matches: [], bytes: 0, problems: [], sha256: hash.digest("hex") };
+  if (first.done === true) return { matches: [], bytes: 0, gaps: [], sha256: hash.digest("hex") };
   const all = withFirst(first.value, iterator);
   const kind = compressionOf(first.value);
   if (kind === undefined) return { ...await scanPlain(path, all), sha256: hash.digest("hex") };
   try {
-    const inner = await scanPlain(path.replace(/\.(?:gz|tgz|zst|tzst|xz|txz|bz2|tbz2?)$/, ""), decompressed(all, kind, { limit: decompressedLimit, ...(signal === undefined ? {} : { signal }) }));
+    const stream = decompressed(all, kind, { limit, ...(signal === undefined ? {} : { signal }) });
+    const inner = await scanPlain(path.replace(/\.(?:gz|tgz|zst|tzst|xz|txz|bz2|tbz2?)$/, ""), stream);
     for await (const _ of all) { /* the rest of the file, for its checksum */ }
-    return { ...inner, sha256: hash.digest("hex"), matches: inner.matches.map((m) => ({ ...m, message: `${m.message} (inside the ${kind} data)` })) };
+    const gaps = stream.cut ? [incomplete("decompressed-size", path, `its ${kind} data goes on past ${limit} bytes; the rest was not scanned`)] : [];
+    return { ...inner, gaps, sha256: hash.digest("hex"), matches: inner.matches.map((m) => ({ ...m, message: `${m.message} (inside the ${kind} data)` })) };
   } catch (error) {
     if (error instanceof KilnError && error.code === "KILN_AUDIT_CORRUPT_COMPRESSED") {
-      return { matches: [], bytes: 0, problems: [`${path}: ${error.message}; its content was not scanned`], sha256: "" };
+      return { matches: [], bytes: 0, gaps: [incomplete("corrupt-compressed", path, `${error.message}; its content was not scanned`)], sha256: "" };
     }
     // A decompressor this machine lacks leaves a gap the report names, not a failed audit.
     if (error instanceof KilnError && error.code === "KILN_TOOL_MISSING") {
-      return { matches: [], bytes: 0, problems: [`${path}: ${kind} data not looked inside: ${error.message} (${error.hint ?? ""})`], sha256: "" };
+      return { matches: [], bytes: 0, gaps: [incomplete("decompressor-missing", path, `${kind} data not looked inside: ${error.message} (${error.hint ?? ""})`)], sha256: "" };
     }
     throw error;
   }
@@ -60,7 +70,7 @@ async function scanPlain(path: string, chunks: AsyncIterable<Buffer>): Promise<O
     scanner.push(chunk);
     bytes += chunk.length;
   }
-  return { matches: scanner?.end() ?? [], bytes, problems: [] };
+  return { matches: scanner?.end() ?? [], bytes, gaps: [] };
 }
 
 async function* withFirst(first: Buffer, rest: AsyncIterator<Buffer>): AsyncIterable<Buffer> {

@@ -2,7 +2,7 @@ import type { FileHandle } from "node:fs/promises";
 import { readAt } from "../system/read-at.js";
 import type { Ext4File } from "../image/ext4/ext4-filesystem.js";
 import { judgeAt, type ContentContext, type ContentMatch } from "./content-scanner.js";
-import { scanFileContent } from "./file-content.js";
+import { scanFileContent, type FileScanOptions } from "./file-content.js";
 import type { Finding } from "./finding.js";
 import { combinedPattern, longestMatch } from "./secret-patterns.js";
 import type { Walked, WalkedFilesystem } from "./walked-filesystem.js";
@@ -14,7 +14,7 @@ import { stockHash } from "./package-files.js";
  * another fragment; a large binary no package installed is judged around each candidate only,
  * so a payload archive of hundreds of megabytes is not read a second time.
  */
-export async function judgeInFile(handle: FileHandle, w: Walked, file: Ext4File, offsets: number[], whole: boolean, signal?: AbortSignal): Promise<Finding[]> {
+export async function judgeInFile(handle: FileHandle, w: Walked, file: Ext4File, offsets: number[], whole: boolean, options: FileScanOptions): Promise<Finding[]> {
   const path = file.entry.path;
   const nearRunEnd = offsets.some((offset) => {
     const block = Math.floor((offset - w.volume.offset) / w.fs.blockSize);
@@ -27,8 +27,8 @@ export async function judgeInFile(handle: FileHandle, w: Walked, file: Ext4File,
   if (whole || nearRunEnd || file.entry.size <= 4 * 1024 * 1024 || !binary || w.packages.has(path)) {
     // Judged in place first with the most permissive file context: nothing there, nothing to read.
     if (!whole && !nearRunEnd && !(await anyInPlace(handle, w, offsets, "config"))) return [];
-    const scan = await scanFileContent(path, w.fs.read(file), signal);
-    return w.judge([{ path, scan }]);
+    const scan = await scanFileContent(path, w.fs.read(file), options);
+    return [...w.judge([{ path, scan }]), ...scan.gaps];
   }
   const findings: Finding[] = [];
   for (const offset of offsets) {

@@ -20,9 +20,10 @@ const isDigit = (byte: number | undefined): boolean => byte !== undefined && byt
 /**
  * The same matches as scanChunkText, trying the pattern only at `starts` (every offset where a
  * match may begin, sorted) and skipping those inside the previous match, as a global regex does.
+ * Matches start in [from, reportable); the bytes before `from` are context only.
  */
-export function scanChunkCandidates(chunk: Buffer, starts: Int32Array, reportable: number, onHit: OnChunkHit): void {
-  let matchedTo = 0;
+export function scanChunkCandidates(chunk: Buffer, starts: Int32Array, reportable: number, onHit: OnChunkHit, from = 0): void {
+  let matchedTo = from;
   for (const start of starts) {
     if (start >= reportable) break;
     if (start < matchedTo) continue;

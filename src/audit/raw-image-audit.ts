@@ -9,7 +9,8 @@ import type { Finding } from "./finding.js";
 import { judgeInFile, stockHashOf, straddlingSeams } from "./in-file-candidates.js";
 import { stockHash, type StockFiles } from "./package-files.js";
 import { Ext4Tree } from "./sources/ext4-tree.js";
-import { scanRaw, rawHitLimit } from "./raw-scan.js";
+import { incomplete, type AuditLimits } from "./incomplete.js";
+import { judgeAfter, judgeBefore, rawPageBytes, scanRaw } from "./raw-scan.js";
 import { auditTree, type TreeAuditResult } from "./tree-audit.js";
 import { compressionOf } from "./sources/decompress.js";
 import { fileHead, ownerFile, type Walked, type WalkedFilesystem } from "./walked-filesystem.js";
@@ -20,8 +21,8 @@ import { fileHead, ownerFile, type Walked, type WalkedFilesystem } from "./walke
  * quoted inside /usr/bin/ssh is not a key); one in free space, the journal or a deleted
  * file's blocks is recoverable deleted data and is reported with its byte offset.
  */
-export async function auditRawImage(handle: FileHandle, path: string, size: number, options: { signal?: AbortSignal; progress?: (message: string) => void; stock?: StockFiles } = {}): Promise<TreeAuditResult & { volumes: Volume[] }> {
-  const { signal, progress, stock } = options;
+export async function auditRawImage(handle: FileHandle, path: string, size: number, options: { signal?: AbortSignal; progress?: (message: string) => void; stock?: StockFiles; limits: AuditLimits }): Promise<TreeAuditResult & { volumes: Volume[] }> {
+  const { signal, progress, stock, limits } = options;
   const name = path.slice(path.lastIndexOf("/") + 1);
   const volumes = await findFilesystems(handle, size, name);
   const data = await dataExtents(path, signal);
@@ -32,7 +33,7 @@ export async function auditRawImage(handle: FileHandle, path: string, size: numb
   const forward = (): void => stopScan.abort();
   signal?.addEventListener("abort", forward, { once: true });
   try {
-    return await auditWithScan({ handle, path, size, volumes, data, scanSignal: stopScan.signal, signal, progress, stock });
+    return await auditWithScan({ handle, path, size, volumes, data, scanSignal: stopScan.signal, signal, progress, stock, limits });
   } catch (error) {
     stopScan.abort();
     throw error;
@@ -53,14 +54,16 @@ interface ScanJob {
   signal: AbortSignal | undefined;
   progress: ((message: string) => void) | undefined;
   stock: StockFiles | undefined;
+  limits: AuditLimits;
 }
 
-async function auditWithScan({ handle, path, size, volumes, data, scanSignal, signal, progress, stock }: ScanJob): Promise<TreeAuditResult & { volumes: Volume[] }> {
+async function auditWithScan({ handle, path, size, volumes, data, scanSignal, signal, progress, stock, limits }: ScanJob): Promise<TreeAuditResult & { volumes: Volume[] }> {
   const name = path.slice(path.lastIndexOf("/") + 1);
   const every = throttled(5000);
   const total = data?.reduce((n, [from, to]) => n + to - from, 0) ?? size;
   const scanning = scanRaw(path, 0, size, {
     signal: scanSignal,
+    maxHits: limits.rawCandidates,
     ...(data === undefined ? {} : { data }),
     onProgress: (bytes) => { if (every()) progress?.(`scanned ${megabytes(bytes)} of ${megabytes(total)} (${Math.floor((bytes / Math.max(total, 1)) * 100)}%)`); },
   });
@@ -75,7 +78,7 @@ async function auditWithScan({ handle, path, size, volumes, data, scanSignal, si
     const tree = new Ext4Tree(fs, name, (file) => { if (file.entry.type === "file") files.set(file.inode, file); });
     // Compressed files wait for the walk to end; the thousands of gzip'd docs and man pages
     // unchanged from the recorded base need no decompressing.
-    const audited = await auditTree(tree, { scanContent: () => false, ...(signal === undefined ? {} : { signal }), ...(stock === undefined ? {} : { stock }) });
+    const audited = await auditTree(tree, { scanContent: () => false, limits, ...(signal === undefined ? {} : { signal }), ...(stock === undefined ? {} : { stock }) });
     merge(result, audited);
     if (fs.needsRecovery) result.problems.push(`${tree.description}: its journal needs recovery (the image was taken from a running system); recent changes may be missing`);
     result.problems.push(...fs.problems.map((p) => `${tree.description}: ${p}`));
@@ -84,18 +87,20 @@ async function auditWithScan({ handle, path, size, volumes, data, scanSignal, si
       // Compressed by its first bytes, whatever its name (a rotated log.1 is gzip too).
       if (file.entry.size < 4 || compressionOf(await fileHead(handle, { volume, fs, files }, file, 8, scratch)) === undefined) continue;
       if (audited.packages.has(file.entry.path) && audited.packages.exemption(file.entry.path, await stockCheckSum(handle, { volume, fs, files }, file, scratch)) !== undefined) continue;
-      const scan = await scanFileContent(file.entry.path, fs.read(file), signal);
+      const scan = await scanFileContent(file.entry.path, fs.read(file), { limits, ...(signal === undefined ? {} : { signal }) });
       result.bytes += scan.bytes;
-      result.problems.push(...scan.problems);
+      result.findings.push(...scan.gaps);
       result.findings.push(...audited.judge([{ path: file.entry.path, scan }]));
     }
   }
 
-  const hits = await scanning;
+  const { hits, coldPages, truncated } = await scanning;
   if (hits.length > 0) progress?.(`judging ${hits.length} candidate secret${hits.length === 1 ? "" : "s"} where they lie`);
   result.bytes += size;
-  if (hits.length >= rawHitLimit) result.problems.push(`more than ${rawHitLimit} candidate secrets in the raw bytes; only the first were judged`);
+  if (truncated) result.findings.push(incomplete("raw-candidates", "/", `more than ${limits.rawCandidates} candidate secrets in the raw bytes of ${name}; those past the limit were not judged`));
   const candidates = new Map<Ext4File, { w: Walked; offsets: number[]; whole: boolean }>();
+  // A candidate thrown out where it lies may be a secret in its file, whose bytes go on elsewhere.
+  for (const file of filesAtRunEdges(walked, coldPages)) candidates.set(file.file, { w: file.w, offsets: [], whole: true });
   for (const w of walked) {
     for (const file of await straddlingSeams(handle, w)) candidates.set(file, { w, offsets: [], whole: true });
     // Inline data is split between the inode's block map and an xattr: no raw pass sees it whole.
@@ -114,10 +119,34 @@ async function auditWithScan({ handle, path, size, volumes, data, scanSignal, si
     entry.offsets.push(hit.offset);
     candidates.set(owner, entry);
   }
-  for (const [file, { w, offsets, whole }] of candidates) result.findings.push(...await judgeInFile(handle, w, file, offsets, whole, signal));
+  for (const [file, { w, offsets, whole }] of candidates) result.findings.push(...await judgeInFile(handle, w, file, offsets, whole, { limits, ...(signal === undefined ? {} : { signal }) }));
   result.findings.push(...nearbyOnce(raw));
   for (const w of walked) result.findings.push(...await deletedFiles(handle, w, deleted.get(w) ?? []));
   return { ...result, volumes };
+}
+
+/**
+ * The live files owning a page whose candidates were judged with bytes that are not the file's:
+ * within a judge's reach of the start or end of one of the file's runs of blocks.
+ */
+function filesAtRunEdges(walked: Walked[], coldPages: readonly number[]): { w: Walked; file: Ext4File }[] {
+  const found = new Map<Ext4File, Walked>();
+  for (const page of coldPages) {
+    const [pageStart, pageEnd] = [page * rawPageBytes, (page + 1) * rawPageBytes];
+    const w = walked.find((x) => pageStart < x.volume.offset + x.volume.size && pageEnd > x.volume.offset);
+    if (w === undefined) continue;
+    const bs = w.fs.blockSize;
+    for (let at = Math.max(pageStart, w.volume.offset); at < pageEnd; at += bs) {
+      const file = ownerFile(w, at);
+      if (file === undefined || found.has(file)) continue;
+      const block = Math.floor((at - w.volume.offset) / bs);
+      const run = file.extents.find((r) => block >= r.physicalBlock && block < r.physicalBlock + r.blocks);
+      const runStart = run === undefined ? 0 : w.volume.offset + run.physicalBlock * bs;
+      const runEnd = run === undefined ? 0 : runStart + run.blocks * bs;
+      if (run === undefined || pageStart - judgeBefore < runStart || pageEnd + judgeAfter > runEnd) found.set(file, w);
+    }
+  }
+  return [...found].map(([file, w]) => ({ w, file }));
 }
 
 /** True at most once per `ms`, so progress on a large image is a line every few seconds. */

@@ -64,6 +64,8 @@ export const rules = {
     "build the filesystem fresh from a clean tree (kiln's local builder does), never snapshot a disk where the secret was deleted"),
   deletedFile: rule("deleted-file", "medium", "deleted file whose content is still in the image",
     "build the filesystem fresh from a clean tree, or zero free space before imaging"),
+  auditIncomplete: rule("audit-incomplete", "critical", "part of the image was not judged (a limit was reached, or bytes could not be read)",
+    "remove what made the audit stop (a decompression bomb, a flood of candidate secrets, a damaged file), or accept the gap in a baseline by its path"),
 } as const satisfies Record<string, Rule>;
 
 export type RuleName = keyof typeof rules;

@@ -4,6 +4,7 @@ import type { Finding } from "./finding.js";
 import type { ImageTree, TreeEntry, TreeFile } from "./image-tree.js";
 import { fileRules } from "./file-rules/all-file-rules.js";
 import type { FileRule } from "./file-rules/file-rule.js";
+import type { AuditLimits } from "./incomplete.js";
 import { StockFiles } from "./package-files.js";
 
 export interface TreeAuditResult {
@@ -25,6 +26,7 @@ export interface TreeAuditOptions {
   /** The base kiln recorded before provisioning; without it nothing is exempt. */
   stock?: StockFiles;
   signal?: AbortSignal;
+  limits: AuditLimits;
 }
 
 /**
@@ -66,9 +68,9 @@ async function auditEntry(file: TreeFile, ruleSet: FileRule[], options: TreeAudi
   const keep = (text: string): void => { head = text; };
   let scanned: FileScan | undefined;
   if (scan) {
-    scanned = await scanFileContent(entry.path, keepHead(file.read(), headBytes, keep, false), options.signal);
+    scanned = await scanFileContent(entry.path, keepHead(file.read(), headBytes, keep, false), { limits: options.limits, ...(options.signal === undefined ? {} : { signal: options.signal }) });
     result.bytes += scanned.bytes;
-    result.problems.push(...scanned.problems);
+    result.findings.push(...scanned.gaps);
   } else if (headBytes > 0) {
     for await (const _ of keepHead(file.read(), headBytes, keep, true)) { /* only the head is wanted */ }
   }
