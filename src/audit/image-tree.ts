@@ -1,3 +1,5 @@
+import type { Finding } from "./finding.js";
+
 /** One entry of an image's file tree, whatever the image is stored as (directory, tar, ext4). */
 export interface TreeEntry {
   /** Absolute inside the image, "/" separated, no trailing slash: "/etc/shadow". */
@@ -10,6 +12,8 @@ export interface TreeEntry {
   /** Bytes of content for a file; 0 for the rest. */
   size: number;
   linkTarget?: string;
+  /** Extended attributes, every namespace (user., trusted., security., system.): bytes a secret can hide in. */
+  xattrs?: { name: string; value: Buffer }[];
 }
 
 /**
@@ -25,5 +29,7 @@ export interface TreeFile {
 export interface ImageTree {
   /** What is being read, for messages: "directory /srv/root", "tar archive rootfs.tar.zst". */
   readonly description: string;
+  /** Parts the walk could not read (audit-incomplete findings), known once it has ended. */
+  readonly gaps?: readonly Finding[];
   entries(signal?: AbortSignal): AsyncIterable<TreeFile>;
 }

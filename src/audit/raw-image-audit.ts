@@ -13,7 +13,7 @@ import { incomplete, type AuditLimits } from "./incomplete.js";
 import { judgeAfter, judgeBefore, rawPageBytes, scanRaw } from "./raw-scan.js";
 import { auditTree, type TreeAuditResult } from "./tree-audit.js";
 import { compressionOf } from "./sources/decompress.js";
-import { fileHead, ownerFile, type Walked, type WalkedFilesystem } from "./walked-filesystem.js";
+import { fileHead, ownedByLiveEntry, ownerFile, type Walked, type WalkedFilesystem } from "./walked-filesystem.js";
 
 /**
  * Audits a raw disk image: the file rules on every ext filesystem in it, and one scan of every
@@ -111,6 +111,7 @@ async function auditWithScan({ handle, path, size, volumes, data, scanSignal, si
   for (const hit of hits) {
     const w = walked.find((x) => hit.offset >= x.volume.offset && hit.offset < x.volume.offset + x.volume.size);
     const owner = w === undefined ? undefined : ownerFile(w, hit.offset);
+    if (owner === undefined && w !== undefined && ownedByLiveEntry(w, hit.offset)) continue;
     if (w === undefined || owner === undefined) {
       raw.push(...await judgeRaw(handle, hit, w === undefined ? { area: "outside-filesystem" } : areaOf(w, deleted.get(w) ?? [], hit.offset)));
       continue;

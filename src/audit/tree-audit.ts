@@ -4,7 +4,9 @@ import type { Finding } from "./finding.js";
 import type { ImageTree, TreeEntry, TreeFile } from "./image-tree.js";
 import { fileRules } from "./file-rules/all-file-rules.js";
 import type { FileRule } from "./file-rules/file-rule.js";
+import { scanContent } from "./content-scanner.js";
 import type { AuditLimits } from "./incomplete.js";
+import { printable } from "./mask.js";
 import { StockFiles } from "./package-files.js";
 
 export interface TreeAuditResult {
@@ -46,6 +48,7 @@ export async function auditTree(tree: ImageTree, options: TreeAuditOptions): Pro
     const scan = await auditEntry(file, ruleSet, options, result);
     if (scan !== undefined && scan.matches.length > 0) scanned.push({ path: file.entry.path, scan });
   }
+  result.findings.push(...(tree.gaps ?? []));
   for (const rule of ruleSet) result.findings.push(...(rule.finish?.() ?? []));
   const judge = (files: ScannedFile[]): Finding[] => files.flatMap(({ path, scan }) => {
     const why = packages.exemption(path, scan.sha256);
@@ -74,8 +77,23 @@ async function auditEntry(file: TreeFile, ruleSet: FileRule[], options: TreeAudi
   } else if (headBytes > 0) {
     for await (const _ of keepHead(file.read(), headBytes, keep, true)) { /* only the head is wanted */ }
   }
+  result.findings.push(...outsideContent(entry));
   for (const { rule, bytes } of wanting) result.findings.push(...rule.visit(entry, bytes > 0 ? head : undefined));
   return scanned;
+}
+
+/**
+ * Bytes an entry keeps outside its content: a symlink's target (in the inode or a block of its
+ * own), its extended attributes (in the inode or an xattr block). Judged as configuration: no
+ * stock program puts a key there.
+ */
+function outsideContent(entry: TreeEntry): Finding[] {
+  const places: { where: string; bytes: Buffer }[] = (entry.xattrs ?? []).map((x) => ({ where: `the extended attribute ${printable(x.name)}`, bytes: x.value }));
+  if (entry.type === "symlink" && entry.linkTarget !== undefined) places.push({ where: "the symlink target", bytes: Buffer.from(entry.linkTarget) });
+  places.push({ where: "its name", bytes: Buffer.from(entry.path.slice(entry.path.lastIndexOf("/") + 1)) });
+  return places.flatMap(({ where, bytes }) => scanContent(bytes.toString("latin1"), "config").map((m): Finding => ({
+    rule: m.rule, severity: m.severity, message: `${m.message} (in ${where})`, excerpt: m.excerpt, location: { kind: "file", path: entry.path },
+  })));
 }
 
 /** Passes chunks through while keeping the first `limit` bytes as text for the file rules. */

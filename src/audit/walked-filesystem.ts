@@ -36,6 +36,19 @@ export async function fileHead(handle: FileHandle, w: WalkedFilesystem, file: Ex
   return Buffer.concat(chunks);
 }
 
+/**
+ * Whether a live entry of the walk (a directory, a symlink, any inode's record or xattr block)
+ * owns this offset: the tree audit judged those bytes (names, link targets, xattrs) as the entry's.
+ */
+export function ownedByLiveEntry(w: WalkedFilesystem, offset: number): boolean {
+  const inFs = offset - w.volume.offset;
+  const owner = w.fs.ownerOf(Math.floor(inFs / w.fs.blockSize));
+  if (owner.kind === "file") return true;
+  if (owner.kind !== "metadata" || owner.what !== "inode table") return false;
+  const inode = w.fs.inodeAtByte(inFs);
+  return inode !== undefined && w.fs.pathOf(inode) !== undefined;
+}
+
 /** The live regular file whose bytes (data, or inline data in its inode) hold this offset. */
 export function ownerFile(w: WalkedFilesystem, offset: number): Ext4File | undefined {
   const inFs = offset - w.volume.offset;

@@ -2,7 +2,10 @@ import { constants, type Stats } from "node:fs";
 import { lstat, open, readdir, readlink, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { CancelledError, KilnError } from "../../errors.js";
+import type { Finding } from "../finding.js";
 import type { ImageTree, TreeEntry, TreeFile } from "../image-tree.js";
+import { incomplete } from "../incomplete.js";
+import { directoryXattrs, type XattrMap } from "./directory-xattrs.js";
 
 const chunkSize = 1024 * 1024;
 
@@ -13,6 +16,8 @@ const chunkSize = 1024 * 1024;
  */
 export class DirectoryTree implements ImageTree {
   readonly description: string;
+  readonly gaps: Finding[] = [];
+  private xattrs: XattrMap = new Map();
 
   constructor(private readonly root: string) {
     this.description = `directory ${root}`;
@@ -23,6 +28,9 @@ export class DirectoryTree implements ImageTree {
     // The root itself may be given as a symlink; below it nothing is followed.
     const rootStats = await this.checked("/", () => stat(this.root));
     if (!rootStats.isDirectory()) throw new KilnError("KILN_AUDIT_NOT_DIRECTORY", `${this.root} is not a directory`);
+    const xattrs = await directoryXattrs(this.root, signal);
+    if (xattrs === undefined) this.gaps.push(incomplete("unreadable", "/", "extended attributes were not read: getfattr is missing (apt-get install attr)"));
+    this.xattrs = xattrs ?? new Map();
     yield* this.walk("/", rootStats, seen, signal);
   }
 
@@ -47,6 +55,8 @@ export class DirectoryTree implements ImageTree {
 
   private async file(path: string, stats: Stats, seen: Map<string, string>, signal: AbortSignal | undefined): Promise<TreeFile> {
     const entry: TreeEntry = { path, type: "other", mode: stats.mode & 0o7777, uid: stats.uid, gid: stats.gid, size: 0 };
+    const xattrs = this.xattrs.get(this.onDisk(path));
+    if (xattrs !== undefined) entry.xattrs = xattrs;
     if (stats.isDirectory()) entry.type = "directory";
     else if (stats.isSymbolicLink()) {
       entry.type = "symlink";

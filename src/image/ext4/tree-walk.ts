@@ -9,6 +9,7 @@ import { inlineContent } from "./inline-data.js";
 import { mapInodeBlocks } from "./inode-blocks.js";
 import { blockArea, fileTypes, hasInlineData, isFastSymlink, isType, mayHaveBlocks, rootInode, treeEntry, type Inode } from "./inode.js";
 import { claimHiddenInodes } from "./special-inodes.js";
+import { readXattrs } from "./xattrs.js";
 import { inodeInUse, type Ext4Volume } from "./volume.js";
 
 /** Longest symlink target Linux accepts (PATH_MAX). */
@@ -86,6 +87,8 @@ async function describeFile(volume: Ext4Volume, ownership: BlockOwnership, inode
   ownership.file(inode.number, path, mapping, checkedXattrBlock(volume, inode, path));
   const file: Ext4File = { inode: inode.number, entry: treeEntry(inode, path), extents: mapping.runs, inline: hasInlineData(inode) };
   if (isType(inode, fileTypes.symlink)) file.entry.linkTarget = await symlinkTarget(volume, inode, mapping.runs, path);
+  const xattrs = await readXattrs(inode, volume.reader, volume.sb.blockSize, volume.problems);
+  if (xattrs.length > 0) file.entry.xattrs = xattrs;
   if (first !== undefined && file.entry.type === "file") {
     file.entry.type = "other";
     file.entry.size = 0;
