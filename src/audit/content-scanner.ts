@@ -99,6 +99,15 @@ const puttyKey: Judge = (text, start, end) => {
     : { rule: rules.encryptedPrivateKey, severity: rules.encryptedPrivateKey.severity, message: "passphrase-protected PuTTY private key", excerpt };
 };
 
+/** A JWK with its private exponent or scalar ("d"): the key itself, in JSON. */
+const jwkPrivate: Judge = (text, start, end) => {
+  const value = /^[A-Za-z0-9_-]*/.exec(text.slice(end, end + 1024))?.[0] ?? "";
+  const around = text.slice(Math.max(0, start - 2048), end + 2048);
+  if (!/"kty"\s*:\s*"(?:RSA|EC|OKP|oct)"/.test(around) || value.length + 16 < 20) return undefined;
+  const kty = /"kty"\s*:\s*"(\w+)"/.exec(around)?.[1] ?? "";
+  return { rule: rules.privateKey, severity: rules.privateKey.severity, message: `unencrypted JWK private key (${kty})`, excerpt: `"d": "${"*".repeat(8)}" (${value.length + 16} characters, masked)` };
+};
+
 /** A 40-character AWS secret access key: base64 alphabet, both cases (unlike a hex digest). */
 const awsSecretShape = /(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])/g;
 const looksRandom = (s: string): boolean => /[a-z]/.test(s) && /[A-Z]/.test(s) && /[0-9/+]/.test(s);
@@ -165,6 +174,7 @@ function assignedValue(text: string, end: number): { text: string; start: number
 const judges: Record<NonNullable<ReturnType<typeof patternOf>>, Judge> = {
   "private-key": privateKey,
   "putty-key": puttyKey,
+  "jwk-private": jwkPrivate,
   "aws-key-id": awsKeyId,
   "aws-secret": awsSecret,
   "github-token": token("GitHub", 4),
