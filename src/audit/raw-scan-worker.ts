@@ -46,15 +46,18 @@ try {
 parentPort?.postMessage({ kind: "done", result });
 
 function scanChunk(view: Buffer, base: number, from: number, reportable: number): void {
-  let judged = 0;
-  let whole: string | undefined;
+  let text = "";
+  let [textStart, textEnd, used] = [0, 0, 0];
   scanChunkCandidates(view, prefilter.candidates(view.length), reportable, (index, pattern) => {
-    // A few candidates: decode a window each; many: the chunk once.
-    const start = Math.max(0, index - judgeBefore);
-    if (++judged === 64) whole = view.toString("latin1");
-    const text = whole ?? view.toString("latin1", start, Math.min(view.length, index + judgeAfter));
-    const offset = whole === undefined ? index - start : index;
-    if (judgeAt(text, offset, "config").length === 0) {
+    // A window decoded per candidate; a wider one after a window served many (a flood costs one pass).
+    const [start, end] = [Math.max(0, index - judgeBefore), Math.min(view.length, index + judgeAfter)];
+    if (start < textStart || end > textEnd) {
+      [textStart, textEnd] = [start, Math.min(view.length, end + (used >= 8 ? 256 * 1024 : 0))];
+      text = view.toString("latin1", textStart, textEnd);
+      used = 0;
+    }
+    used++;
+    if (judgeAt(text, index - textStart, "config").length === 0) {
       const page = Math.floor((base + index) / rawPageBytes);
       if (result.coldPages.at(-1) !== page) result.coldPages.push(page);
       return;
