@@ -27,7 +27,9 @@ export async function judgeInFile(handle: FileHandle, w: Walked, file: Ext4File,
   if (whole || nearRunEnd || file.entry.size <= 4 * 1024 * 1024 || !binary || w.packages.has(path)) {
     // Judged in place first with the most permissive file context: nothing there, nothing to read.
     if (!whole && !nearRunEnd && !(await anyInPlace(handle, w, offsets, "config"))) return [];
-    const scan = await scanFileContent(path, w.fs.read(file), options);
+    // A sparse file is read by its data (holes as one zero byte); its checksum is then no stock one's.
+    const sparse = file.extents.reduce((n, r) => n + r.blocks, 0) * w.fs.blockSize < file.entry.size;
+    const scan = await scanFileContent(path, w.fs.read(file, Number.POSITIVE_INFINITY, sparse), options);
     return [...w.judge([{ path, scan }]), ...scan.gaps];
   }
   const findings: Finding[] = [];

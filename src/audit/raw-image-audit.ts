@@ -81,7 +81,8 @@ async function auditWithScan({ handle, path, size, volumes, data, scanSignal, si
     const audited = await auditTree(tree, { scanContent: () => false, limits, ...(signal === undefined ? {} : { signal }), ...(stock === undefined ? {} : { stock }) });
     merge(result, audited);
     if (fs.needsRecovery) result.problems.push(`${tree.description}: its journal needs recovery (the image was taken from a running system); recent changes may be missing`);
-    result.problems.push(...fs.problems.map((p) => `${tree.description}: ${p}`));
+    // Damage the reader worked around is bytes it could not read as what they claim to be.
+    result.findings.push(...fs.problems.map((p) => incomplete("filesystem-damage", "/", `${tree.description}: ${p}`)));
     walked.push({ volume, fs, files, judge: audited.judge, packages: audited.packages });
     for (const file of files.values()) {
       // Compressed by its first bytes, whatever its name (a rotated log.1 is gzip too).

@@ -115,12 +115,12 @@ export class Ext4Filesystem {
   }
 
   /** A file's content in order, at most `limit` bytes: holes and uninitialized extents as zeros, chunks of at most 1 MiB. */
-  async *read(file: Ext4File, limit = Number.POSITIVE_INFINITY): AsyncIterable<Buffer> {
+  async *read(file: Ext4File, limit = Number.POSITIVE_INFINITY, compactHoles = false): AsyncIterable<Buffer> {
     // No extent or block map reaches past 2^32 blocks: a larger i_size is corrupt, not a bigger hole.
     const size = Math.min(file.entry.size, limit, 2 ** 32 * this.blockSize);
     if (size <= 0) return;
     if (!file.inline) {
-      yield* readRuns(this.volume.reader, file.extents, size);
+      yield* readRuns(this.volume.reader, file.extents, size, compactHoles);
       return;
     }
     const inode = await this.volume.inodes.inode(file.inode, file.entry.path);

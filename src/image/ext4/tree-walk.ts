@@ -84,10 +84,11 @@ async function describeFile(volume: Ext4Volume, ownership: BlockOwnership, inode
     ? await mapInodeBlocks(inode, volume.mapping)
     : { runs: [], mapBlocks: [] };
   const first = ownership.pathOf(inode.number);
-  ownership.file(inode.number, path, mapping, checkedXattrBlock(volume, inode, path));
+  const xattrBlock = checkedXattrBlock(volume, inode, path);
+  ownership.file(inode.number, path, mapping, xattrBlock);
   const file: Ext4File = { inode: inode.number, entry: treeEntry(inode, path), extents: mapping.runs, inline: hasInlineData(inode) };
   if (isType(inode, fileTypes.symlink)) file.entry.linkTarget = await symlinkTarget(volume, inode, mapping.runs, path);
-  const xattrs = await readXattrs(inode, volume.reader, volume.sb.blockSize, volume.problems);
+  const xattrs = await readXattrs(inode, xattrBlock, volume.reader, volume.problems);
   if (xattrs.length > 0) file.entry.xattrs = xattrs;
   if (first !== undefined && file.entry.type === "file") {
     file.entry.type = "other";

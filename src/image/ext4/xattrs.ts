@@ -15,20 +15,20 @@ export interface Xattr {
 
 /**
  * Every extended attribute of an inode: those in the inode body after its extra fields, and
- * those in its external xattr block. A value stored in an inode of its own (ea_inode) or a
+ * those in its external xattr block (`xattrBlock`, checked to lie in the filesystem; 0: none). A value stored in an inode of its own (ea_inode) or a
  * malformed area is a problem, never an exception.
  */
-export async function readXattrs(inode: Inode, reader: ImageReader, blockSize: number, problems: ProblemSink): Promise<Xattr[]> {
+export async function readXattrs(inode: Inode, xattrBlock: number, reader: ImageReader, problems: ProblemSink): Promise<Xattr[]> {
   const found: Xattr[] = [];
   const raw = inode.raw;
   if (raw.length > 128 + 2) {
     const header = 128 + raw.readUInt16LE(0x80);
     if (header + 4 <= raw.length && raw.readUInt32LE(header) === xattrMagic) parseEntries(raw, header + 4, header + 4, raw.length, inode, problems, found);
   }
-  if (inode.xattrBlock !== 0) {
-    const block = await reader.blocks(inode.xattrBlock, 1);
+  if (xattrBlock !== 0) {
+    const block = await reader.blocks(xattrBlock, 1);
     if (block.length >= 32 && block.readUInt32LE(0) === xattrMagic) parseEntries(block, 32, 0, block.length, inode, problems, found);
-    else problems.note(`inode ${inode.number}: its xattr block ${inode.xattrBlock} has no xattr header`);
+    else problems.note(`inode ${inode.number}: its xattr block ${xattrBlock} has no xattr header`);
   }
   return found.filter((x) => x.name !== "system.data"); // inline data: read as the file's content
 }
