@@ -46,6 +46,9 @@ describe("every place a file system keeps bytes is read", { timeout: 5 * 60_000 
     assert.deepEqual(where(result.findings), expected);
     const fromTree = await auditImage(tree, { failOn: "critical" });
     assert.deepEqual(where(fromTree.findings), expected);
+    const archive = join(dir, "x.tar");
+    execFileSync("tar", ["--xattrs", "--xattrs-include=*", "-C", tree, "-cf", archive, "."]);
+    assert.deepEqual(where((await auditImage(archive, { failOn: "critical" })).findings), expected);
   });
 
   it("reads a sparse file by its data only: a token after a 8 GiB hole is found in seconds", async () => {

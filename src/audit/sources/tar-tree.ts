@@ -50,6 +50,8 @@ interface Overrides {
   size?: number;
   uid?: number;
   gid?: number;
+  /** GNU tar's SCHILY.xattr.* and libarchive's LIBARCHIVE.xattr.* records. */
+  xattrs?: { name: string; value: Buffer }[];
 }
 
 class TarReader {
@@ -164,6 +166,7 @@ class TarReader {
       gid: overrides.gid ?? this.number(header, 116, 8),
       size: kind === "file" ? size : 0,
     };
+    if (overrides.xattrs !== undefined) entry.xattrs = overrides.xattrs;
     if (type === "2") entry.linkTarget = rawLink;
     if (type === "1") entry.linkTarget = inImage(rawLink);
     // Links, devices, fifos and directories have no data in the archive whatever their size field says.
@@ -185,6 +188,11 @@ class TarReader {
     const linkpath = records.get("linkpath");
     if (path !== undefined && path !== "") overrides.path = path;
     if (linkpath !== undefined && linkpath !== "") overrides.linkpath = linkpath;
+    const xattrs = [...records].flatMap(([key, value]) =>
+      key.startsWith("SCHILY.xattr.") ? [{ name: key.slice(13), value: Buffer.from(value) }]
+        : key.startsWith("LIBARCHIVE.xattr.") ? [{ name: urlDecoded(key.slice(17)), value: Buffer.from(value, "base64") }]
+          : []);
+    if (xattrs.length > 0) overrides.xattrs = xattrs;
     for (const key of ["size", "uid", "gid"] as const) {
       const value = records.get(key);
       if (value === undefined || value === "") continue;
@@ -203,5 +211,14 @@ class TarReader {
     return new KilnError("KILN_AUDIT_NOT_TAR", `${this.archive}${compressed} is not a tar archive: it ${why}`, {
       hint: "kiln audit reads a directory or a tar archive, plain or compressed with gzip, zstd or xz",
     });
+  }
+}
+
+/** libarchive URL-encodes xattr names; a malformed one is kept as written (it is only a label). */
+function urlDecoded(name: string): string {
+  try {
+    return decodeURIComponent(name);
+  } catch {
+    return name;
   }
 }
