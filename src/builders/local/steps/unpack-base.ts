@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { createReadStream } from "node:fs";
-import { lchown, lstat, mkdir, readdir, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { lchown, lstat, mkdir, mkdtemp, readdir, rename, rm, utimes } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { ChrootCommunicator } from "../../../communicator/chroot-communicator.js";
 import { KilnError } from "../../../errors.js";
 import { CommandError } from "../../../system/command-error.js";
@@ -77,19 +77,51 @@ async function unpackAsTreeRoot(base: BaseRootfs, root: string, owner: ForeignTr
     await exec(file as string, args, { what: "unpacking the base", signal, cwd: root, stdin: createReadStream(base.path), hint });
   }
   if (owner === undefined) return;
-  // Real root makes the device nodes, then gives them to the tree's ids like everything else.
-  if (base.kind === "directory") {
-    if (!(await lstat(join(base.path, "dev")).then((s) => s.isDirectory(), () => false))) return;
-    await exec("cp", ["-a", "--", join(base.path, "dev"), root], { what: "adding the base's device nodes", signal, hint });
-  } else {
-    for (const pattern of ["./dev/*", "dev/*"]) {
-      const added = await exec("tar", ["--extract", "--numeric-owner", "--same-permissions", "-f", base.path, "-C", root, "--wildcards", pattern], { what: "adding the base's device nodes", signal, hint })
-        .then(() => true, (error: unknown) => {
-          if (error instanceof CommandError && error.stderrTail.some((l) => l.includes("Not found in archive"))) return false;
-          throw error;
-        });
-      if (added) break;
+  await addDeviceNodes(base, root, owner, signal, hint);
+}
+
+/**
+ * Real root makes the base's device nodes, then gives them to the tree's ids like everything
+ * else. It never writes into the tree by path: the tree so far is the base's, which may hold
+ * links to anywhere on the host (./dev itself, or ./etc for a hard link ./dev/x -> ./etc/y to
+ * resolve through). So it extracts into a fresh private directory, where a hard link can only
+ * name what that same extraction made, then moves the entries into the tree's /dev once that
+ * is checked to be a real directory.
+ */
+async function addDeviceNodes(base: BaseRootfs, root: string, owner: ForeignTreeOwner, signal: AbortSignal, hint: string): Promise<void> {
+  const staging = await mkdtemp(join(dirname(root), "dev-"));
+  try {
+    if (base.kind === "directory") {
+      if (!(await lstat(join(base.path, "dev")).then((s) => s.isDirectory(), () => false))) return;
+      await exec("cp", ["-a", "--", join(base.path, "dev"), staging], { what: "adding the base's device nodes", signal, hint });
+    } else {
+      let added = false;
+      for (const pattern of ["./dev/*", "dev/*"]) {
+        added = await exec("tar", ["--extract", "--numeric-owner", "--same-permissions", "-f", base.path, "-C", staging, "--wildcards", pattern], { what: "adding the base's device nodes", signal, hint })
+          .then(() => true, (error: unknown) => {
+            if (error instanceof CommandError && error.stderrTail.some((l) => l.includes("Not found in archive"))) return false;
+            throw error;
+          });
+        if (added) break;
+      }
+      if (!added) return;
     }
+    const dev = join(root, "dev");
+    const existing = await lstat(dev).catch(() => undefined);
+    if (existing === undefined) {
+      await mkdir(dev, { mode: 0o755 });
+      await giveToTree(owner, dev);
+    } else if (!existing.isDirectory()) {
+      throw new KilnError("KILN_BASE_INVALID", `the base ${base.path} is not a root filesystem kiln can use: its /dev is ${existing.isSymbolicLink() ? "a symbolic link" : "not a directory"}`, {
+        hint: "a base's /dev must be a directory (kiln never writes through a link in a base)",
+      });
+    }
+    for (const name of await readdir(join(staging, "dev"))) await rename(join(staging, "dev", name), join(dev, name));
+    // As the base has it: a given base with no epoch is dated by its newest file.
+    const times = existing ?? (await lstat(join(staging, "dev")));
+    await utimes(dev, times.atime, times.mtime);
+  } finally {
+    await rm(staging, { recursive: true, force: true });
   }
   await shiftOwners(join(root, "dev"), owner);
 }

@@ -1,0 +1,76 @@
+import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { chmod, lstat, mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { runKiln, type KilnRun } from "./helpers/kiln-process.js";
+import { ustar, type TarMember } from "./helpers/ustar.js";
+
+/**
+ * Attacks on the build host through what kiln's own host-side code does with a hostile input,
+ * as opposed to what a provisioner can do from inside the tree (confinement.test.ts).
+ */
+const scratch = mkdtempSync(join(tmpdir(), "kiln-attack-"));
+after(() => rm(scratch, { recursive: true, force: true }));
+const asRoot = process.getuid?.() === 0;
+
+/** Builds from a base tarball made of `members`; the template is otherwise as small as can be. */
+async function buildFromTarball(name: string, members: readonly TarMember[]): Promise<KilnRun> {
+  const directory = join(scratch, name);
+  await mkdir(directory);
+  await writeFile(join(directory, "base.tar"), ustar(members));
+  await writeFile(join(directory, "kiln.yaml"), [
+    `name: ${name}`,
+    "builders:",
+    "  - type: local",
+    "    base: {tarball: base.tar}",
+    "    image: {formats: [raw]}",
+    "provisioners:",
+    "  - type: shell",
+    "    inline: ['echo provisioned']",
+    "",
+  ].join("\n"));
+  return runKiln(["build", join(directory, "kiln.yaml"), "--work-dir", join(directory, "work"), "--output-dir", join(directory, "output"), "--cache-dir", join(directory, "cache")]);
+}
+
+/** A directory only root can enter: where no build may ever write. */
+async function hostDirectory(name: string): Promise<string> {
+  const path = join(scratch, name);
+  await mkdir(path, { mode: 0o700 });
+  await chmod(path, 0o700);
+  return path;
+}
+
+describe("a hostile base tarball cannot reach the build host", { timeout: 5 * 60_000, skip: !asRoot && "kiln adds a base's device nodes as real root only" }, () => {
+  it("does not write through a /dev that the base made a link to a host directory", async () => {
+    const victim = await hostDirectory("victim-dev-link");
+    // kiln unpacks all but /dev/* as the tree's (unprivileged) root, then /dev/* as real root:
+    // the first pass makes ./dev a link to the host directory, the second wrote through it.
+    const run = await buildFromTarball("dev-link", [
+      { name: "./dev", type: "symlink", linkName: victim },
+      { name: "./dev/pwned", type: "file", mode: 0o4755, content: "#!/bin/sh\nid\n" },
+    ]);
+    assert.deepEqual(await readdir(victim), [], `kiln wrote into ${victim} on the host:\n${run.stdout}\n${run.stderr}`);
+    assert.equal(run.code, 1, run.stdout + run.stderr);
+    assert.match(run.stderr, /\/dev is a symbolic link/);
+  });
+
+  it("does not link a /dev entry to a host file through a link the base planted elsewhere in the tree", async () => {
+    const victim = await hostDirectory("victim-hardlink");
+    const secret = join(victim, "secret");
+    await writeFile(secret, "host secret\n", { mode: 0o600 });
+    // ./etc is a link to the host directory; the hard link ./dev/h -> ./etc/secret resolved
+    // through it: the host's file became part of the tree (and of the image), and kiln then
+    // gave it to the tree's ids.
+    const run = await buildFromTarball("hardlink", [
+      { name: "./etc", type: "symlink", linkName: victim },
+      { name: "./dev/", type: "directory" },
+      { name: "./dev/h", type: "hardlink", linkName: "./etc/secret" },
+    ]);
+    const after = await lstat(secret);
+    assert.equal(after.nlink, 1, `the host's ${secret} was linked into the tree:\n${run.stdout}\n${run.stderr}`);
+    assert.equal(after.uid, 0, `the host's ${secret} was given to uid ${after.uid}`);
+    assert.equal(run.code, 1, run.stdout + run.stderr);
+  });
+});
