@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { mkdtempSync } from "node:fs";
-import { chmod, lstat, mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import { access, chmod, lstat, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { runKiln, type KilnRun } from "./helpers/kiln-process.js";
+import { repoRoot, runKiln, type KilnRun } from "./helpers/kiln-process.js";
 import { ustar, type TarMember } from "./helpers/ustar.js";
 
 /**
@@ -72,5 +72,33 @@ describe("a hostile base tarball cannot reach the build host", { timeout: 5 * 60
     assert.equal(after.nlink, 1, `the host's ${secret} was linked into the tree:\n${run.stdout}\n${run.stderr}`);
     assert.equal(after.uid, 0, `the host's ${secret} was given to uid ${after.uid}`);
     assert.equal(run.code, 1, run.stdout + run.stderr);
+  });
+});
+
+describe("kiln never runs a program from the tree on the build host", { timeout: 5 * 60_000 }, () => {
+  it("looks tools up on absolute PATH entries only, though it runs them with the tree as working directory", async () => {
+    // kiln unpacks into the tree and runs mke2fs from it with the tree as working directory;
+    // a relative entry in the builder's PATH (".", or an empty one as in "PATH=:/usr/bin")
+    // then found a program the image planted at its root, run on the host (as real root, for env).
+    const marker = join(scratch, "planted-program-ran");
+    const planted = `#!/bin/sh\necho "$(id -u) $0" >> ${marker}\nexec /usr/bin/$(basename "$0") "$@"\n`;
+    const fixture = await readFile(join(repoRoot, "test/fixtures/local/base.yaml"), "utf8");
+    const template = join(repoRoot, "test/fixtures/local", ".attack-path.generated.yaml");
+    await writeFile(template, fixture.replace(/^provisioners:[\s\S]*$/m, [
+      "provisioners:",
+      "  - type: shell",
+      "    env:",
+      `      PLANTED: ${JSON.stringify(planted)}`,
+      "    inline:",
+      "      - 'for p in env unshare mke2fs; do printf \"%s\" \"$PLANTED\" > /$p; chmod 755 /$p; done'",
+      "",
+    ].join("\n")));
+    const directory = join(scratch, "path");
+    const run = await runKiln(["build", template, "--cache-dir", process.env.KILN_TEST_CACHE_DIR ?? "/var/tmp/kiln-test-cache", "--work-dir", join(directory, "work"), "--output-dir", join(directory, "output")],
+      { PATH: `.:${process.env.PATH ?? "/usr/bin:/bin"}` });
+    const ran = await readFile(marker, "utf8").catch(() => "");
+    assert.equal(ran, "", `a program from the tree ran on the host: ${ran}`);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    await assert.rejects(access(marker));
   });
 });

@@ -47,12 +47,23 @@ export async function giveToTree(owner: ForeignTreeOwner | undefined, path: stri
 }
 
 /**
+ * The builder's PATH without relative entries ("." or an empty one, as in "PATH=:/usr/bin"):
+ * commands that work on the tree run with it as their working directory, where such an entry
+ * would find a program the image planted.
+ */
+export function absolutePath(path: string | undefined): string {
+  const entries = (path ?? "").split(":").filter((entry) => entry.startsWith("/"));
+  return entries.length > 0 ? entries.join(":") : "/usr/sbin:/usr/bin:/sbin:/bin";
+}
+
+/**
  * The argv that runs `command` as the tree's root: in a user namespace mapping the tree's ids,
  * with PATH finding kiln's newuidmap. Paths must not need traversing root's private
  * directories (the namespace's root cannot): run it with the tree as its working directory.
+ * Every program is found by an absolute path or on absolute PATH entries, never in the tree.
  */
 export function asTreeRoot(owner: ForeignTreeOwner | undefined, command: readonly string[]): string[] {
-  if (owner === undefined) return [...command];
+  if (owner === undefined) return ["/usr/bin/env", `PATH=${absolutePath(process.env["PATH"])}`, ...command];
   const map = `${owner.base},0,${owner.count}`;
-  return ["env", `PATH=${owner.idmap}:${process.env["PATH"] ?? "/usr/bin:/bin"}`, "unshare", "--user", `--map-users=${map}`, `--map-groups=${map}`, "--setuid", "0", "--setgid", "0", "--", ...command];
+  return ["/usr/bin/env", `PATH=${owner.idmap}:${absolutePath(process.env["PATH"])}`, "unshare", "--user", `--map-users=${map}`, `--map-groups=${map}`, "--setuid", "0", "--setgid", "0", "--", ...command];
 }
