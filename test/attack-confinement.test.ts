@@ -4,6 +4,7 @@ import { access, chmod, lstat, mkdir, readdir, readFile, rm, writeFile } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { keyctlSyscall } from "../src/communicator/chroot-communicator.js";
 import { repoRoot, runKiln, type KilnRun } from "./helpers/kiln-process.js";
 import { ustar, type TarMember } from "./helpers/ustar.js";
 
@@ -100,5 +101,28 @@ describe("kiln never runs a program from the tree on the build host", { timeout:
     assert.equal(ran, "", `a program from the tree ran on the host: ${ran}`);
     assert.equal(run.code, 0, run.stdout + run.stderr);
     await assert.rejects(access(marker));
+  });
+});
+
+/** add_key(2)'s number, for the architectures whose keyctl kiln knows. */
+const addKeySyscall: Partial<Record<string, number>> = { x64: 248, arm64: 217, riscv64: 217, loong64: 217, ia32: 286, arm: 309, ppc64: 269, s390x: 278 };
+
+describe("a provisioner cannot reach what kiln holds outside the tree", { timeout: 5 * 60_000 }, () => {
+  it("does not see kiln's session keyring (a Kerberos cache or a token kept with keyctl)", async () => {
+    const keyctl = keyctlSyscall[process.arch];
+    assert.ok(keyctl !== undefined, `keyctl's syscall number on ${process.arch}`);
+    const secret = `SESSION-KEY-${process.pid}-7c41`;
+    // The provisioner reads every key in its session keyring (keyctl READ of @s, then of each id).
+    const reader = `my $b = "\\0" x 4096; my $n = syscall(${keyctl}, 11, -3, $b, 4096); print "session keyring: ", ($n < 0 ? "unreadable" : "$n bytes"), "\\n"; for my $id ($n > 0 ? unpack("l*", substr($b, 0, $n)) : ()) { my $k = "\\0" x 4096; my $m = syscall(${keyctl}, 11, $id, $k, 4096); print "key: ", ($m < 0 ? "unreadable" : substr($k, 0, $m)), "\\n" }`;
+    const fixture = await readFile(join(repoRoot, "test/fixtures/local/base.yaml"), "utf8");
+    const template = join(repoRoot, "test/fixtures/local", ".attack-keyring.generated.yaml");
+    await writeFile(template, fixture.replace(/^provisioners:[\s\S]*$/m, `provisioners:\n  - type: shell\n    inline:\n      - ${JSON.stringify(`perl -e '${reader}'`)}\n`));
+    const directory = join(scratch, "keyring");
+    // kiln runs in a session keyring of its own that holds the secret, as after a login with pam_keyinit.
+    const joinSession = `my ($s, $t, $d, $p) = ("kiln-attack", "user", "kiln-attack", "${secret}"); syscall(${keyctl}, 1, $s) >= 0 or die "join: $!"; syscall(${addKeySyscall[process.arch] ?? -1}, $t, $d, $p, length($p), -3) >= 0 or die "add_key: $!"; exec @ARGV`;
+    const run = await runKiln(["build", template, "--cache-dir", process.env.KILN_TEST_CACHE_DIR ?? "/var/tmp/kiln-test-cache", "--work-dir", join(directory, "work"), "--output-dir", join(directory, "output")], {}, ["perl", "-e", joinSession]);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.match(run.stdout, /session keyring: /, "the probe ran");
+    assert.doesNotMatch(run.stdout, new RegExp(secret), "the provisioner read a key from kiln's session keyring");
   });
 });

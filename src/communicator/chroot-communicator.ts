@@ -4,6 +4,7 @@ import { stat } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 import type { Readable } from "node:stream";
+import { KilnError } from "../errors.js";
 import { CommandError } from "../system/command-error.js";
 import { exec } from "../system/exec.js";
 import type { ForeignTreeOwner } from "../system/tree-owner.js";
@@ -26,6 +27,22 @@ const baseEnv = {
  */
 const keptCapabilities = ["chown", "dac_override", "fowner", "fsetid", "kill", "setgid", "setuid", "setpcap", "net_bind_service", "net_raw", "sys_chroot", "mknod", "audit_write", "setfcap"];
 const boundingSet = ["-all", ...keptCapabilities.map((c) => `+${c}`)].join(",");
+
+/** keyctl(2)'s system call number on each architecture Node runs on (from the kernel's syscall tables). */
+export const keyctlSyscall: Partial<Record<string, number>> = { x64: 250, arm64: 219, riscv64: 219, loong64: 219, ia32: 288, arm: 311, ppc64: 271, s390x: 280 };
+
+/**
+ * A perl program that joins a new, empty session keyring and runs its arguments. A process
+ * possesses every key its session keyring holds, whatever its uid: without this a provisioner
+ * read and changed kiln's (a login's Kerberos cache, a token kept with keyctl). perl-base is
+ * Essential on Debian and Ubuntu (mmdebstrap is written in it); util-linux has no keyring option.
+ */
+function ownSessionKeyring(): string {
+  const keyctl = keyctlSyscall[process.arch];
+  if (keyctl === undefined) throw new KilnError("KILN_SYSTEM", `kiln does not know keyctl's system call number on ${process.arch}, so it cannot give provisioners a keyring of their own`);
+  // KEYCTL_JOIN_SESSION_KEYRING (1) with no name: a new anonymous keyring.
+  return `syscall(${keyctl}, 1, 0) >= 0 or die "kiln: cannot give the provisioner a session keyring of its own: $!\\n"; exec { $ARGV[0] } @ARGV or die "kiln: $ARGV[0]: $!\\n"`;
+}
 
 /**
  * Prepares the tree and enters it. It runs as PID 1 of new mount, PID, UTS and IPC namespaces,
@@ -110,7 +127,7 @@ export class ChrootCommunicator implements Communicator {
   commandLine(command: readonly string[]): string[] {
     const { owner } = this;
     const ids = owner === undefined ? ["", "", ""] : [String(owner.base), String(owner.count), owner.idmap];
-    return ["setpriv", "--pdeathsig", "KILL", "--", "unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child", "--uts", "--ipc", "--",
+    return ["setpriv", "--pdeathsig", "KILL", "--", "perl", "-e", ownSessionKeyring(), "unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child", "--uts", "--ipc", "--",
       "sh", "-c", enterScript, "kiln-enter", this.root, join(dirname(this.root), "jail"), ...ids, ...command];
   }
 

@@ -12,10 +12,11 @@ export interface KilnRun {
 }
 
 /** Starts the real CLI as its own process. */
-export function startKiln(args: readonly string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; done: Promise<KilnRun>; stdout: () => string } {
+export function startKiln(args: readonly string[], env: NodeJS.ProcessEnv = {}, wrapper: readonly string[] = []): { child: ChildProcess; done: Promise<KilnRun>; stdout: () => string } {
   // The tests decide the build's epoch themselves; the caller's SOURCE_DATE_EPOCH would change it.
   const { SOURCE_DATE_EPOCH: _ignored, ...inherited } = process.env;
-  const child = spawn(process.execPath, [kilnBin, ...args], { cwd: repoRoot, env: { ...inherited, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const [file, ...rest] = [...wrapper, process.execPath, kilnBin, ...args];
+  const child = spawn(file as string, rest, { cwd: repoRoot, env: { ...inherited, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   child.stdout?.setEncoding("utf8").on("data", (d: string) => { stdout += d; });
@@ -24,6 +25,7 @@ export function startKiln(args: readonly string[], env: NodeJS.ProcessEnv = {}):
   return { child, done, stdout: () => stdout };
 }
 
-export function runKiln(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<KilnRun> {
-  return startKiln(args, env).done;
+/** `wrapper`: a command that execs kiln (e.g. to start it in a particular keyring). */
+export function runKiln(args: readonly string[], env: NodeJS.ProcessEnv = {}, wrapper: readonly string[] = []): Promise<KilnRun> {
+  return startKiln(args, env, wrapper).done;
 }

@@ -13,6 +13,7 @@ const always: HostTool[] = [
   { command: "chroot", debianPackage: "coreutils", purpose: "runs provisioners inside the tree" },
   { command: "setpriv", debianPackage: "util-linux", purpose: "confines provisioners (no_new_privs, capabilities, dies with kiln)" },
   { command: "pivot_root", debianPackage: "util-linux", purpose: "puts provisioners in a jail without the host's files" },
+  { command: "perl", debianPackage: "perl-base", purpose: "gives provisioners a session keyring of their own" },
   { command: "tar", debianPackage: "tar", purpose: "unpacks the base" },
   { command: "mke2fs", debianPackage: "e2fsprogs", purpose: "writes the filesystem image" },
   { command: "debugfs", debianPackage: "e2fsprogs", purpose: "makes image timestamps reproducible" },
