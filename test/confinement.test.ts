@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { access, chmod, chown, copyFile, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { repoRoot, runKiln, startKiln } from "./helpers/kiln-process.js";
+import { kilnBin, repoRoot, runKiln, startKiln } from "./helpers/kiln-process.js";
 
 /** Shared with the other whole-process suites, so the real mmdebstrap base is built once. */
 const cacheDir = process.env.KILN_TEST_CACHE_DIR ?? "/var/tmp/kiln-test-cache";
@@ -78,6 +78,19 @@ describe("provisioners are confined: root in the tree is not root on the build h
     assert.equal(run.code, 1, run.stdout + run.stderr);
     assert.match(run.stderr, /bases \(owner uid 65534, mode 0755\): it is owned by another user/);
     assert.doesNotMatch(run.stdout, /provisioned from the planted base/);
+  });
+
+  it("hands a provisioner no descriptor but its stdio, whatever kiln itself inherited", async () => {
+    const file = await template("descriptors", "  - type: shell\n    inline: ['echo \"fds: $(ls /proc/self/fd | tr \"\\\\n\" \" \")\"']\n");
+    // kiln started with more open descriptors than stdio (a CI runner, a shell's fd 9, …): not close-on-exec in kiln.
+    const child = spawn(process.execPath, [kilnBin, ...buildArgs(file, "descriptors")], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe", "pipe", "pipe", "pipe"] });
+    let stdout = "";
+    child.stdout?.setEncoding("utf8").on("data", (d: string) => { stdout += d; });
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    assert.equal(code, 0, stdout);
+    const fds = (/fds: (.*)$/m.exec(stdout)?.[1] ?? "").trim().split(" ").map(Number);
+    // 0-2, and the directory ls itself opened to list them.
+    assert.ok(fds.length >= 3 && fds.every((fd) => fd <= 3), `a provisioner holds descriptors ${fds.join(" ")}`);
   });
 
   it("dies with kiln: a provisioner's processes do not outlive a killed kiln", async () => {

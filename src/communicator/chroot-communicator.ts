@@ -41,7 +41,10 @@ function ownSessionKeyring(): string {
   const keyctl = keyctlSyscall[process.arch];
   if (keyctl === undefined) throw new KilnError("KILN_SYSTEM", `kiln does not know keyctl's system call number on ${process.arch}, so it cannot give provisioners a keyring of their own`);
   // KEYCTL_JOIN_SESSION_KEYRING (1) with no name: a new anonymous keyring.
-  return `syscall(${keyctl}, 1, 0) >= 0 or die "kiln: cannot give the provisioner a session keyring of its own: $!\\n"; exec { $ARGV[0] } @ARGV or die "kiln: $ARGV[0]: $!\\n"`;
+  // Then every descriptor but stdio is closed: kiln may have inherited some (a CI runner's, a
+  // shell's) that are not close-on-exec, and a provisioner must hold nothing of the host's.
+  const closeInherited = 'opendir(my $d, "/proc/self/fd") or die "kiln: /proc/self/fd: $!\\n"; my @fds = grep { /^\\d+$/ && $_ > 2 } readdir $d; closedir $d; require POSIX; POSIX::close($_) for @fds;';
+  return `syscall(${keyctl}, 1, 0) >= 0 or die "kiln: cannot give the provisioner a session keyring of its own: $!\\n"; ${closeInherited} exec { $ARGV[0] } @ARGV or die "kiln: $ARGV[0]: $!\\n"`;
 }
 
 /**
