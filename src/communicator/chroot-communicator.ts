@@ -8,7 +8,7 @@ import { KilnError } from "../errors.js";
 import { CommandError } from "../system/command-error.js";
 import { exec } from "../system/exec.js";
 import type { ForeignTreeOwner } from "../system/tree-owner.js";
-import type { Communicator, RunScriptOptions, UploadOptions } from "./communicator.js";
+import type { Communicator, DownloadOptions, RunScriptOptions, UploadOptions } from "./communicator.js";
 import { receiveTree } from "./download.js";
 import { fillExecuteCommand } from "./execute-command.js";
 
@@ -165,6 +165,10 @@ export class ChrootCommunicator implements Communicator {
   async upload(localPath: string, targetPath: string, options: UploadOptions): Promise<void> {
     const source = await stat(localPath);
     const isDirectory = source.isDirectory();
+    // A fifo would wait for a writer forever, a device would stream without end.
+    if (!isDirectory && !source.isFile()) {
+      throw new KilnError("KILN_UPLOAD_REFUSED", `${options.what}: ${localPath} is not a regular file or a directory`, { hint: "upload a regular file or a directory" });
+    }
     const target = targetPath.endsWith("/") ? `${targetPath}${basename(localPath)}` : targetPath;
     const apply = [
       options.mode !== undefined ? 'chmod "$KILN_MODE" "$1"' : isDirectory ? ":" : 'chmod "$KILN_SOURCE_MODE" "$1"',
@@ -195,12 +199,15 @@ export class ChrootCommunicator implements Communicator {
     if (code !== 0 && code !== null) throw new CommandError(options.what, `tar -c -C ${localPath} .`, code, null, []);
   }
 
-  /** Copies out by streaming a tar made inside the chroot, so the path resolves inside the image. */
-  async download(targetPath: string, localPath: string, options: { what: string; signal: AbortSignal }): Promise<void> {
-    const name = basename(targetPath);
-    await receiveTree(name, localPath, options.what, (tarInput) => this.inside(["tar", "-C", dirname(targetPath), "-cf", "-", name], {
+  /**
+   * Copies out by streaming a tar made inside the chroot, so the path (a link included: what it
+   * points to comes down) resolves inside the image; kiln unpacks the stream as data.
+   */
+  async download(targetPath: string, localPath: string, options: DownloadOptions): Promise<void> {
+    const send = 'set -e; source=$(realpath -e -- "$1"); cd "$(dirname -- "$source")"; exec tar -cf - "./$(basename -- "$source")"';
+    await receiveTree(basename(targetPath), localPath, options.what, (tarInput) => this.inside(["/bin/sh", "-c", send, "kiln-download", targetPath], {
       what: options.what, display: `copying ${targetPath} out of the image`, signal: options.signal, env: baseEnv, stdout: tarInput,
-    }));
+    }), options.onSkipped);
   }
 
   private async inside(command: readonly string[], options: Parameters<typeof exec>[2] & { stdin?: Readable | string }): Promise<void> {

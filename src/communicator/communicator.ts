@@ -10,7 +10,14 @@ export interface Communicator {
   /** Copies a local file or directory to an absolute path in the target. */
   upload(localPath: string, targetPath: string, options: UploadOptions): Promise<void>;
   /** Copies a file or directory at an absolute path in the target to this machine. */
-  download(targetPath: string, localPath: string, options: { what: string; signal: AbortSignal }): Promise<void>;
+  download(targetPath: string, localPath: string, options: DownloadOptions): Promise<void>;
+}
+
+export interface DownloadOptions {
+  what: string;
+  signal: AbortSignal;
+  /** Told about each entry that was not copied (a fifo, a device, a link out of the copy), and why. */
+  onSkipped?: (path: string, why: string) => void;
 }
 
 export interface RunScriptOptions {

@@ -8,7 +8,11 @@ import type { ProvisionerRun } from "./provisioner.js";
  */
 export async function runFileProvisioner(config: FileProvisionerConfig, run: ProvisionerRun): Promise<void> {
   if (config.direction === "download") {
-    await run.communicator.download(config.source, resolve(run.templateDirectory, config.destination) + (config.destination.endsWith("/") ? "/" : ""), { what: run.label, signal: run.ctx.signal });
+    await run.communicator.download(config.source, resolve(run.templateDirectory, config.destination) + (config.destination.endsWith("/") ? "/" : ""), {
+      what: run.label,
+      signal: run.ctx.signal,
+      onSkipped: (path, why) => run.ctx.report.warn(`${run.label}: ${path} is ${why}`),
+    });
     run.ctx.report.info(`${run.label}: copied ${config.source} from the image to ${config.destination}`);
     return;
   }

@@ -22,35 +22,62 @@ export interface TreeLookup {
  * it, so no link the image holds can lead to a file of the build host.
  */
 export async function lookUpInTree(root: string, path: string): Promise<TreeLookup> {
+  return walk(root, path, () => undefined);
+}
+
+/**
+ * Whether following `path` from the directory `root` ever leaves it: an absolute link target or
+ * a `..` above `root`, looked up as the kernel would (a missing name is taken lexically).
+ */
+export async function leadsOutOf(root: string, path: string): Promise<boolean> {
+  const escaped = Symbol("escaped");
+  try {
+    await walk(root, path, () => { throw escaped; });
+    return false;
+  } catch (error) {
+    if (error === escaped) return true;
+    throw error;
+  }
+}
+
+/** One component at a time with lstat; `atRoot` is called where the walk would leave the root. */
+async function walk(root: string, path: string, atRoot: () => void): Promise<TreeLookup> {
   const pending = path.split("/");
+  if (path.startsWith("/")) pending.shift();
   const done: string[] = [];
   let links = 0;
   let stats: Stats | undefined;
   while (pending.length > 0) {
     const name = pending.shift() as string;
     if (name === "" || name === ".") continue;
-    if (name === "..") { done.pop(); continue; }
+    if (name === "..") {
+      if (done.length === 0) atRoot();
+      done.pop();
+      continue;
+    }
     const hostPath = join(root, ...done, name);
     stats = await lstat(hostPath).catch((error: NodeJS.ErrnoException) => {
       if (error.code === "ENOENT" || error.code === "ENOTDIR") return undefined;
       throw error;
     });
-    if (stats === undefined) {
+    if (stats === undefined || (!stats.isDirectory() && !stats.isSymbolicLink() && pending.some((p) => p !== "" && p !== "."))) {
       // What is missing is missing inside the tree; the rest is only named, never looked up.
-      const rest = posix.normalize(`/${[...done, name, ...pending].join("/")}`);
-      return { path: rest, hostPath: join(root, rest), stats: undefined };
+      const rest = [...done, name, ...pending].join("/");
+      if (posix.normalize(rest).startsWith("../") || posix.normalize(rest) === "..") atRoot();
+      const inside = posix.normalize(`/${rest}`);
+      return { path: inside, hostPath: join(root, inside), stats: undefined };
     }
     if (stats.isSymbolicLink()) {
       if (++links > maxLinks) throw refused(path, `has more than ${maxLinks} links on its way (a loop?)`);
       const target = await readlink(hostPath);
-      if (target.startsWith("/")) done.length = 0;
+      if (target.startsWith("/")) {
+        atRoot();
+        done.length = 0;
+      }
       pending.unshift(...target.split("/"));
       continue;
     }
     done.push(name);
-    if (!stats.isDirectory() && pending.some((p) => p !== "" && p !== ".")) {
-      return { path: `/${[...done, ...pending].join("/")}`, hostPath: join(root, ...done, ...pending), stats: undefined };
-    }
   }
   return { path: `/${done.join("/")}`, hostPath: join(root, ...done), stats: stats ?? (await lstat(root)) };
 }
