@@ -44,19 +44,45 @@ export class Pipeline<Initial extends object, State extends object, Facts = unkn
     return this.steps.map((s) => ({ step: s.name, ...(s.plan(facts) as StepPlan) }));
   }
 
-  async run(ctx: StepContext, initial: Initial): Promise<State> {
+  /**
+   * Runs the steps in order. After a cancel, a step gets `stopGraceMs` to stop by itself (a
+   * command it runs is killed and waited for); one that waits on something no signal reaches is
+   * left behind, so Ctrl-C always gets to cleanup.
+   */
+  async run(ctx: StepContext, initial: Initial, { stopGraceMs = 5000 }: { stopGraceMs?: number } = {}): Promise<State> {
     let state: object = initial;
     for (const [i, step] of this.steps.entries()) {
       if (ctx.signal.aborted) throw new CancelledError();
       ctx.report.stepStarted(i + 1, this.steps.length, step.name);
-      const result = await step.run(ctx, state).catch((error: unknown) => {
+      const running = step.run(ctx, state).catch((error: unknown) => {
         throw systemErrorIn(step.name, error);
       });
+      const result = await untilAbandoned(running, ctx, step.name, stopGraceMs);
       ctx.report.stepFinished(step.name, result.summary);
       state = { ...state, ...result.output };
     }
     return state as State;
   }
+}
+
+/** The step's result, or CancelledError once it has ignored a cancel for `graceMs`. */
+function untilAbandoned<T>(running: Promise<T>, ctx: StepContext, stepName: string, graceMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const abandoned = new Promise<never>((_, reject) => {
+    onAbort = () => {
+      timer = setTimeout(() => {
+        ctx.report.warn(`${stepName} did not stop within ${graceMs / 1000}s of the cancel; cleaning up without it`);
+        reject(new CancelledError());
+      }, graceMs);
+    };
+    if (ctx.signal.aborted) onAbort();
+    else ctx.signal.addEventListener("abort", onAbort, { once: true });
+  });
+  return Promise.race([running, abandoned]).finally(() => {
+    clearTimeout(timer);
+    if (onAbort !== undefined) ctx.signal.removeEventListener("abort", onAbort);
+  });
 }
 
 /**

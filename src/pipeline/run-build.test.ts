@@ -78,6 +78,25 @@ describe("runBuild", () => {
     assert.equal(error.exitCode, 130);
     assert.deepEqual(undone, ["vol-3"], "a cancelled build is cleaned up even with --on-error abort");
   });
+
+  it("ends a step that does not heed the cancel: cleanup runs a grace period after Ctrl-C, whatever the step waits for", async () => {
+    undone.length = 0;
+    const report = new RecordingReporter();
+    const cancel = new AbortController();
+    const stuck: Step<object, object> = {
+      name: "write manifest", plan: noPlan,
+      // Like a read of a fifo: nothing the signal can reach.
+      run: () => { setTimeout(() => cancel.abort(), 20); return new Promise(() => undefined); },
+    };
+    const started = Date.now();
+    const error = await runBuild(Pipeline.start<{ size: number }>().then(createVolume).then(stuck), { size: 4 }, options({ report, signal: cancel.signal, stopGraceMs: 300 }))
+      .then(() => undefined, (e: unknown) => e);
+    assert.ok(error instanceof BuildError);
+    assert.equal(error.exitCode, 130);
+    assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`);
+    assert.deepEqual(undone, ["vol-4"], "cleanup ran");
+    assert.ok(report.lines.some((l) => /write manifest did not stop within 0\.3s of the cancel; cleaning up without it/.test(l)), report.lines.join("\n"));
+  });
 });
 
 describe("system errors in a step", () => {

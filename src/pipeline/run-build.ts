@@ -13,6 +13,8 @@ export interface RunBuildOptions {
   cleanupSignal: AbortSignal;
   onError: OnError;
   cleanupTimeoutMs: number;
+  /** How long a step may take to stop after the first Ctrl-C before cleanup starts without it. */
+  stopGraceMs?: number;
 }
 
 /**
@@ -46,7 +48,7 @@ export async function runBuild<Initial extends object, State extends object>(
   const { report } = options;
   let state: State;
   try {
-    state = await pipeline.run({ signal: options.signal, report, cleanup }, initial);
+    state = await pipeline.run({ signal: options.signal, report, cleanup }, initial, options.stopGraceMs === undefined ? {} : { stopGraceMs: options.stopGraceMs });
   } catch (caught) {
     const error = options.signal.aborted ? new CancelledError() : caught;
     // Abort keeps the work directory to debug in; partial artifacts and caches are still undone.
