@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -99,11 +99,15 @@ describe("SSH communicator (a real OpenSSH server on 127.0.0.1)", { timeout: 120
     mkdirSync(join(remote, "logs", "app"), { recursive: true });
     writeFileSync(join(remote, "report.txt"), "all good\n");
     writeFileSync(join(remote, "logs", "app", "build.log"), "step 1\n");
+    symlinkSync("/etc/shadow", join(remote, "logs", "shadow"));
     const local = join(dir, "downloads");
+    const skipped: string[] = [];
     const ssh = await SshCommunicator.connect(target, { signal, report: new RecordingReporter() });
     try {
       await ssh.download(join(remote, "report.txt"), join(local, "renamed.txt"), { what: "provisioner 5 (file)", signal });
-      await ssh.download(join(remote, "logs"), `${local}/`, { what: "provisioner 6 (file)", signal });
+      // What kiln does not write (a link out of the copy) is said, as over a chroot.
+      await ssh.download(join(remote, "logs"), `${local}/`, { what: "provisioner 6 (file)", signal, onSkipped: (path) => skipped.push(path) });
+      assert.deepEqual(skipped.map((p) => p.replace(/^.*\/logs\//, "logs/")), ["logs/shadow"]);
       await assert.rejects(ssh.download(join(remote, "missing"), join(local, "missing"), { what: "provisioner 7 (file)", signal }), /provisioner 7 \(file\) failed: the download of .*missing exited with code 2/);
     } finally {
       ssh.close();

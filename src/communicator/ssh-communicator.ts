@@ -7,7 +7,7 @@ import { CancelledError, KilnError } from "../errors.js";
 import type { Reporter } from "../report/reporter.js";
 import { CommandError } from "../system/command-error.js";
 import { shellQuote as quote } from "../system/shell-quote.js";
-import type { Communicator, RunScriptOptions, UploadOptions } from "./communicator.js";
+import type { Communicator, DownloadOptions, RunScriptOptions, UploadOptions } from "./communicator.js";
 import { receiveTree } from "./download.js";
 import { envFileText, fillExecuteCommand, inlineVars } from "./execute-command.js";
 
@@ -88,9 +88,9 @@ export class SshCommunicator implements Communicator {
     await this.exec(`unset HISTFILE; ${run} </dev/null; s=$?; rm -rf ${directory}; exit $s`, Buffer.alloc(0), options, "the script");
   }
 
-  async download(targetPath: string, localPath: string, options: { what: string; signal: AbortSignal }): Promise<void> {
+  async download(targetPath: string, localPath: string, options: DownloadOptions): Promise<void> {
     const send = `${this.sudo()}tar -C ${quote(dirname(targetPath))} -cf - ${quote(basename(targetPath))}`;
-    await receiveTree(basename(targetPath), localPath, options.what, (tarInput) => this.exec(send, Buffer.alloc(0), { ...options, stdout: tarInput }, `the download of ${targetPath}`));
+    await receiveTree(basename(targetPath), localPath, options.what, (tarInput) => this.exec(send, Buffer.alloc(0), { what: options.what, signal: options.signal, stdout: tarInput }, `the download of ${targetPath}`), options.onSkipped);
   }
 
   async upload(localPath: string, targetPath: string, options: UploadOptions): Promise<void> {
