@@ -99,13 +99,19 @@ const puttyKey: Judge = (text, start, end) => {
     : { rule: rules.encryptedPrivateKey, severity: rules.encryptedPrivateKey.severity, message: "passphrase-protected PuTTY private key", excerpt };
 };
 
-/** A JWK with its private exponent or scalar ("d"): the key itself, in JSON. */
+/**
+ * A JWK's secret (RFC 7518 section 6): the private exponent or scalar "d" of an RSA, EC or OKP
+ * key, or the key value "k" of a symmetric (oct) one, an HMAC or AES key as secret as any.
+ */
 const jwkPrivate: Judge = (text, start, end) => {
+  const member = text.charAt(start + 1);
   const value = /^[A-Za-z0-9_-]*/.exec(text.slice(end, end + 1024))?.[0] ?? "";
   const around = text.slice(Math.max(0, start - 2048), end + 2048);
-  if (!/"kty"\s*:\s*"(?:RSA|EC|OKP|oct)"/.test(around) || value.length + 16 < 20) return undefined;
-  const kty = /"kty"\s*:\s*"(\w+)"/.exec(around)?.[1] ?? "";
-  return { rule: rules.privateKey, severity: rules.privateKey.severity, message: `unencrypted JWK private key (${kty})`, excerpt: `"d": "${"*".repeat(8)}" (${value.length + 16} characters, masked)` };
+  const types = member === "k" ? "oct" : "RSA|EC|OKP";
+  const kty = new RegExp(`"kty"\\s*:\\s*"(${types})"`).exec(around)?.[1];
+  if (kty === undefined || value.length + 16 < 20) return undefined;
+  const what = member === "k" ? "unencrypted JWK symmetric key" : "unencrypted JWK private key";
+  return { rule: rules.privateKey, severity: rules.privateKey.severity, message: `${what} (${kty})`, excerpt: `"${member}": "${"*".repeat(8)}" (${value.length + 16} characters, masked)` };
 };
 
 /** A 40-character AWS secret access key: base64 alphabet, both cases (unlike a hex digest). */

@@ -84,9 +84,12 @@ describe("every place a file system keeps bytes is read", { timeout: 5 * 60_000 
       ["PuTTY", ppk, "private-key"],
       ["JWK", `{"keys": [${jwk}]}`, "private-key"],
       ["JWK, pretty", JSON.stringify(JSON.parse(jwk), null, 2), "private-key"],
+      // RFC 7517 A.3 / RFC 7518 6.4: a symmetric key's secret is "k", and it has no "d".
+      ["JWK, symmetric (oct)", JSON.stringify({ keys: [{ kty: "oct", alg: "HS256", k: "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow" }] }), "private-key"],
     ];
     for (const [name, text, rule] of cases) assert.deepEqual(scanContent(text, "text").map((m) => m.rule.id), [rule], name);
     const publicJwk = JSON.stringify({ kty: "EC", crv: "P-256", x: "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", y: "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0" });
     assert.deepEqual(scanContent(publicJwk, "text"), [], "a public JWK is not a key");
+    assert.deepEqual(scanContent(JSON.stringify({ kty: "EC", k: "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0" }), "text"), [], "\"k\" is a secret only in an oct key");
   });
 });

@@ -23,7 +23,7 @@ export const fingerprints: readonly Fingerprint[] = [
   { pattern: "private-key", bucket: 0, offset: 4, bytes: ["-", "B", "E", "G"] },
   { pattern: "putty-key", bucket: 1, offset: 0, bytes: ["P", "u", "T", "T"] },
   { pattern: "aws-key-id", bucket: 1, offset: 0, bytes: ["A", "KS", "I", "A"] },
-  { pattern: "jwk-private", bucket: 1, offset: 0, bytes: ['"', "d", '"', " \t\r\n:"] },
+  { pattern: "jwk-private", bucket: 1, offset: 0, bytes: ['"', "dk", '"', " \t\r\n:"] },
   { pattern: "aws-secret", bucket: 2, offset: 0, bytes: anyCase("aws_") },
   { pattern: "github-token", bucket: 3, offset: 0, bytes: ["g", "h", "pousr", "_"] },
   // "github_pat_": "ub_p" rather than "gith", which every URL to github has

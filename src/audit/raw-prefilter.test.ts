@@ -28,6 +28,8 @@ const samples: [Name, string][] = [
   ["assignment", j("PASS", "WD:")],
   ["assignment", j("sec", "ret = ")],
   ["assignment", j("Sec", "ret\t:")],
+  ["jwk-private", j('"d', '": "', "jpsQnnGQmL-YBIffH1136csp")],
+  ["jwk-private", j('"k', '":"', "GawgguFyGrWKav7AX4VKUg")],
 ];
 
 /** A reproducible byte source (xorshift32): random data with no secrets but its planted ones. */

@@ -14,8 +14,9 @@ const anyCase = (word: string): string => [...word].map((c) => (/[a-z]/i.test(c)
 export const secretPatterns: readonly SecretPattern[] = [
   { name: "private-key", source: "-----BEGIN[A-Z0-9 ]{0,32}PRIVATE KEY-----" },
   { name: "putty-key", source: "PuTTY-User-Key-File-[0-9]+:" },
-  // A JSON Web Key's private part: "d" with a base64url value (the judge wants "kty" nearby).
-  { name: "jwk-private", source: '"d"[ \\t\\r\\n]{0,8}:[ \\t\\r\\n]{0,8}"[A-Za-z0-9_-]{16}' },
+  // A JSON Web Key's secret part (RFC 7518 6): "d" of an RSA, EC or OKP key, "k" of a symmetric
+  // (oct) one, with a base64url value (the judge wants "kty" nearby).
+  { name: "jwk-private", source: '"[dk]"[ \\t\\r\\n]{0,8}:[ \\t\\r\\n]{0,8}"[A-Za-z0-9_-]{16}' },
   { name: "aws-key-id", source: "(?:AKIA|ASIA)[0-9A-Z]{16}" },
   { name: "aws-secret", source: `${anyCase("aws_secret_access_key")}[ \\t"']{0,8}[=:]` },
   { name: "github-token", source: "(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{22})" },
