@@ -42,6 +42,9 @@ const table: Row[] = [
   { name: "sshd_config itself a symlink", files: { "/etc/ssh/sshd_config.real": "PermitRootLogin yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n" }, links: { [main]: "sshd_config.real" }, notKeyOnly: ["permitrootlogin"] },
   { name: "the drop-in directory a symlink", files: { [main]: `Include /etc/ssh/sshd_config.d/*.conf\n${kiln}`, "/etc/ssh/dropins/10-a.conf": "PermitEmptyPasswords yes\n" }, links: { "/etc/ssh/sshd_config.d": "dropins" }, notKeyOnly: ["permitemptypasswords"] },
   { name: "ChallengeResponseAuthentication is KbdInteractiveAuthentication", files: { [main]: "ChallengeResponseAuthentication yes\nKbdInteractiveAuthentication no\nPasswordAuthentication no\n" }, notKeyOnly: ["kbdinteractiveauthentication"] },
+  // servconf.c since 8.7: { "skeyauthentication", sKbdInteractiveAuthentication, SSHCFG_ALL }, /* alias */
+  { name: "SKeyAuthentication is KbdInteractiveAuthentication too", files: { [main]: "SKeyAuthentication yes\nKbdInteractiveAuthentication no\nPasswordAuthentication no\n" }, notKeyOnly: ["kbdinteractiveauthentication"] },
+  { name: "SKeyAuthentication inside a Match block", files: { [main]: `${kiln}Match User alice\n  SKeyAuthentication yes\n` }, notKeyOnly: ["kbdinteractiveauthentication"] },
 ];
 
 /** The parser's verdict: keywords some connection may get `yes` for (OpenSSH's default where unset). */

@@ -25,7 +25,8 @@ export const keyOnlyDefaults = {
 } as const;
 export type KeyOnlyKeyword = keyof typeof keyOnlyDefaults;
 export const keyOnlyKeywords = Object.keys(keyOnlyDefaults) as KeyOnlyKeyword[];
-const aliases: Record<string, string> = { challengeresponseauthentication: "kbdinteractiveauthentication" };
+// servconf.c (OpenSSH 8.7 and later) reads both old names as KbdInteractiveAuthentication.
+const aliases: Record<string, string> = { challengeresponseauthentication: "kbdinteractiveauthentication", skeyauthentication: "kbdinteractiveauthentication" };
 
 /** `yes` is the one value of each of these keywords that lets a password (or none) in. */
 export function notKeyOnly(value: string): boolean {
