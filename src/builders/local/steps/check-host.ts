@@ -9,7 +9,8 @@ import { inUserNamespace } from "../../../system/user-namespace.js";
 import type { LocalBuildRequest } from "../request.js";
 
 const always: HostTool[] = [
-  { command: "unshare", debianPackage: "util-linux", purpose: "isolates provisioners in namespaces" },
+  // --map-users (util-linux 2.38) maps the tree's 65536 ids; 2.37's unshare (Ubuntu 22.04) has none.
+  { command: "unshare", debianPackage: "util-linux", purpose: "isolates provisioners in namespaces, the tree's ids mapped", option: { name: "--map-users", since: "util-linux 2.38" } },
   { command: "chroot", debianPackage: "coreutils", purpose: "runs provisioners inside the tree" },
   { command: "setpriv", debianPackage: "util-linux", purpose: "confines provisioners (no_new_privs, capabilities, dies with kiln)" },
   { command: "pivot_root", debianPackage: "util-linux", purpose: "puts provisioners in a jail without the host's files" },
