@@ -55,6 +55,12 @@ describe("hardening judges sshd by the image's own sshd -T", { skip: existsSync(
     assert.match(result.stderr, /a Match block lets some connections in without a key: \/etc\/ssh\/sshd_config: permitrootlogin yes; \/etc\/ssh\/sshd_config: passwordauthentication "yes"/);
   });
 
+  it("reads SKeyAuthentication in a Match block as sshd does: keyboard-interactive login", async () => {
+    const result = await hardenSshd(`${debianHead}Match Address 198.51.100.0/24\n  SKeyAuthentication yes\n`);
+    assert.equal(result.status, 1, result.stdout);
+    assert.match(result.stderr, /a Match block lets some connections in without a key: \/etc\/ssh\/sshd_config: skeyauthentication yes/);
+  });
+
   it("asks about the default user too", () => {
     assert.match(hardeningScript({ ...sshdOnly, default_user: "admin" }), /for who in 'root' 'admin' 'kiln-check'; do/);
   });

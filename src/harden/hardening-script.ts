@@ -21,7 +21,7 @@ const matchSaysYes = [
   "FNR == 1 { inmatch = 0 }",
   '{ line = tolower($0); sub(/\r$/, "", line); sub(/^[ \t]+/, "", line) }',
   "line ~ /^match([ \t=]|$)/ { inmatch = 1; next }",
-  'inmatch && line ~ /^"?(permitrootlogin|passwordauthentication|kbdinteractiveauthentication|challengeresponseauthentication|permitemptypasswords)"?([ \t]*=[ \t]*|[ \t]+)"?yes"?([ \t#]|$)/ { printf "%s%s: %s", sep, FILENAME, line; sep = "; " }',
+  'inmatch && line ~ /^"?(permitrootlogin|passwordauthentication|kbdinteractiveauthentication|challengeresponseauthentication|skeyauthentication|permitemptypasswords)"?([ \t]*=[ \t]*|[ \t]+)"?yes"?([ \t#]|$)/ { printf "%s%s: %s", sep, FILENAME, line; sep = "; " }',
 ].join("\n");
 
 /** Connections the image's sshd -T is asked about: root, the default user and someone else. */
@@ -48,7 +48,7 @@ function writeFile(path: string, content: string, mode: string): string[] {
  */
 export function hardeningScript(harden: HardenConfig): string {
   const settings = sshdSettings(harden);
-  const keywords = [...settings.map((s) => (s.split(" ")[0] ?? "").toLowerCase()), "challengeresponseauthentication"];
+  const keywords = [...settings.map((s) => (s.split(" ")[0] ?? "").toLowerCase()), "challengeresponseauthentication", "skeyauthentication"];
   const checkedUsers = ["root", ...(harden.default_user === undefined ? [] : [harden.default_user]), nonRootUser];
   const lines: string[] = [
     "set -u",

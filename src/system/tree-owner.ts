@@ -63,7 +63,10 @@ export function absolutePath(path: string | undefined): string {
  * Every program is found by an absolute path or on absolute PATH entries, never in the tree.
  */
 export function asTreeRoot(owner: ForeignTreeOwner | undefined, command: readonly string[]): string[] {
-  if (owner === undefined) return ["/usr/bin/env", `PATH=${absolutePath(process.env["PATH"])}`, ...command];
+  // Dies with kiln (a SIGKILLed kiln must not leave mke2fs writing); armed after unshare's
+  // setuid, which clears a parent-death signal set before it.
+  const diesWithKiln = ["setpriv", "--pdeathsig", "KILL", "--", ...command];
+  if (owner === undefined) return ["/usr/bin/env", `PATH=${absolutePath(process.env["PATH"])}`, ...diesWithKiln];
   const map = `${owner.base},0,${owner.count}`;
-  return ["/usr/bin/env", `PATH=${owner.idmap}:${absolutePath(process.env["PATH"])}`, "unshare", "--user", `--map-users=${map}`, `--map-groups=${map}`, "--setuid", "0", "--setgid", "0", "--", ...command];
+  return ["/usr/bin/env", `PATH=${owner.idmap}:${absolutePath(process.env["PATH"])}`, "unshare", "--user", `--map-users=${map}`, `--map-groups=${map}`, "--setuid", "0", "--setgid", "0", "--", ...diesWithKiln];
 }
