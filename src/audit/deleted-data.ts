@@ -21,7 +21,7 @@ export function areaOf(w: WalkedFilesystem, deleted: DeletedInodes, offset: numb
 }
 
 /** A candidate in bytes no live file owns, judged with only the bytes around it as context. */
-export async function judgeRaw(handle: FileHandle, hit: RawHit, where: { area: RawArea; inode?: number; formerPath?: string }): Promise<Finding[]> {
+export async function judgeRaw(handle: FileHandle, hit: RawHit, where: { area: RawArea; inode?: number; formerPath?: string; path?: string }): Promise<Finding[]> {
   const before = Math.min(hit.offset, 2048);
   const window = Buffer.alloc(before + 16 * 1024);
   const bytesRead = readAt(handle, window, hit.offset - before);
@@ -29,7 +29,7 @@ export async function judgeRaw(handle: FileHandle, hit: RawHit, where: { area: R
   return judgeAt(text, before, "unallocated").map((m): Finding => ({
     rule: m.rule.id === rules.awsKeyId.id ? m.rule : rules.deletedSecret,
     severity: m.rule.id === rules.awsKeyId.id ? m.severity : rules.deletedSecret.severity,
-    message: `${m.message}, recoverable from ${where.area === "outside-filesystem" ? "bytes outside any ext filesystem" : where.area === "journal" ? "the filesystem journal" : "deleted data"}`,
+    message: `${m.message}, recoverable from ${where.area === "outside-filesystem" ? "bytes outside any ext filesystem" : where.area === "journal" ? "the filesystem journal" : where.area === "entry-slack" ? `the blocks of ${where.path ?? "a live entry"} beyond its content (no read of it returns them; dd does)` : "deleted data"}`,
     excerpt: m.excerpt,
     location: { kind: "raw", offset: hit.offset, ...where },
   }));

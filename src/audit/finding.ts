@@ -8,10 +8,12 @@ export type FindingLocation =
     /** Byte offset in the audited image file (not in the partition). */
     offset: number;
     /** What the bytes are: free blocks, the blocks of a deleted file, the journal, or no filesystem kiln reads. */
-    area: "unallocated" | "deleted-file" | "journal" | "outside-filesystem";
+    area: "unallocated" | "deleted-file" | "journal" | "outside-filesystem" | "entry-slack";
     /** The deleted inode, and the name it had when its directory entry survives. */
     inode?: number;
     formerPath?: string;
+    /** entry-slack: the live entry whose blocks keep these bytes beyond its content. */
+    path?: string;
   };
 
 /** One problem in an image: which rule, where, a masked excerpt (never the secret), and the fix. */
@@ -33,10 +35,12 @@ export function describeLocation(location: FindingLocation): string {
     "deleted-file": "blocks of a deleted file",
     journal: "the filesystem journal",
     "outside-filesystem": "bytes outside any ext filesystem",
+    "entry-slack": "blocks of a live entry, beyond its content",
   }[location.area];
   const inode = location.inode === undefined ? "" : `, inode ${location.inode}`;
   const former = location.formerPath === undefined ? "" : `, was ${location.formerPath}`;
-  return `byte ${location.offset} (${what}${inode}${former})`;
+  const of = location.path === undefined ? "" : ` ${location.path}`;
+  return `byte ${location.offset} (${what}${of}${inode}${former})`;
 }
 
 /** A stable key for de-duplicating and for baselines: the rule and the path or offset. */

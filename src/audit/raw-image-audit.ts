@@ -13,7 +13,8 @@ import { incomplete, type AuditLimits } from "./incomplete.js";
 import { judgeAfter, judgeBefore, rawPageBytes, scanRaw } from "./raw-scan.js";
 import { auditTree, type TreeAuditResult } from "./tree-audit.js";
 import { compressionOf } from "./sources/decompress.js";
-import { fileHead, ownedByLiveEntry, ownerFile, type Walked, type WalkedFilesystem } from "./walked-filesystem.js";
+import { judgedAsEntry } from "./entry-slack.js";
+import { fileHead, ownedByLiveEntry, ownerEntry, ownerFile, type Walked, type WalkedFilesystem } from "./walked-filesystem.js";
 
 /**
  * Audits a raw disk image: the file rules on every ext filesystem in it, and one scan of every
@@ -75,7 +76,11 @@ async function auditWithScan({ handle, path, size, volumes, data, scanSignal, si
     progress?.(`reading the ext filesystem${volume.index === undefined ? "" : ` in partition ${volume.index}`}`);
     const fs = await Ext4Filesystem.open(handle, { offset: volume.offset, size: volume.size, name });
     const files = new Map<number, Ext4File>();
-    const tree = new Ext4Tree(fs, name, (file) => { if (file.entry.type === "file") files.set(file.inode, file); });
+    const others = new Map<number, Ext4File>();
+    const tree = new Ext4Tree(fs, name, (file) => {
+      if (file.entry.type === "file") files.set(file.inode, file);
+      else if (file.entry.type !== "other" && file.extents.length > 0) others.set(file.inode, file);
+    });
     // Compressed files wait for the walk to end; the thousands of gzip'd docs and man pages
     // unchanged from the recorded base need no decompressing.
     const audited = await auditTree(tree, { scanContent: () => false, limits, ...(signal === undefined ? {} : { signal }), ...(stock === undefined ? {} : { stock }) });
@@ -83,7 +88,7 @@ async function auditWithScan({ handle, path, size, volumes, data, scanSignal, si
     if (fs.needsRecovery) result.problems.push(`${tree.description}: its journal needs recovery (the image was taken from a running system); recent changes may be missing`);
     // Damage the reader worked around is bytes it could not read as what they claim to be.
     result.findings.push(...fs.problems.map((p) => incomplete("filesystem-damage", "/", `${tree.description}: ${p}`)));
-    walked.push({ volume, fs, files, judge: audited.judge, packages: audited.packages });
+    walked.push({ volume, fs, files, others, judge: audited.judge, packages: audited.packages });
     for (const file of files.values()) {
       // Compressed by its first bytes, whatever its name (a rotated log.1 is gzip too).
       if (file.entry.size < 4 || compressionOf(await fileHead(handle, { volume, fs, files }, file, 8, scratch)) === undefined) continue;
@@ -112,7 +117,16 @@ async function auditWithScan({ handle, path, size, volumes, data, scanSignal, si
   for (const hit of hits) {
     const w = walked.find((x) => hit.offset >= x.volume.offset && hit.offset < x.volume.offset + x.volume.size);
     const owner = w === undefined ? undefined : ownerFile(w, hit.offset);
-    if (owner === undefined && w !== undefined && ownedByLiveEntry(w, hit.offset)) continue;
+    if (owner === undefined && w !== undefined && ownedByLiveEntry(w, hit.offset)) {
+      const other = ownerEntry(w, hit.offset);
+      if (other === undefined || judgedAsEntry(handle, w, other, hit.offset)) continue;
+      raw.push(...await judgeRaw(handle, hit, { area: "entry-slack", inode: other.inode, path: other.entry.path }));
+      continue;
+    }
+    if (w !== undefined && owner !== undefined && !owner.inline && !judgedAsEntry(handle, w, owner, hit.offset)) {
+      raw.push(...await judgeRaw(handle, hit, { area: "entry-slack", inode: owner.inode, path: owner.entry.path }));
+      continue;
+    }
     if (w === undefined || owner === undefined) {
       raw.push(...await judgeRaw(handle, hit, w === undefined ? { area: "outside-filesystem" } : areaOf(w, deleted.get(w) ?? [], hit.offset)));
       continue;

@@ -11,6 +11,8 @@ export interface WalkedFilesystem {
   volume: Volume;
   fs: Ext4Filesystem;
   files: Map<number, Ext4File>;
+  /** Its directories and symlinks kept in blocks, by inode: their blocks hold bytes beyond what was judged. */
+  others?: Map<number, Ext4File>;
 }
 
 /** The same, with the recorded base's stock files, and how file scans become findings. */
@@ -47,6 +49,12 @@ export function ownedByLiveEntry(w: WalkedFilesystem, offset: number): boolean {
   if (owner.kind !== "metadata" || owner.what !== "inode table") return false;
   const inode = w.fs.inodeAtByte(inFs);
   return inode !== undefined && w.fs.pathOf(inode) !== undefined;
+}
+
+/** The live directory or symlink whose blocks hold this offset. */
+export function ownerEntry(w: WalkedFilesystem, offset: number): Ext4File | undefined {
+  const owner = w.fs.ownerOf(Math.floor((offset - w.volume.offset) / w.fs.blockSize));
+  return owner.kind === "file" ? w.others?.get(owner.inode) : undefined;
 }
 
 /** The live regular file whose bytes (data, or inline data in its inode) hold this offset. */

@@ -86,5 +86,6 @@ function jsonLocation(location: FindingLocation): FindingLocation {
     area: location.area,
     ...(location.inode === undefined ? {} : { inode: location.inode }),
     ...(location.formerPath === undefined ? {} : { formerPath: location.formerPath }),
+    ...(location.path === undefined ? {} : { path: location.path }),
   };
 }

@@ -1,0 +1,40 @@
+import type { FileHandle } from "node:fs/promises";
+import type { Ext4File } from "../image/ext4/ext4-filesystem.js";
+import { readAt } from "../system/read-at.js";
+import type { WalkedFilesystem } from "./walked-filesystem.js";
+
+/**
+ * Whether a byte in a block a live entry owns is one the tree audit judged as that entry's: a
+ * file's or symlink's content before its size, a directory's live names. Everything else there
+ * (past i_size in the last block or in blocks mapped beyond it, a preallocated extent that reads
+ * as zeros, a directory block's unused space) is kept by the image and read
+ * by anyone with dd, yet no file read returns it: it is judged as hidden data.
+ */
+export function judgedAsEntry(handle: FileHandle, w: WalkedFilesystem, entry: Ext4File, offset: number): boolean {
+  const bs = w.fs.blockSize;
+  const inFs = offset - w.volume.offset;
+  const block = Math.floor(inFs / bs);
+  const run = entry.extents.find((r) => block >= r.physicalBlock && block < r.physicalBlock + r.blocks);
+  // Not a data block: its xattr block (whose values the tree audit judged) or its extent tree.
+  if (run === undefined) return true;
+  if (run.uninitialized === true) return false;
+  if (entry.entry.type === "directory") {
+    const bytes = Buffer.alloc(bs);
+    readAt(handle, bytes, w.volume.offset + block * bs);
+    return inLiveName(bytes, inFs % bs);
+  }
+  const size = entry.entry.type === "symlink" ? Buffer.byteLength(entry.entry.linkTarget ?? "") : entry.entry.size;
+  return (run.logicalBlock + block - run.physicalBlock) * bs + (inFs % bs) < size;
+}
+
+/** Whether `at` lies in the name of a live entry of a directory block (a chain of rec_len). */
+function inLiveName(block: Buffer, at: number): boolean {
+  for (let pos = 0; pos + 8 <= block.length;) {
+    const recordLength = block.readUInt16LE(pos + 4);
+    const nameLength = block[pos + 6] ?? 0;
+    if (block.readUInt32LE(pos) !== 0 && at >= pos + 8 && at < pos + 8 + nameLength) return true;
+    if (recordLength < 8 || at < pos + recordLength) return false;
+    pos += recordLength;
+  }
+  return false;
+}
