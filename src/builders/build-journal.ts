@@ -1,7 +1,9 @@
 import { readFileSync } from "node:fs";
-import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { lstat, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { homedir, hostname } from "node:os";
 import { join } from "node:path";
+import { KilnError } from "../errors.js";
+import { ensureSafeDirectory, isOwnFile } from "../system/private-directory.js";
 
 /**
  * What every build's journal starts with, whatever its builder: which build, and the process
@@ -36,7 +38,8 @@ export class JournalFile<R extends JournalHeader> {
 
   /** Opens the journal of this process's build, stamped with its pid, host and start time. */
   static async create<R extends JournalHeader>(fields: Omit<R, Identity>, directory = journalDirectory()): Promise<JournalFile<R>> {
-    await mkdir(directory, { recursive: true, mode: 0o700 });
+    // Another user who can write here can plant a journal that cleanup acts on as us.
+    await safeJournalDirectory(directory);
     const start = processStartTime(process.pid);
     const record = { ...fields, pid: process.pid, host: hostname(), ...(start === undefined ? {} : { processStart: start }), startedAt: new Date().toISOString() } as R;
     const journal = new JournalFile(join(directory, `${fields.buildId}.json`), record);
@@ -55,12 +58,19 @@ export class JournalFile<R extends JournalHeader> {
   }
 }
 
-/** Every journal in the directory, of any builder, with the file it came from; unreadable ones are skipped. */
+/**
+ * Every journal in the directory, of any builder, with the file it came from; unreadable ones are
+ * skipped. A journal tells cleanup what to remove, as us: a directory or a journal another user
+ * could have written is refused (KILN_UNSAFE_DIRECTORY), never acted upon.
+ */
 export async function readJournalFiles(directory = journalDirectory()): Promise<{ file: string; record: JournalHeader }[]> {
+  if (await lstat(directory).then(() => false, () => true)) return [];
+  await safeJournalDirectory(directory);
   const names = await readdir(directory).catch(() => [] as string[]);
   const journals: { file: string; record: JournalHeader }[] = [];
   for (const name of names.filter((n) => n.endsWith(".json"))) {
     const file = join(directory, name);
+    if (!(await isOwnFile(file))) continue;
     try {
       const record = JSON.parse(await readFile(file, "utf8")) as JournalHeader;
       if (typeof record.buildId === "string" && typeof record.pid === "number") journals.push({ file, record });
@@ -69,6 +79,16 @@ export async function readJournalFiles(directory = journalDirectory()): Promise<
     }
   }
   return journals;
+}
+
+/** The journal directory, checked as a build's work directory is: ours or root's, no one else can write to it. */
+async function safeJournalDirectory(directory: string): Promise<void> {
+  await ensureSafeDirectory(directory).catch((error: unknown) => {
+    if (!(error instanceof KilnError) || error.code !== "KILN_UNSAFE_DIRECTORY") throw error;
+    throw new KilnError("KILN_UNSAFE_DIRECTORY", `${error.message.replace(/^refusing to build in/, "refusing to use")} (it holds build journals, which kiln cleanup acts on)`, {
+      hint: `set KILN_STATE_DIR (or XDG_STATE_HOME) to a directory only root or uid ${process.geteuid?.() ?? 0} can change, or fix this one with chown and chmod 0700`,
+    });
+  });
 }
 
 /** When a process started, in clock ticks since boot (Linux /proc), or undefined. */
