@@ -5,6 +5,7 @@ import type { Finding } from "./finding.js";
 import { defaultLimits, incomplete, type AuditLimits } from "./incomplete.js";
 import { StreamScanner, type LocatedMatch } from "./stream-scanner.js";
 import { compressionOf, decompressed } from "./sources/decompress.js";
+import { containerHeadBytes, containerOf, membersOf, type Container } from "./sources/archive-members.js";
 
 export interface FileScan {
   matches: LocatedMatch[];
@@ -20,7 +21,12 @@ export interface FileScanOptions {
   signal?: AbortSignal;
   /** Decompressed content is scanned up to `decompressedBytes` per file; a bomb cannot stall the audit. */
   limits?: AuditLimits;
+  /** How many archives deep this content is (a member of a member…). */
+  depth?: number;
 }
+
+/** Archives inside archives deeper than this are a gap, not a recursion an image controls. */
+const maxDepth = 8;
 
 /**
  * Scans one file's content for secrets, judged by where the file is and whether it is text.
@@ -36,12 +42,13 @@ export async function scanFileContent(path: string, chunks: AsyncIterable<Buffer
   if (first.done === true) return { matches: [], bytes: 0, gaps: [], sha256: hash.digest("hex") };
   const all = withFirst(first.value, iterator);
   const kind = compressionOf(first.value);
-  if (kind === undefined) return { ...await scanPlain(path, all), sha256: hash.digest("hex") };
+  if (kind === undefined) return { ...await scanPlain(path, all, options), sha256: hash.digest("hex") };
   try {
     const stream = decompressed(all, kind, { limit, ...(signal === undefined ? {} : { signal }) });
-    const inner = await scanPlain(path.replace(/\.(?:gz|tgz|zst|tzst|xz|txz|bz2|tbz2?)$/, ""), stream);
+    const inner = await scanPlain(path.replace(/\.(?:gz|tgz|zst|tzst|xz|txz|bz2|tbz2?)$/, ""), stream, options, path);
     for await (const _ of all) { /* the rest of the file, for its checksum */ }
     const gaps = stream.cut ? [incomplete("decompressed-size", path, `its ${kind} data goes on past ${limit} bytes; the rest was not scanned`)] : [];
+    gaps.push(...inner.gaps);
     return { ...inner, gaps, sha256: hash.digest("hex"), matches: inner.matches.map((m) => ({ ...m, message: `${m.message} (inside the ${kind} data)` })) };
   } catch (error) {
     if (error instanceof KilnError && error.code === "KILN_AUDIT_CORRUPT_COMPRESSED") {
@@ -62,15 +69,45 @@ async function* hashed(chunks: AsyncIterable<Buffer>, hash: ReturnType<typeof st
   }
 }
 
-async function scanPlain(path: string, chunks: AsyncIterable<Buffer>): Promise<Omit<FileScan, "sha256">> {
+/** `path` decides how text is judged; `where` (the file as stored) is where gaps are reported. */
+async function scanPlain(path: string, chunks: AsyncIterable<Buffer>, options: FileScanOptions, where = path): Promise<Omit<FileScan, "sha256">> {
+  const limits = options.limits ?? defaultLimits;
   let scanner: StreamScanner | undefined;
   let bytes = 0;
+  let container: Container | undefined;
+  const kept: Buffer[] = [];
   for await (const chunk of chunks) {
-    scanner ??= new StreamScanner(contextFor(path, chunk));
+    if (scanner === undefined) {
+      scanner = new StreamScanner(contextFor(path, chunk));
+      container = containerOf(chunk.subarray(0, containerHeadBytes));
+    }
     scanner.push(chunk);
     bytes += chunk.length;
+    if (container !== undefined && bytes <= limits.containerBytes) kept.push(chunk);
   }
-  return { matches: scanner?.end() ?? [], bytes, gaps: [] };
+  const matches = scanner?.end() ?? [];
+  if (container === undefined) return { matches, bytes, gaps: [] };
+  // An archive's compressed members are blind to the scan of its bytes: each is scanned inside.
+  if (bytes > limits.containerBytes) return { matches, bytes, gaps: [incomplete("container-size", where, `a ${container} archive of more than ${limits.containerBytes} bytes: its compressed members were not looked inside`)] };
+  const depth = (options.depth ?? 0) + 1;
+  if (depth > maxDepth) return { matches, bytes, gaps: [incomplete("nested-too-deep", where, `archives nested more than ${maxDepth} deep: the innermost were not looked inside`)] };
+  const gaps: Finding[] = [];
+  for (const member of membersOf(container, Buffer.concat(kept), limits.decompressedBytes)) {
+    if ("problem" in member) {
+      gaps.push(incomplete(member.cut === true ? "decompressed-size" : "corrupt-compressed", where, `${container} member ${member.name}: ${member.problem}`));
+      continue;
+    }
+    const inner = await scanFileContent(`${path}/${member.name}`, once(member.data), { ...options, depth });
+    const quoted = JSON.stringify(member.name);
+    matches.push(...inner.matches.map(({ line: _line, ...m }) => ({ ...m, message: `${m.message} (in the ${container} member ${quoted})` })));
+    gaps.push(...inner.gaps.map((g) => ({ ...g, location: { kind: "file" as const, path: where } })));
+    bytes += inner.bytes;
+  }
+  return { matches, bytes, gaps };
+}
+
+async function* once(data: Buffer): AsyncIterable<Buffer> {
+  yield data;
 }
 
 async function* withFirst(first: Buffer, rest: AsyncIterator<Buffer>): AsyncIterable<Buffer> {

@@ -35,12 +35,11 @@ export function describeLocation(location: FindingLocation): string {
     "deleted-file": "blocks of a deleted file",
     journal: "the filesystem journal",
     "outside-filesystem": "bytes outside any ext filesystem",
-    "entry-slack": "blocks of a live entry, beyond its content",
+    "entry-slack": `blocks of ${location.path ?? "a live entry"}, beyond its content`,
   }[location.area];
   const inode = location.inode === undefined ? "" : `, inode ${location.inode}`;
   const former = location.formerPath === undefined ? "" : `, was ${location.formerPath}`;
-  const of = location.path === undefined ? "" : ` ${location.path}`;
-  return `byte ${location.offset} (${what}${of}${inode}${former})`;
+  return `byte ${location.offset} (${what}${inode}${former})`;
 }
 
 /** A stable key for de-duplicating and for baselines: the rule and the path or offset. */

@@ -10,17 +10,22 @@ export interface AuditLimits {
   rawCandidates: number;
   /** Bytes a compressed file is decompressed to at most. */
   decompressedBytes: number;
+  /** Bytes of an archive (zip, ar, tar) held to open its compressed members. */
+  containerBytes: number;
 }
 
 export const defaultLimits: AuditLimits = {
   rawCandidates: 1_000_000,
   decompressedBytes: 1024 * 1024 * 1024,
+  containerBytes: 256 * 1024 * 1024,
 };
 
 /** Why part of an image was not judged; the name is stable, for baselines and scripts. */
 export type Gap =
   | "raw-candidates"
   | "decompressed-size"
+  | "container-size"
+  | "nested-too-deep"
   | "corrupt-compressed"
   | "decompressor-missing"
   | "unreadable"

@@ -13,6 +13,7 @@ import { incomplete, type AuditLimits } from "./incomplete.js";
 import { judgeAfter, judgeBefore, rawPageBytes, scanRaw } from "./raw-scan.js";
 import { auditTree, type TreeAuditResult } from "./tree-audit.js";
 import { compressionOf } from "./sources/decompress.js";
+import { containerHeadBytes, containerOf } from "./sources/archive-members.js";
 import { judgedAsEntry } from "./entry-slack.js";
 import { fileHead, ownedByLiveEntry, ownerEntry, ownerFile, type Walked, type WalkedFilesystem } from "./walked-filesystem.js";
 
@@ -71,6 +72,7 @@ async function auditWithScan({ handle, path, size, volumes, data, scanSignal, si
   scanning.catch(() => undefined); // awaited below; an early failure must not go unhandled meanwhile
   const result: TreeAuditResult = { findings: [], files: 0, bytes: 0, problems: [] };
   const walked: Walked[] = [];
+  const archives: { w: Walked; file: Ext4File }[] = [];
   const scratch = Buffer.allocUnsafe(1024 * 1024);
   for (const volume of volumes.filter((v) => v.filesystem === "ext")) {
     progress?.(`reading the ext filesystem${volume.index === undefined ? "" : ` in partition ${volume.index}`}`);
@@ -90,9 +92,18 @@ async function auditWithScan({ handle, path, size, volumes, data, scanSignal, si
     result.findings.push(...fs.problems.map((p) => incomplete("filesystem-damage", "/", `${tree.description}: ${p}`)));
     walked.push({ volume, fs, files, others, judge: audited.judge, packages: audited.packages });
     for (const file of files.values()) {
+      if (file.entry.size < 4) continue;
       // Compressed by its first bytes, whatever its name (a rotated log.1 is gzip too).
-      if (file.entry.size < 4 || compressionOf(await fileHead(handle, { volume, fs, files }, file, 8, scratch)) === undefined) continue;
+      const head = await fileHead(handle, { volume, fs, files }, file, containerHeadBytes, scratch);
+      const compressed = compressionOf(head) !== undefined;
+      const container = !compressed && containerOf(head) !== undefined;
+      if (!compressed && !container) continue;
       if (audited.packages.has(file.entry.path) && audited.packages.exemption(file.entry.path, await stockCheckSum(handle, { volume, fs, files }, file, scratch)) !== undefined) continue;
+      // An archive's members are opened by its scan as a file, once, with the raw candidates in it.
+      if (container) {
+        archives.push({ w: walked.at(-1) as Walked, file });
+        continue;
+      }
       const scan = await scanFileContent(file.entry.path, fs.read(file), { limits, ...(signal === undefined ? {} : { signal }) });
       result.bytes += scan.bytes;
       result.findings.push(...scan.gaps);
@@ -104,7 +115,7 @@ async function auditWithScan({ handle, path, size, volumes, data, scanSignal, si
   if (hits.length > 0) progress?.(`judging ${hits.length} candidate secret${hits.length === 1 ? "" : "s"} where they lie`);
   result.bytes += size;
   if (truncated) result.findings.push(incomplete("raw-candidates", "/", `more than ${limits.rawCandidates} candidate secrets in the raw bytes of ${name}; those past the limit were not judged`));
-  const candidates = new Map<Ext4File, { w: Walked; offsets: number[]; whole: boolean }>();
+  const candidates = new Map<Ext4File, { w: Walked; offsets: number[]; whole: boolean }>(archives.map(({ w, file }) => [file, { w, offsets: [], whole: true }]));
   // A candidate thrown out where it lies may be a secret in its file, whose bytes go on elsewhere.
   for (const file of filesAtRunEdges(walked, coldPages)) candidates.set(file.file, { w: file.w, offsets: [], whole: true });
   for (const w of walked) {
