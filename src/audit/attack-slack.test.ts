@@ -65,6 +65,26 @@ describe("bytes a live entry's blocks hold beyond its content are judged as hidd
     assert.deepEqual(raw((await auditImage(image, { failOn: "critical" })).findings), ["deleted-secret raw", "deleted-secret raw"]);
   });
 
+  it("finds a token in the unused bytes of a live inode's record, and still judges its extended attributes as attributes", async () => {
+    const image = imageOf("inode", (tree) => {
+      writeFileSync(join(tree, "srv/x"), "hi\n");
+      writeFileSync(join(tree, "srv/y"), "hi\n");
+      execFileSync("setfattr", ["-n", "user.note", "-v", "nothing to see", join(tree, "srv/y")]);
+    }, "^metadata_csum");
+    const token = ["ghp_", "R4nd0mT0k3nV4lu3sXyZ", "aBcDeFgHiJkLmNoP"].join("");
+    const recordOf = (path: string): number => {
+      const m = /located at block (\d+), offset (0x[0-9a-f]+)/.exec(execFileSync("debugfs", ["-R", `imap ${path}`, image], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }));
+      return Number(m?.[1]) * 4096 + Number(m?.[2]);
+    };
+    const handle = await open(image, "r+");
+    await handle.write(Buffer.from(token), 0, token.length, recordOf("/srv/x") + 200);
+    await handle.close();
+    clean(image);
+    const findings = (await auditImage(image, { failOn: "critical" })).findings;
+    assert.deepEqual(raw(findings), ["deleted-secret raw"]);
+    assert.match(findings[0]?.message ?? "", /\/srv\/x \(its inode record\)/);
+  });
+
   it("still judges a key in a file's content as the file's, and names in a directory as names", async () => {
     const image = imageOf("plain", (tree) => writeFileSync(join(tree, "srv/id_ed25519"), key));
     assert.deepEqual((await auditImage(image, { failOn: "critical" })).findings.map((f) => `${f.rule.id} ${f.location.kind === "file" ? f.location.path : "raw"}`), ["private-key /srv/id_ed25519"]);

@@ -14,7 +14,7 @@ import { judgeAfter, judgeBefore, rawPageBytes, scanRaw } from "./raw-scan.js";
 import { auditTree, type TreeAuditResult } from "./tree-audit.js";
 import { compressionOf } from "./sources/decompress.js";
 import { containerHeadBytes, containerOf } from "./sources/archive-members.js";
-import { judgedAsEntry } from "./entry-slack.js";
+import { inInodeSlack, judgedAsEntry } from "./entry-slack.js";
 import { fileHead, ownedByLiveEntry, ownerEntry, ownerFile, type Walked, type WalkedFilesystem } from "./walked-filesystem.js";
 
 /**
@@ -128,6 +128,12 @@ async function auditWithScan({ handle, path, size, volumes, data, scanSignal, si
   for (const hit of hits) {
     const w = walked.find((x) => hit.offset >= x.volume.offset && hit.offset < x.volume.offset + x.volume.size);
     const owner = w === undefined ? undefined : ownerFile(w, hit.offset);
+    if (w !== undefined && inInodeSlack(handle, w, hit.offset)) {
+      const inode = w.fs.inodeAtByte(hit.offset - w.volume.offset);
+      const path = inode === undefined ? undefined : w.fs.pathOf(inode);
+      raw.push(...await judgeRaw(handle, hit, { area: "entry-slack", ...(inode === undefined ? {} : { inode }), ...(path === undefined ? {} : { path: `${path} (its inode record)` }) }));
+      continue;
+    }
     if (owner === undefined && w !== undefined && ownedByLiveEntry(w, hit.offset)) {
       const other = ownerEntry(w, hit.offset);
       if (other === undefined || judgedAsEntry(handle, w, other, hit.offset)) continue;

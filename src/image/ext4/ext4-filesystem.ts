@@ -151,6 +151,11 @@ export class Ext4Filesystem {
     return this.inodeTables.inodeAt(byteInFilesystem);
   }
 
+  /** The inode record holding a byte of an inode table: its number, start (bytes from the filesystem's start) and size. */
+  inodeRecordAt(byteInFilesystem: number): { inode: number; start: number; size: number } | undefined {
+    return this.inodeTables.recordAt(byteInFilesystem);
+  }
+
   /** The first path a live inode was walked under; valid after walk() has finished. */
   pathOf(inode: number): string | undefined {
     return this.walked().ownership.pathOf(inode);

@@ -17,6 +17,15 @@ export class InodeTableIndex {
     this.tableBytes = sb.inodesPerGroup * sb.inodeSize;
   }
 
+  /** The record holding `byteInFilesystem`: its inode, where it starts (in the filesystem) and its size. */
+  recordAt(byteInFilesystem: number): { inode: number; start: number; size: number } | undefined {
+    const inode = this.inodeAt(byteInFilesystem);
+    if (inode === undefined) return undefined;
+    const found = lastAtOrBefore(this.starts, byteInFilesystem);
+    const within = byteInFilesystem - this.starts[found]!;
+    return { inode, start: byteInFilesystem - (within % this.sb.inodeSize), size: this.sb.inodeSize };
+  }
+
   /** The inode whose record holds `byteInFilesystem`, or undefined outside every inode table. */
   inodeAt(byteInFilesystem: number): number | undefined {
     const found = lastAtOrBefore(this.starts, byteInFilesystem);
