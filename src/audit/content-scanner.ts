@@ -134,9 +134,11 @@ const awsKeyId: Judge = (text, start, end) => {
 
 const awsSecret: Judge = (text, start, end) => {
   const value = assignedValue(text, end);
-  if (value === undefined || !/^[A-Za-z0-9/+]{40}$/.test(value.text)) return undefined;
-  // With its key id beside it, the pair is one leak, reported once by the key id's judge.
-  if (/(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z2-7]{16}(?![A-Za-z0-9])/.test(text.slice(Math.max(0, start - 1024), end + 1024))) return undefined;
+  if (value === undefined || !/^[A-Za-z0-9/+]{40}$/.test(value.text) || value.text.endsWith("EXAMPLEKEY")) return undefined;
+  // With its key id beside it, the pair is one leak, reported once by the key id's judge; AWS's
+  // example id is reported by no one, so beside it (a decoy) the secret is reported here.
+  const ids = text.slice(Math.max(0, start - 1024), end + 1024).matchAll(/(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z2-7]{16}(?![A-Za-z0-9])/g);
+  if ([...ids].some((id) => !id[0].endsWith("EXAMPLE"))) return undefined;
   return { rule: rules.awsCredentials, severity: rules.awsCredentials.severity, message: "AWS secret access key", excerpt: maskedLine(text, value.start, value.start + value.text.length) };
 };
 
