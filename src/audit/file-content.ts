@@ -1,11 +1,11 @@
 import { KilnError } from "../errors.js";
-import { contextFor } from "./file-context.js";
+import { contextFor, textContextFor } from "./file-context.js";
 import { stockHash } from "./package-files.js";
 import type { Finding } from "./finding.js";
 import { defaultLimits, incomplete, type AuditLimits } from "./incomplete.js";
 import { StreamScanner, type LocatedMatch } from "./stream-scanner.js";
 import { compressionOf, decompressed } from "./sources/decompress.js";
-import { containerHeadBytes, containerOf, membersOf, type Container } from "./sources/archive-members.js";
+import { containerHeadBytes, containerOf, inMemory, membersOf, type ArchiveBytes, type Container } from "./sources/archive-members.js";
 
 export interface FileScan {
   matches: LocatedMatch[];
@@ -29,6 +29,27 @@ export interface FileScanOptions {
 const maxDepth = 8;
 
 /**
+ * What compressed content was found to hold, by its bytes and how its text is judged: an image
+ * often keeps the same compressed file many times (a package's docs and a backup tar of /usr),
+ * and decompressing and scanning each copy again cost several times the whole audit. Identical
+ * bytes judged alike give identical matches and gaps; bounded, oldest dropped first.
+ */
+const scannedCompressed = new Map<string, Omit<FileScan, "sha256">>();
+const scannedCompressedLimit = 50_000;
+
+function compressedKey(sha256: string, path: string, options: FileScanOptions): string {
+  const limits = options.limits ?? defaultLimits;
+  return `${sha256} ${textContextFor(path.replace(compressedSuffix, ""))} ${options.depth ?? 0} ${limits.decompressedBytes} ${limits.containerBytes}`;
+}
+
+function remember(key: string, scan: Omit<FileScan, "sha256">): void {
+  if (scannedCompressed.size >= scannedCompressedLimit) scannedCompressed.delete(scannedCompressed.keys().next().value as string);
+  scannedCompressed.set(key, scan);
+}
+
+const compressedSuffix = /\.(?:gz|tgz|zst|tzst|xz|txz|bz2|tbz2?)$/;
+
+/**
  * Scans one file's content for secrets, judged by where the file is and whether it is text.
  * Compressed files (gzip, zstd, xz: rotated logs, archives) are scanned inside, where a raw
  * scan of the image is blind.
@@ -45,11 +66,14 @@ export async function scanFileContent(path: string, chunks: AsyncIterable<Buffer
   if (kind === undefined) return { ...await scanPlain(path, all, options), sha256: hash.digest("hex") };
   try {
     const stream = decompressed(all, kind, { limit, ...(signal === undefined ? {} : { signal }) });
-    const inner = await scanPlain(path.replace(/\.(?:gz|tgz|zst|tzst|xz|txz|bz2|tbz2?)$/, ""), stream, options, path);
+    const inner = await scanPlain(path.replace(compressedSuffix, ""), stream, options, path);
     for await (const _ of all) { /* the rest of the file, for its checksum */ }
     const gaps = stream.cut ? [incomplete("decompressed-size", path, `its ${kind} data goes on past ${limit} bytes; the rest was not scanned`)] : [];
     gaps.push(...inner.gaps);
-    return { ...inner, gaps, sha256: hash.digest("hex"), matches: inner.matches.map((m) => ({ ...m, message: `${m.message} (inside the ${kind} data)` })) };
+    const scan = { ...inner, gaps, matches: inner.matches.map((m) => ({ ...m, message: `${m.message} (inside the ${kind} data)` })) };
+    const sha256 = hash.digest("hex");
+    remember(compressedKey(sha256, path, options), scan);
+    return { ...scan, sha256 };
   } catch (error) {
     if (error instanceof KilnError && error.code === "KILN_AUDIT_CORRUPT_COMPRESSED") {
       return { matches: [], bytes: 0, gaps: [incomplete("corrupt-compressed", path, `${error.message}; its content was not scanned`)], sha256: "" };
@@ -89,15 +113,30 @@ async function scanPlain(path: string, chunks: AsyncIterable<Buffer>, options: F
   if (container === undefined) return { matches, bytes, gaps: [] };
   // An archive's compressed members are blind to the scan of its bytes: each is scanned inside.
   if (bytes > limits.containerBytes) return { matches, bytes, gaps: [incomplete("container-size", where, `a ${container} archive of more than ${limits.containerBytes} bytes: its compressed members were not looked inside`)] };
+  const members = await scanArchiveMembers(path, container, inMemory(Buffer.concat(kept)), options, where);
+  return { matches: [...matches, ...members.matches], bytes: bytes + members.bytes, gaps: members.gaps };
+}
+
+/**
+ * Scans what a zip, ar or tar archive's own bytes do not show: its compressed members and the
+ * archives in it, each as a file (`path/member`). Gaps are reported at `where`.
+ */
+export async function scanArchiveMembers(path: string, container: Container, archive: ArchiveBytes, options: FileScanOptions, where = path): Promise<Omit<FileScan, "sha256">> {
+  const limits = options.limits ?? defaultLimits;
   const depth = (options.depth ?? 0) + 1;
-  if (depth > maxDepth) return { matches, bytes, gaps: [incomplete("nested-too-deep", where, `archives nested more than ${maxDepth} deep: the innermost were not looked inside`)] };
+  if (depth > maxDepth) return { matches: [], bytes: 0, gaps: [incomplete("nested-too-deep", where, `archives nested more than ${maxDepth} deep: the innermost were not looked inside`)] };
+  const matches: LocatedMatch[] = [];
   const gaps: Finding[] = [];
-  for (const member of membersOf(container, Buffer.concat(kept), limits.decompressedBytes)) {
+  let bytes = 0;
+  for await (const member of membersOf(container, archive, limits.decompressedBytes)) {
     if ("problem" in member) {
       gaps.push(incomplete(member.cut === true ? "decompressed-size" : "corrupt-compressed", where, `${container} member ${member.name}: ${member.problem}`));
       continue;
     }
-    const inner = await scanFileContent(`${path}/${member.name}`, once(member.data), { ...options, depth });
+    const memberPath = `${path}/${member.name}`;
+    const memberOptions = { ...options, depth };
+    const inner = scannedCompressed.get(compressedKey(stockHash().update(member.data).digest("hex"), memberPath, memberOptions))
+      ?? await scanFileContent(memberPath, once(member.data), memberOptions);
     const quoted = JSON.stringify(member.name);
     matches.push(...inner.matches.map(({ line: _line, ...m }) => ({ ...m, message: `${m.message} (in the ${container} member ${quoted})` })));
     gaps.push(...inner.gaps.map((g) => ({ ...g, location: { kind: "file" as const, path: where } })));

@@ -8,6 +8,11 @@ const configNames = /(?:^\.|\.(?:conf|cfg|cnf|ini|env|properties|ya?ml|toml|json
 /** How a file's bytes are judged; binary when a NUL byte appears near the start, as grep decides. */
 export function contextFor(path: string, head: Buffer): ContentContext {
   if (head.subarray(0, 8000).includes(0)) return "binary";
+  return textContextFor(path);
+}
+
+/** How a file's text is judged, from its path alone. */
+export function textContextFor(path: string): ContentContext {
   const name = path.slice(path.lastIndexOf("/") + 1);
   return configPlaces.test(path) || (configNames.test(name) && !path.startsWith("/usr/")) ? "config" : "text";
 }

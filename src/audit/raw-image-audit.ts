@@ -4,7 +4,7 @@ import { findFilesystems, type Volume } from "../image/partition-table.js";
 import { megabytes } from "../report/format.js";
 import { dataExtents, type ByteRange } from "./data-extents.js";
 import { areaOf, deletedFiles, judgeRaw, nearbyOnce } from "./deleted-data.js";
-import { scanFileContent } from "./file-content.js";
+import { scanArchiveMembers, scanFileContent } from "./file-content.js";
 import type { Finding } from "./finding.js";
 import { judgeInFile, stockHashOf, straddlingSeams } from "./in-file-candidates.js";
 import { stockHash, type StockFiles } from "./package-files.js";
@@ -15,7 +15,7 @@ import { auditTree, type TreeAuditResult } from "./tree-audit.js";
 import { compressionOf } from "./sources/decompress.js";
 import { containerHeadBytes, containerOf } from "./sources/archive-members.js";
 import { inInodeSlack, judgedAsEntry } from "./entry-slack.js";
-import { fileHead, ownedByLiveEntry, ownerEntry, ownerFile, type Walked, type WalkedFilesystem } from "./walked-filesystem.js";
+import { fileHead, fileRange, ownedByLiveEntry, ownerEntry, ownerFile, type Walked, type WalkedFilesystem } from "./walked-filesystem.js";
 
 /**
  * Audits a raw disk image: the file rules on every ext filesystem in it, and one scan of every
@@ -72,7 +72,6 @@ async function auditWithScan({ handle, path, size, volumes, data, scanSignal, si
   scanning.catch(() => undefined); // awaited below; an early failure must not go unhandled meanwhile
   const result: TreeAuditResult = { findings: [], files: 0, bytes: 0, problems: [] };
   const walked: Walked[] = [];
-  const archives: { w: Walked; file: Ext4File }[] = [];
   const scratch = Buffer.allocUnsafe(1024 * 1024);
   for (const volume of volumes.filter((v) => v.filesystem === "ext")) {
     progress?.(`reading the ext filesystem${volume.index === undefined ? "" : ` in partition ${volume.index}`}`);
@@ -99,9 +98,20 @@ async function auditWithScan({ handle, path, size, volumes, data, scanSignal, si
       const container = !compressed && containerOf(head) !== undefined;
       if (!compressed && !container) continue;
       if (audited.packages.has(file.entry.path) && audited.packages.exemption(file.entry.path, await stockCheckSum(handle, { volume, fs, files }, file, scratch)) !== undefined) continue;
-      // An archive's members are opened by its scan as a file, once, with the raw candidates in it.
+      // An archive's own bytes are in the raw scan like any file's; what that cannot see (its
+      // compressed members, archives in it) is scanned by opening it.
       if (container) {
-        archives.push({ w: walked.at(-1) as Walked, file });
+        const kind = containerOf(head);
+        if (file.entry.size > limits.containerBytes || kind === undefined) {
+          if (kind !== undefined) result.findings.push(incomplete("container-size", file.entry.path, `a ${kind} archive of more than ${limits.containerBytes} bytes: its compressed members were not looked inside`));
+          continue;
+        }
+        const where = { volume, fs, files };
+        const archive = { length: file.entry.size, at: (offset: number, length: number) => fileRange(handle, where, file, offset, length) };
+        const members = await scanArchiveMembers(file.entry.path, kind, archive, { limits, ...(signal === undefined ? {} : { signal }) });
+        result.bytes += members.bytes;
+        result.findings.push(...members.gaps);
+        result.findings.push(...audited.judge([{ path: file.entry.path, scan: { ...members, gaps: [], sha256: "" } }]));
         continue;
       }
       const scan = await scanFileContent(file.entry.path, fs.read(file), { limits, ...(signal === undefined ? {} : { signal }) });
@@ -115,7 +125,7 @@ async function auditWithScan({ handle, path, size, volumes, data, scanSignal, si
   if (hits.length > 0) progress?.(`judging ${hits.length} candidate secret${hits.length === 1 ? "" : "s"} where they lie`);
   result.bytes += size;
   if (truncated) result.findings.push(incomplete("raw-candidates", "/", `more than ${limits.rawCandidates} candidate secrets in the raw bytes of ${name}; those past the limit were not judged`));
-  const candidates = new Map<Ext4File, { w: Walked; offsets: number[]; whole: boolean }>(archives.map(({ w, file }) => [file, { w, offsets: [], whole: true }]));
+  const candidates = new Map<Ext4File, { w: Walked; offsets: number[]; whole: boolean }>();
   // A candidate thrown out where it lies may be a secret in its file, whose bytes go on elsewhere.
   for (const file of filesAtRunEdges(walked, coldPages)) candidates.set(file.file, { w: file.w, offsets: [], whole: true });
   for (const w of walked) {

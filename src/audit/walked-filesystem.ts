@@ -68,3 +68,30 @@ export function ownerFile(w: WalkedFilesystem, offset: number): Ext4File | undef
   }
   return undefined;
 }
+
+/**
+ * `length` bytes of a live file from `offset`, read run by run straight into one buffer (holes
+ * and uninitialized runs as zeros; a run overlapping an earlier one read from where that one
+ * ends, as the filesystem reader does): an archive is walked by its headers without reading
+ * the hundreds of MB between them, or read whole without the reader's 1 MiB chunks.
+ */
+export async function fileRange(handle: FileHandle, w: WalkedFilesystem, file: Ext4File, offset: number, length: number): Promise<Buffer> {
+  const size = file.entry.size;
+  const end = Math.min(size, offset + length);
+  if (end <= offset) return Buffer.alloc(0);
+  if (file.inline) return (await fileHead(handle, w, file, end)).subarray(offset, end);
+  const bs = w.fs.blockSize;
+  const into = Buffer.alloc(end - offset);
+  let covered = 0;
+  for (const run of [...file.extents].sort((a, b) => a.logicalBlock - b.logicalBlock)) {
+    const start = run.logicalBlock * bs;
+    if (start >= end) break;
+    const runEnd = Math.min(size, start + run.blocks * bs);
+    const from = Math.max(start, covered, offset);
+    const to = Math.min(runEnd, end);
+    covered = Math.max(covered, runEnd);
+    if (to <= from || run.uninitialized === true) continue;
+    readAt(handle, into.subarray(from - offset, to - offset), w.volume.offset + run.physicalBlock * bs + (from - start));
+  }
+  return into;
+}

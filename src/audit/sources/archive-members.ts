@@ -14,6 +14,16 @@ export function containerOf(head: Buffer): Container | undefined {
   return undefined;
 }
 
+/** An archive's bytes, read where asked: a tar is walked by its headers, not read whole. */
+export interface ArchiveBytes {
+  readonly length: number;
+  at(offset: number, length: number): Promise<Buffer>;
+}
+
+export function inMemory(bytes: Buffer): ArchiveBytes {
+  return { length: bytes.length, at: (offset, length) => Promise.resolve(bytes.subarray(offset, offset + length)) };
+}
+
 /** A member worth scanning on its own (compressed, deflated, or itself a container), or why one could not be read. */
 export type Member = { name: string; data: Buffer } | { name: string; problem: string; cut?: boolean };
 
@@ -25,8 +35,22 @@ const zipLocal = 0x04034b50;
  * plain member is already in the archive's bytes. Every zip local header is tried, wherever it
  * is, so a member the central directory leaves out is read too. `limit`: inflated bytes at most.
  */
-export function* membersOf(kind: Container, bytes: Buffer, limit: number): Iterable<Member> {
+export async function* membersOf(kind: Container, archive: ArchiveBytes, limit: number): AsyncIterable<Member> {
   const wanted = (data: Buffer): boolean => compressionOf(data.subarray(0, 8)) !== undefined || containerOf(data.subarray(0, containerHeadBytes)) !== undefined;
+  if (kind === "tar") {
+    for (let at = 0; at + 512 <= archive.length;) {
+      const header = await archive.at(at, 512);
+      if (header.every((b) => b === 0)) { at += 512; continue; }
+      const name = header.toString("utf8", 0, 100).replace(/\0.*$/s, "");
+      const size = tarSize(header.subarray(124, 136));
+      if (size === undefined) return;
+      // Only a member that starts like a compressed stream or an archive is read whole.
+      if (size > 0 && wanted(await archive.at(at + 512, Math.min(size, containerHeadBytes)))) yield { name, data: await archive.at(at + 512, size) };
+      at += 512 + Math.ceil(size / 512) * 512;
+    }
+    return;
+  }
+  const bytes = await archive.at(0, archive.length);
   if (kind === "zip") {
     for (let at = bytes.indexOf("PK\x03\x04", 0, "latin1"); at >= 0 && at + 30 <= bytes.length; at = bytes.indexOf("PK\x03\x04", at + 4, "latin1")) {
       const method = bytes.readUInt16LE(at + 8);
@@ -63,16 +87,6 @@ export function* membersOf(kind: Container, bytes: Buffer, limit: number): Itera
       at += 60 + size + (size % 2);
     }
     return;
-  }
-  for (let at = 0; at + 512 <= bytes.length;) {
-    const header = bytes.subarray(at, at + 512);
-    if (header.every((b) => b === 0)) { at += 512; continue; }
-    const name = header.toString("utf8", 0, 100).replace(/\0.*$/s, "");
-    const size = tarSize(header.subarray(124, 136));
-    if (size === undefined) return;
-    const data = bytes.subarray(at + 512, at + 512 + size);
-    if (wanted(data)) yield { name, data };
-    at += 512 + Math.ceil(size / 512) * 512;
   }
 }
 
