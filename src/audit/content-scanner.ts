@@ -1,3 +1,4 @@
+import { decodeAt, type KeyEncoding } from "./encoded-keys.js";
 import { maskedLine, maskSecret, printable } from "./mask.js";
 import { rules, type Rule, type Severity } from "./rules.js";
 import { combinedPattern, patternOf } from "./secret-patterns.js";
@@ -79,6 +80,18 @@ const privateKey: Judge = (text, start, end) => {
   return encrypted
     ? { rule: rules.encryptedPrivateKey, severity: rules.encryptedPrivateKey.severity, message: what, excerpt }
     : { rule: rules.privateKey, severity: rules.privateKey.severity, message: what, excerpt };
+};
+
+const marker = /-----BEGIN[A-Z0-9 ]{0,32}PRIVATE KEY-----/y;
+
+/** A key stored encoded: the bytes around the candidate decoded, and judged as a plain key. */
+const encodedKey = (encoding: KeyEncoding): Judge => (text, start, _end, context) => {
+  const decoded = decodeAt(encoding, text, start);
+  if (decoded.marker === undefined) return undefined;
+  marker.lastIndex = decoded.marker;
+  const m = marker.exec(decoded.text);
+  const judged = m === null ? undefined : privateKey(decoded.text, m.index, m.index + m[0].length, context);
+  return judged === undefined ? undefined : { ...judged, message: `${judged.message}, stored ${decoded.how}`, excerpt: judged.excerpt };
 };
 
 /** The cipher named in an openssh-key-v1 blob: "none" means no passphrase. */
@@ -181,6 +194,9 @@ function assignedValue(text: string, end: number): { text: string; start: number
 
 const judges: Record<NonNullable<ReturnType<typeof patternOf>>, Judge> = {
   "private-key": privateKey,
+  "private-key-base64": encodedKey("base64"),
+  "private-key-hex": encodedKey("hex"),
+  "private-key-utf16": encodedKey("utf16"),
   "putty-key": puttyKey,
   "jwk-private": jwkPrivate,
   "aws-key-id": awsKeyId,

@@ -21,6 +21,10 @@ const anyCase = (word: string): [string, string, string, string] => {
 export const fingerprints: readonly Fingerprint[] = [
   // "-----BEGIN": "-BEG" rather than "----", which text files are full of
   { pattern: "private-key", bucket: 0, offset: 4, bytes: ["-", "B", "E", "G"] },
+  // Encoded markers, in buckets whose other fingerprints share few bytes with theirs.
+  { pattern: "private-key-utf16", bucket: 4, offset: 4, bytes: ["B", "\0", "E", "\0"] },
+  { pattern: "private-key-hex", bucket: 0, offset: 4, bytes: ["2", "dD", "4", "2"] },
+  { pattern: "private-key-base64", bucket: 5, offset: 0, bytes: ["L", "S", "0", "t"] },
   { pattern: "putty-key", bucket: 1, offset: 0, bytes: ["P", "u", "T", "T"] },
   { pattern: "aws-key-id", bucket: 1, offset: 0, bytes: ["A", "KS", "I", "A"] },
   { pattern: "jwk-private", bucket: 1, offset: 0, bytes: ['"', "dk", '"', " \t\r\n:"] },

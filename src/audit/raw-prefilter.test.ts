@@ -15,6 +15,12 @@ const samples: [Name, string][] = [
   ["private-key", j("-----BEGIN", " RSA PRIVATE KEY-----")],
   ["private-key", j("-----BEGIN", " PRIVATE KEY-----")],
   ["private-key", j("-----BEGIN", " OPENSSH PRIVATE KEY-----")],
+  // The encoded markers: base64 at the three alignments, hex in either case, UTF-16 (LE and BE).
+  ...[0, 1, 2].map((a): [Name, string] => ["private-key-base64", Buffer.from(j("xy".slice(0, a), "-----BEGIN", " RSA PRIVATE")).toString("base64").slice(a === 0 ? 0 : 4)]),
+  ["private-key-hex", Buffer.from(j("-----BEGIN", " RSA")).toString("hex").slice(4)],
+  ["private-key-hex", Buffer.from(j("-----BEGIN", " RSA")).toString("hex").toUpperCase().slice(4)],
+  ["private-key-utf16", Buffer.from(j("-----BEGIN", " OPENSSH PRIVATE KEY-----"), "utf16le").toString("latin1").slice(6)],
+  ["private-key-utf16", Buffer.from(j("-----BEGIN", " ENCRYPTED PRIVATE KEY-----"), "utf16le").swap16().toString("latin1").slice(7)],
   ["putty-key", j("PuTTY-User", "-Key-File-2:")],
   ["putty-key", j("PuTTY-User", "-Key-File-", "1".repeat(200), ":")],
   ["aws-key-id", j("AKIA", "Q3EGUKJP4XM2ZL7V")],

@@ -5,7 +5,7 @@
  * a candidate: the content scanner judges it in context before it becomes a finding.
  */
 export interface SecretPattern {
-  name: "private-key" | "putty-key" | "jwk-private" | "aws-key-id" | "aws-secret" | "github-token" | "slack-token" | "assignment";
+  name: "private-key" | "private-key-base64" | "private-key-hex" | "private-key-utf16" | "putty-key" | "jwk-private" | "aws-key-id" | "aws-secret" | "github-token" | "slack-token" | "assignment";
   source: string;
 }
 
@@ -13,6 +13,14 @@ const anyCase = (word: string): string => [...word].map((c) => (/[a-z]/i.test(c)
 
 export const secretPatterns: readonly SecretPattern[] = [
   { name: "private-key", source: "-----BEGIN[A-Z0-9 ]{0,32}PRIVATE KEY-----" },
+  // The marker stored encoded, as tools write keys (the judge decodes the bytes around it).
+  // base64 (a Kubernetes Secret's data): "-----BEGIN " encodes differently at each offset mod 3;
+  // each alternative starts at a 4-character group boundary with "LS0t" ("---").
+  { name: "private-key-base64", source: "LS0t(?:LS1CRUdJTi|QkVHSU4g|LUJFR0lO)" },
+  // hex (xxd -p) of "---BEGIN", either case.
+  { name: "private-key-hex", source: "2[dD]2[dD]2[dD]424547494[eE]" },
+  // UTF-16 (PowerShell's `>`): from the 4th dash, the same bytes in little- and big-endian.
+  { name: "private-key-utf16", source: "-\\x00-\\x00B\\x00E\\x00G\\x00I\\x00N\\x00 \\x00(?:[A-Z0-9 ]\\x00){0,12}P\\x00R\\x00I\\x00V\\x00A\\x00T\\x00E\\x00 \\x00K\\x00E\\x00Y" },
   { name: "putty-key", source: "PuTTY-User-Key-File-[0-9]+:" },
   // A JSON Web Key's secret part (RFC 7518 6): "d" of an RSA, EC or OKP key, "k" of a symmetric
   // (oct) one, with a base64url value (the judge wants "kty" nearby).
