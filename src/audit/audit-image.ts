@@ -7,6 +7,7 @@ import { requireTools } from "../system/host-tools.js";
 import { applyBaseline, type Baseline } from "./baseline.js";
 import type { Finding } from "./finding.js";
 import { auditRawImage } from "./raw-image-audit.js";
+import { forgetScannedContent } from "./file-content.js";
 import type { AuditResult } from "./report/audit-result.js";
 import { defaultLimits, type AuditLimits } from "./incomplete.js";
 import { rules, type Severity } from "./rules.js";
@@ -44,6 +45,8 @@ const virtualDisks: { format: string; magic: string }[] = [
  */
 export async function auditImage(path: string, options: AuditOptions): Promise<AuditResult> {
   const started = Date.now();
+  // Each audit judges its image afresh: nothing remembered from an earlier one (a benchmark's rounds).
+  forgetScannedContent();
   const stock = new StockFiles(options.recordedBase);
   const { format, audit } = await asInputError(() => auditByFormat(path, options, stock));
   const findings = distinct(withoutEchoes(audit.findings));

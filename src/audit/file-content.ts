@@ -32,7 +32,8 @@ const maxDepth = 8;
  * What compressed content was found to hold, by its bytes and how its text is judged: an image
  * often keeps the same compressed file many times (a package's docs and a backup tar of /usr),
  * and decompressing and scanning each copy again cost several times the whole audit. Identical
- * bytes judged alike give identical matches and gaps; bounded, oldest dropped first.
+ * bytes judged alike give identical matches and gaps. Bounded, oldest dropped first; cleared
+ * when an audit starts.
  */
 const scannedCompressed = new Map<string, Omit<FileScan, "sha256">>();
 const scannedCompressedLimit = 50_000;
@@ -40,6 +41,11 @@ const scannedCompressedLimit = 50_000;
 function compressedKey(sha256: string, path: string, options: FileScanOptions): string {
   const limits = options.limits ?? defaultLimits;
   return `${sha256} ${textContextFor(path.replace(compressedSuffix, ""))} ${options.depth ?? 0} ${limits.decompressedBytes} ${limits.containerBytes}`;
+}
+
+/** Drops what earlier audits judged, so each audit's work (and a benchmark's) is its own. */
+export function forgetScannedContent(): void {
+  scannedCompressed.clear();
 }
 
 function remember(key: string, scan: Omit<FileScan, "sha256">): void {
