@@ -5,7 +5,7 @@ import { imageBytes } from "../../../image/size.js";
 import { clampTimesAndMeasure } from "../../../image/tree-times.js";
 import type { LocalFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
-import { sha256Text } from "../../../system/sha256.js";
+import { sha256Text, startSha256, type PendingDigest } from "../../../system/sha256.js";
 import type { LocalBuildRequest } from "../request.js";
 import type { BaseRootfs } from "./base-rootfs.js";
 import { megabytes } from "../../../report/format.js";
@@ -19,6 +19,8 @@ export interface PartialOutput {
 }
 
 export interface DiskImage {
+  /** Its sha256, computed while later steps audit and convert it. */
+  digest: PendingDigest;
   path: string;
   bytes: number;
   filesystemUuid: string;
@@ -48,7 +50,7 @@ export const filesystemImage: Step<LocalBuildRequest & { base: BaseRootfs; tree:
     });
     return {
       // From here on every step writes its files into the partial output; publishing renames it.
-      output: { disk: { path, bytes, filesystemUuid: uuid, sourceDateEpoch: epoch }, outputDirectory: partial, partialOutput: { directory: partial, destination: outputDirectory } },
+      output: { disk: { path, bytes, filesystemUuid: uuid, sourceDateEpoch: epoch, digest: startSha256(path, ctx.signal) }, outputDirectory: partial, partialOutput: { directory: partial, destination: outputDirectory } },
       summary: `${path} (${megabytes(bytes)} ext4, ${megabytes(usage.bytes)} used, uuid ${uuid})`,
     };
   },

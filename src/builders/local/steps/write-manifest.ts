@@ -2,7 +2,6 @@ import { writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import type { LocalFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
-import { sha256File } from "../../../system/sha256.js";
 import { toolVersion } from "../../../system/tool-version.js";
 import { installedPackages } from "../installed-packages.js";
 import type { LocalBuildRequest } from "../request.js";
@@ -22,8 +21,8 @@ export const writeManifest: Step<ManifestInput, { manifestPath: string }, LocalF
     const { loaded, builder, outputDirectory, base, tree, disk, artifacts } = input;
     const packages = await installedPackages(tree.root.root);
     const files = [];
-    for (const artifact of artifacts) {
-      files.push({ ...artifact, path: relative(outputDirectory, artifact.path), sha256: await sha256File(artifact.path, ctx.signal) });
+    for (const { digest, ...artifact } of artifacts) {
+      files.push({ ...artifact, path: relative(outputDirectory, artifact.path), sha256: await digest.value() });
     }
     const manifest = {
       kiln: { version: input.kilnVersion },
