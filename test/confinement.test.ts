@@ -69,7 +69,7 @@ describe("provisioners are confined: root in the tree is not root on the build h
     await chmod(shared, 0o1777);
     await mkdir(join(shared, "bases"), { mode: 0o755 });
     const real = join(cacheDir, "bases");
-    const key = (await readdir(real)).find((n) => n.startsWith("bookworm-minbase-") && n.endsWith(".json"))?.replace(/\.json$/, "");
+    const key = (await readdir(real)).find((n) => /^bookworm-minbase-[0-9a-f]+\.tar$/.test(n))?.replace(/\.tar$/, "");
     assert.ok(key !== undefined, "the shared test base is cached");
     for (const ext of [".json", ".tar"]) await copyFile(join(real, `${key}${ext}`), join(shared, "bases", `${key}${ext}`));
     await chown(join(shared, "bases"), nobody, nobody);
