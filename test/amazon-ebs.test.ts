@@ -444,7 +444,7 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 10 
 
   it("launches with the template's volumes, in a subnet of the VPC named, with a public address on the network interface", async () => {
     const vpc = (await ec2.send(new CreateVpcCommand({ CidrBlock: "10.42.0.0/16" }))).Vpc?.VpcId ?? "";
-    const subnet = (await ec2.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: "10.42.1.0/24" }))).Subnet?.SubnetId ?? "";
+    const subnet = (await ec2.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: "10.42.1.0/24", AvailabilityZone: "us-east-1a" }))).Subnet?.SubnetId ?? "";
     const file = await template("volumes", [
       amazonLinux.trimEnd(),
       "    associate_public_ip_address: true",
