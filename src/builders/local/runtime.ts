@@ -13,7 +13,7 @@ export const localRuntime: BuilderRuntime<LocalBuilderConfig> = {
   },
   plan: (loaded, builder, label) => Promise.resolve({
     builder: label, type: "local", steps: localBuilder.plan({ loaded, builder }), lookups: ["none: the local builder calls no cloud"],
-    cleanup: ["the work directory (the unpacked tree)"],
+    cleanup: ["the work directory (the unpacked tree)", "the partial output (.partial-<build id>-…) if the build fails", "the build journal"],
     remains: [`output/${label}-<time>/disk.raw (${builder.image.formats.join(", ")}), manifest.json, audit.json`],
   }),
 };

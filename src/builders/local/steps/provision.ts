@@ -28,7 +28,7 @@ export const provision: Step<LocalBuildRequest & { tree: WorkTree }, object, Loc
   name: "provision",
   plan: ({ loaded, builder }) => {
     const provisioners = loaded.template.provisioners.flatMap((p, i) => (provisionerApplies(p, builder) ? [`provisioner ${i + 1} (${p.type})`] : []));
-    return { calls: [], creates: [], note: provisioners.length === 0 ? "nothing to provision" : `${provisioners.join(", ")}, in a chroot in private namespaces` };
+    return { calls: [], creates: [], note: provisioners.length === 0 ? "nothing to provision" : `${provisioners.join(", ")}, confined in the tree (user, mount, PID namespaces; no_new_privs)` };
   },
   run: async (ctx, { loaded, builder, tree }) => {
     const all = loaded.template.provisioners;
