@@ -4,7 +4,7 @@ import { findFilesystems, type Volume } from "../image/partition-table.js";
 import { megabytes } from "../report/format.js";
 import { dataExtents, type ByteRange } from "./data-extents.js";
 import { areaOf, deletedFiles, judgeRaw, nearbyOnce } from "./deleted-data.js";
-import { scanArchiveMembers, scanFileContent } from "./file-content.js";
+import { archiveTooLarge, scanArchiveMembers, scanFileContent } from "./file-content.js";
 import type { Finding } from "./finding.js";
 import { judgeInFile, stockHashOf, straddlingSeams } from "./in-file-candidates.js";
 import { stockHash, type StockFiles } from "./package-files.js";
@@ -95,20 +95,19 @@ async function auditWithScan({ handle, path, size, volumes, data, scanSignal, si
       // Compressed by its first bytes, whatever its name (a rotated log.1 is gzip too).
       const head = await fileHead(handle, { volume, fs, files }, file, containerHeadBytes, scratch);
       const compressed = compressionOf(head) !== undefined;
-      const container = !compressed && containerOf(head) !== undefined;
-      if (!compressed && !container) continue;
+      const container = compressed ? undefined : containerOf(head);
+      if (!compressed && container === undefined) continue;
       if (audited.packages.has(file.entry.path) && audited.packages.exemption(file.entry.path, await stockCheckSum(handle, { volume, fs, files }, file, scratch)) !== undefined) continue;
       // An archive's own bytes are in the raw scan like any file's; what that cannot see (its
       // compressed members, archives in it) is scanned by opening it.
-      if (container) {
-        const kind = containerOf(head);
-        if (file.entry.size > limits.containerBytes || kind === undefined) {
-          if (kind !== undefined) result.findings.push(incomplete("container-size", file.entry.path, `a ${kind} archive of more than ${limits.containerBytes} bytes: its compressed members were not looked inside`));
+      if (container !== undefined) {
+        if (file.entry.size > limits.containerBytes) {
+          result.findings.push(archiveTooLarge(container, file.entry.path, limits));
           continue;
         }
         const where = { volume, fs, files };
         const archive = { length: file.entry.size, at: (offset: number, length: number) => fileRange(handle, where, file, offset, length) };
-        const members = await scanArchiveMembers(file.entry.path, kind, archive, { limits, ...(signal === undefined ? {} : { signal }) });
+        const members = await scanArchiveMembers(file.entry.path, container, archive, { limits, ...(signal === undefined ? {} : { signal }) });
         result.bytes += members.bytes;
         result.findings.push(...members.gaps);
         result.findings.push(...audited.judge([{ path: file.entry.path, scan: { ...members, gaps: [], sha256: "" } }]));

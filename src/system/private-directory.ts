@@ -72,7 +72,7 @@ export async function isOwnFile(path: string): Promise<boolean> {
   const owners = await acceptedOwners();
   const problem = stats.isSymbolicLink() ? "is a symbolic link"
     : !stats.isFile() ? "is not a regular file"
-    : stats.uid !== 0 && stats.uid !== owners.uid && stats.uid !== owners.outsideNamespace ? `is owned by another user (uid ${stats.uid}), who could have put anything in it`
+    : !ownedByAccepted(stats, owners) ? `is owned by another user (uid ${stats.uid}), who could have put anything in it`
     : (stats.mode & 0o022) !== 0 ? "is writable by group or others" : undefined;
   if (problem === undefined) return true;
   const mode = (stats.mode & 0o7777).toString(8).padStart(4, "0");
@@ -90,10 +90,15 @@ async function acceptedOwners(): Promise<AcceptedOwners> {
   return { uid, outsideNamespace: overflow };
 }
 
+/** Root's, ours, or (rootless) the host's as seen from our namespace. */
+function ownedByAccepted(stats: Stats, owners: AcceptedOwners): boolean {
+  return stats.uid === 0 || stats.uid === owners.uid || stats.uid === owners.outsideNamespace;
+}
+
 async function checkComponent(path: string, stats: Stats, owners: AcceptedOwners): Promise<void> {
   if (stats.isSymbolicLink()) throw unsafe(path, stats, "is a symbolic link", `point --work-dir (or KILN_WORK_DIR) at the real directory ${await realpath(path).catch(() => "it names")}`);
   if (!stats.isDirectory()) throw unsafe(path, stats, "is not a directory");
-  if (stats.uid !== 0 && stats.uid !== owners.uid && stats.uid !== owners.outsideNamespace) {
+  if (!ownedByAccepted(stats, owners)) {
     throw unsafe(path, stats, `is owned by another user (uid ${stats.uid}), who could swap what kiln makes in it`);
   }
   if ((stats.mode & 0o022) !== 0 && (stats.mode & 0o1000) === 0) {

@@ -1,7 +1,6 @@
-import { lstat, readdir, rm } from "node:fs/promises";
+import { lstat, readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { KilnError } from "../../errors.js";
-import { mountsUnder } from "../../system/mounts.js";
+import { removeUnlessMounted } from "../../system/mounts.js";
 import { JournalFile, journalDirectory, type JournalHeader } from "../build-journal.js";
 
 /**
@@ -79,9 +78,5 @@ export async function findLeftovers(record: Pick<LocalJournalRecord, "leftovers"
 
 /** Removes one leftover directory, never through a mount a provisioner left. */
 export async function removeLeftover({ path }: Leftover): Promise<void> {
-  const mounted = await mountsUnder(path);
-  if (mounted.length > 0) {
-    throw new KilnError("KILN_STILL_MOUNTED", `not removing ${path}: ${mounted.join(", ")} still mounted`, { hint: `umount -R ${mounted[0]}, then rm -rf ${path}` });
-  }
-  await rm(path, { recursive: true, force: true });
+  await removeUnlessMounted(path);
 }

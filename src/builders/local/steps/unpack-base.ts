@@ -8,7 +8,7 @@ import { CommandError } from "../../../system/command-error.js";
 import type { LocalFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
 import { exec } from "../../../system/exec.js";
-import { mountsUnder } from "../../../system/mounts.js";
+import { removeUnlessMounted } from "../../../system/mounts.js";
 import { makePrivateDirectory } from "../../../system/private-directory.js";
 import { newestModification } from "../../../image/tree-times.js";
 import { asTreeRoot, foreignTreeOwner, giveToTree, type ForeignTreeOwner } from "../../../system/tree-owner.js";
@@ -32,14 +32,8 @@ export const unpackBase: Step<LocalBuildRequest & { base: BaseRootfs; rootless: 
     const { base, workParent, buildId, rootless } = request;
     // Private and unpredictably named, in a parent only root or we can change: another user cannot swap it for a link.
     const workDirectory = await makePrivateDirectory(workParent, buildId);
-    ctx.cleanup.defer(`remove work directory ${workDirectory}`, async () => {
-      // Provisioner mounts live in private namespaces; this guards against ever deleting through one.
-      const mounted = await mountsUnder(workDirectory);
-      if (mounted.length > 0) {
-        throw new KilnError("KILN_STILL_MOUNTED", `not removing ${workDirectory}: ${mounted.join(", ")} still mounted`, { hint: `umount -R ${mounted[0]}, then rm -rf ${workDirectory}` });
-      }
-      await rm(workDirectory, { recursive: true, force: true });
-    }, { keepOnAbort: true });
+    // Provisioner mounts live in private namespaces; this guards against ever deleting through one.
+    ctx.cleanup.defer(`remove work directory ${workDirectory}`, () => removeUnlessMounted(workDirectory), { keepOnAbort: true });
     const root = join(workDirectory, "root");
     const owner = rootless ? undefined : await foreignTreeOwner(workDirectory);
     await mkdir(root, { mode: 0o755 });
