@@ -27,6 +27,7 @@ IMDS_V1_FALLBACK=no
 ATTEMPTS=60
 DELAY=2
 FRESH_HOST_KEYS=yes
+GROW_ROOT=no
 STATE=${firstBootPaths.state}
 CONF=\${KILN_FIRST_BOOT_CONF:-${firstBootPaths.config}}
 [ -r "$CONF" ] && . "$CONF"
@@ -34,6 +35,31 @@ CONF=\${KILN_FIRST_BOOT_CONF:-${firstBootPaths.config}}
 log() { echo "kiln-first-boot: $*"; }
 work=$(mktemp -d /tmp/kiln-first-boot.XXXXXX) || exit 1
 trap 'rm -rf "$work"' EXIT
+
+# The root partition and filesystem grow into a disk larger than the image (kiln's partitioned
+# disks set GROW_ROOT). Every boot: a no-op once they fill the disk.
+grow_root() {
+  src=$(findmnt -n -o SOURCE / 2>/dev/null) || { log "cannot grow the root partition: no findmnt"; return 0; }
+  name=\${src##*/}
+  [ -r "/sys/class/block/$name/partition" ] || return 0
+  part=$(cat "/sys/class/block/$name/partition")
+  disk=/dev/$(basename "$(readlink -f "/sys/class/block/$name/..")")
+  start=$(cat "/sys/class/block/$name/start"); size=$(cat "/sys/class/block/$name/size"); total=$(cat "/sys/class/block/\${disk##*/}/size")
+  # Less than 2 MiB past the partition (the backup GPT, alignment): nothing to grow into.
+  [ $((total - start - size)) -gt 4096 ] || return 0
+  if command -v growpart >/dev/null 2>&1; then
+    if ! out=$(growpart "$disk" "$part" 2>&1); then log "growpart $disk $part failed: $out"; return 0; fi
+    log "grew $src to the end of $disk (growpart)"
+  elif command -v sfdisk >/dev/null 2>&1 && command -v partx >/dev/null 2>&1; then
+    sfdisk --relocate gpt-bak-std "$disk" >/dev/null 2>&1
+    if ! echo ", +" | sfdisk --no-reread --no-tell-kernel -N "$part" "$disk" >/dev/null 2>&1 || ! partx -u -n "$part" "$disk"; then log "sfdisk could not grow $src"; return 0; fi
+    log "grew $src to the end of $disk (sfdisk; kiln does it: the image has no growpart)"
+  else
+    log "cannot grow the root partition into the larger disk: neither growpart (cloud-guest-utils) nor sfdisk (fdisk) is in the image"; return 0
+  fi
+  if resize2fs "$src" >/dev/null 2>&1; then log "resized the root filesystem to fill $src"; else log "resize2fs $src failed"; fi
+}
+[ "$GROW_ROOT" = yes ] && grow_root
 
 # request METHOD PATH [HEADER]: the body into $work/body, the HTTP status into $status (000: no answer).
 request() {
@@ -177,6 +203,7 @@ WantedBy=multi-user.target
 
 /** The settings the script reads: shell assignments of values the schema has checked. */
 export function firstBootConfig(harden: Pick<HardenConfig, "default_user" | "imds_v1_fallback" | "remove_host_keys">): string {
+  // GROW_ROOT is added by the local builder's boot step, for the disks it partitions.
   return [
     "# kiln first-boot settings (written by kiln's hardening step)",
     `KEY_USER=${harden.default_user ?? "root"}`,

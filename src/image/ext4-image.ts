@@ -10,8 +10,13 @@ import { usedInodes } from "./inode-map.js";
 export interface Ext4ImageOptions {
   /** The tree to write; it becomes the filesystem's root directory. */
   root: string;
-  /** Must not exist yet: the image is always written into a file created new for it. */
+  /**
+   * Must not exist yet: the image is always written into a file created new for it. With
+   * `offset`, it is the disk file the caller just created, and the filesystem goes at that offset.
+   */
   file: string;
+  /** Where the filesystem starts in `file`: a partition's offset. */
+  offset?: number;
   bytes: number;
   label: string;
   /** Filesystem UUID and directory hash seed, derived from the build's inputs. */
@@ -32,13 +37,14 @@ export interface Ext4ImageOptions {
  * from the build host (which differ on every run) to `epoch`.
  */
 export async function writeExt4Image(options: Ext4ImageOptions): Promise<void> {
-  const handle = await open(options.file, "wx", 0o644);
+  const offset = options.offset ?? 0;
+  const handle = await open(options.file, offset === 0 ? "wx" : "r+", 0o644);
   const config = join(tmpdir(), `kiln-mke2fs-${randomBytes(6).toString("hex")}.conf`);
   const env = { ...process.env, E2FSPROGS_FAKE_TIME: String(options.epoch), MKE2FS_CONFIG: config };
   const bytesPerInode = 16384;
   const inodes = Math.max(options.minimumInodes, Math.floor(options.bytes / bytesPerInode));
   try {
-    await handle.truncate(options.bytes);
+    if (offset === 0) await handle.truncate(options.bytes);
     await writeFile(config, mke2fsConfig);
     // As the tree's root, mke2fs reads owners and file capabilities as the image must hold
     // them. It reaches the tree as its working directory and the image as an open fd: that
@@ -46,16 +52,18 @@ export async function writeExt4Image(options: Ext4ImageOptions): Promise<void> {
     await giveToTree(options.owner, options.file);
     const [file, ...args] = asTreeRoot(options.owner, [
       "mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-N", String(inodes), "-L", options.label, "-U", options.uuid,
-      "-E", `hash_seed=${options.uuid},root_owner=0:0`, "-d", ".", "/proc/self/fd/3",
+      "-E", `hash_seed=${options.uuid},root_owner=0:0${offset === 0 ? "" : `,offset=${offset}`}`, "-d", ".", "/proc/self/fd/3", `${options.bytes / 1024}k`,
     ]);
     await exec(file as string, args, {
       what: "writing the filesystem (mke2fs)", signal: options.signal, env, cwd: options.root, extraFds: [handle.fd],
       hint: "if it ran out of space, set image.size larger",
     });
-    await handle.close();
     await chown(options.file, process.getuid?.() ?? 0, process.getgid?.() ?? 0);
-    await setInodeTimes(options.file, options.epoch, options.signal, env);
-    await exec("e2fsck", ["-f", "-n", options.file], { what: "checking the written filesystem (e2fsck)", signal: options.signal, env });
+    // e2fsprogs reads `name?offset=N` as a filesystem inside a file; through the open descriptor
+    // a '?' in the output directory's name cannot be misread.
+    const filesystem = { name: `/proc/self/fd/3${offset === 0 ? "" : `?offset=${offset}`}`, fd: handle.fd };
+    await setInodeTimes(filesystem, options.epoch, options.signal, env);
+    await exec("e2fsck", ["-f", "-n", filesystem.name], { what: "checking the written filesystem (e2fsck)", signal: options.signal, env, extraFds: [filesystem.fd] });
   } finally {
     await handle.close().catch(() => undefined);
     await rm(config, { force: true });
@@ -81,18 +89,18 @@ const mke2fsConfig = `[defaults]
 	}
 `;
 
-async function setInodeTimes(file: string, epoch: number, signal: AbortSignal, env: NodeJS.ProcessEnv): Promise<void> {
-  const { stdout } = await exec("dumpe2fs", [file], { what: "reading the inode map (dumpe2fs)", signal, env });
+async function setInodeTimes(file: { name: string; fd: number }, epoch: number, signal: AbortSignal, env: NodeJS.ProcessEnv): Promise<void> {
+  const { stdout } = await exec("dumpe2fs", [file.name], { what: "reading the inode map (dumpe2fs)", signal, env, extraFds: [file.fd] });
   // Inodes 1-10 other than the root directory are reserved (journal, resize) and keep mke2fs's own fake time.
   const inodes = usedInodes(stdout).filter((n) => n === 2 || n > 10);
-  if (inodes.length === 0) throw new KilnError("KILN_IMAGE_EMPTY", `${file} has no inodes in use`);
+  if (inodes.length === 0) throw new KilnError("KILN_IMAGE_EMPTY", "the written filesystem has no inodes in use");
   const commands = inodes.flatMap((n) => ["atime", "ctime", "crtime"].map((field) => `set_inode_field <${n}> ${field} @${epoch}`));
   const script = join(tmpdir(), `kiln-debugfs-${randomBytes(6).toString("hex")}`);
   await writeFile(script, `${commands.join("\n")}\n`);
   try {
-    const { stdout: out, stderrTail } = await exec("debugfs", ["-w", "-f", script, file], { what: "setting reproducible inode times (debugfs)", signal, env });
+    const { stdout: out, stderrTail } = await exec("debugfs", ["-w", "-f", script, file.name], { what: "setting reproducible inode times (debugfs)", signal, env, extraFds: [file.fd] });
     const complaint = [...out.split("\n"), ...stderrTail].find((line) => /error|invalid|couldn't|not found/i.test(line));
-    if (complaint !== undefined) throw new KilnError("KILN_DEBUGFS", `debugfs could not set inode times on ${file}: ${complaint}`);
+    if (complaint !== undefined) throw new KilnError("KILN_DEBUGFS", `debugfs could not set inode times on the written filesystem: ${complaint}`);
   } finally {
     await rm(script, { force: true });
   }

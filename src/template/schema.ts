@@ -31,7 +31,8 @@ const maxImageBytes = 16 * 1024 ** 4;
 /** Room for ext4's own structures and a little content. */
 const minImageBytes = 8 * 1024 ** 2;
 
-export const imageFormat = z.enum(["raw", "qcow2", "vmdk", "vhdx"]);
+/** raw; qcow2 (QEMU, KVM); vmdk streamOptimized (VMware, vSphere import); vhdx (Hyper-V); vhd fixed (Azure). */
+export const imageFormat = z.enum(["raw", "qcow2", "vmdk", "vhdx", "vhd"]);
 
 const mmdebstrapBase = section({
   // Values that reach mmdebstrap's command line (and the cache's file names): a word, never an option.
@@ -77,14 +78,50 @@ const image = section({
   label: z.string().min(1).max(16).default("root").describe("filesystem label"),
 });
 
+/** A kernel package names a Debian/Ubuntu kernel image (linux-image-cloud-amd64, linux-image-6.1.0-28-amd64, linux-image-virtual). */
+export const kernelPackagePattern = /^linux-image-[a-z0-9+.-]+(=.*)?$/;
+
+const disk = section({
+  partitions: z.enum(["gpt", "none"]).describe("gpt: a partitioned disk (BIOS boot, EFI system and root partitions); none: the bare ext4 filesystem"),
+  boot: z.array(z.enum(["bios", "uefi"])).default(["bios", "uefi"])
+    .describe("firmwares that boot the disk (GRUB, from this machine's grub-pc-bin and grub-efi-amd64-bin); [] for a partitioned disk nothing boots"),
+  kernel_args: z.array(z.string().regex(/^[A-Za-z0-9_.,:=\/+-]+$/, "must be one kernel argument (letters, digits and _ . , : = / + -)")).default([])
+    .describe("more kernel command-line arguments, after kiln's root=PARTUUID=… ro console=tty0 console=ttyS0,115200n8"),
+}).superRefine((value, ctx) => {
+  if (value.partitions === "none" && value.boot.length > 0) {
+    ctx.addIssue({ code: "custom", path: ["boot"], message: "needs partitions: gpt (a bare filesystem has no room for a boot loader)", params: { hint: "set partitions: gpt, or boot: []" } });
+  }
+});
+
 const localBuilder = section({
   type: z.literal("local"),
   name: z.string().regex(namePattern, "must be letters, digits, . _ -").optional(),
   base,
   image: image.default({ size: "auto", formats: ["raw"], label: "root" }),
+  disk: disk.optional()
+    .describe("default: a GPT disk that boots by BIOS and UEFI when the base lists a kernel package (linux-image-…), else the bare ext4 filesystem"),
   source_date_epoch: z.number().int().nonnegative().optional()
     .describe("file times are clamped to this (default: when the base was built)"),
+}).superRefine((value, ctx) => {
+  const packages = value.base.mmdebstrap?.packages;
+  if (value.disk === undefined || value.disk.boot.length === 0 || packages === undefined) return;
+  // Only an mmdebstrap base is known before the build; a tarball's kernel is looked for when it is unpacked.
+  if (!packages.some((p) => kernelPackagePattern.test(p))) {
+    ctx.addIssue({ code: "custom", path: ["base", "mmdebstrap", "packages"], message: `lists no kernel package, and disk.boot asks for a disk that boots (${value.disk.boot.join(", ")})`, params: { hint: "add linux-image-cloud-amd64 (or linux-image-amd64) to the packages, or set disk: { partitions: none, boot: [] }" } });
+  }
+  const architecture = value.base.mmdebstrap?.architecture;
+  if (architecture !== undefined && architecture !== "amd64") {
+    ctx.addIssue({ code: "custom", path: ["disk", "boot"], message: `boots amd64 disks only, and the base is ${architecture}`, params: { hint: "set disk: { partitions: gpt, boot: [] } for a partitioned disk without a boot loader" } });
+  }
 });
+
+/** The disk a local builder writes: as the template says, else bootable when its base lists a kernel. */
+export function diskOf(builder: { base: { mmdebstrap?: { packages: string[]; architecture?: string | undefined } | undefined }; disk?: z.output<typeof disk> | undefined }): z.output<typeof disk> {
+  if (builder.disk !== undefined) return builder.disk;
+  const base = builder.base.mmdebstrap;
+  const kernel = base !== undefined && base.packages.some((p) => kernelPackagePattern.test(p)) && (base.architecture ?? "amd64") === "amd64";
+  return kernel ? { partitions: "gpt", boot: ["bios", "uefi"], kernel_args: [] } : { partitions: "none", boot: [], kernel_args: [] };
+}
 
 const awsTags = z.record(z.string().min(1).max(128), z.string().max(256)).default({});
 
@@ -471,6 +508,7 @@ export type PowershellProvisionerConfig = z.output<typeof powershellProvisioner>
 export type WindowsRestartProvisionerConfig = z.output<typeof windowsRestartProvisioner>;
 export type ShellLocalProvisionerConfig = z.output<typeof shellLocalProvisioner>;
 export type ImageFormat = z.output<typeof imageFormat>;
+export type DiskConfig = z.output<typeof disk>;
 export type CleanConfig = z.output<typeof clean>;
 export type AuditConfig = z.output<typeof audit>;
 

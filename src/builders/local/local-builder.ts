@@ -9,6 +9,7 @@ import { convertImage } from "./steps/convert-image.js";
 import { filesystemImage } from "./steps/filesystem-image.js";
 import { hardenTree } from "./steps/harden-tree.js";
 import { openJournal } from "./steps/open-journal.js";
+import { prepareBoot } from "./steps/prepare-boot.js";
 import { provision } from "./steps/provision.js";
 import { publishOutput } from "./steps/publish-output.js";
 import { recordBase } from "./steps/record-base.js";
@@ -29,6 +30,7 @@ export const localBuilder = Pipeline.start<LocalBuildRequest, LocalFacts>()
   .then(provision)
   .then(hardenTree)
   .then(cleanTree)
+  .then(prepareBoot)
   .then(filesystemImage)
   .then(auditArtifact)
   .then(convertImage)

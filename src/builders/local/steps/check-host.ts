@@ -1,5 +1,7 @@
 import { stat, statfs } from "node:fs/promises";
-import { dirname, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { grubDirectories } from "../../../image/boot-loader.js";
+import { diskOf } from "../../../template/schema.js";
 import { parseSize } from "../../../image/size.js";
 import { KilnError } from "../../../errors.js";
 import type { LocalFacts } from "../plan-facts.js";
@@ -35,6 +37,13 @@ export function toolsFor(request: LocalBuildRequest): HostTool[] {
     tools.push({ command: "xz", debianPackage: "xz-utils", purpose: "the audit reads xz files in the image" });
     tools.push({ command: "bzip2", debianPackage: "bzip2", purpose: "the audit reads bzip2 files in the image" });
   }
+  const disk = diskOf(request.builder);
+  if (disk.partitions === "gpt") tools.push({ command: "sfdisk", debianPackage: "fdisk", purpose: "writes the disk's partition table" });
+  if (disk.boot.length > 0) tools.push({ command: "grub-mkimage", debianPackage: "grub-common", purpose: "makes GRUB's boot images" });
+  if (disk.boot.includes("uefi")) {
+    tools.push({ command: "mkfs.fat", debianPackage: "dosfstools", purpose: "makes the EFI system partition" });
+    tools.push({ command: "mcopy", debianPackage: "mtools", purpose: "copies GRUB into the EFI system partition without mounting it" });
+  }
   if (image.formats.some((f) => f !== "raw")) tools.push({ command: "qemu-img", debianPackage: "qemu-utils", purpose: `converts to ${image.formats.filter((f) => f !== "raw").join(", ")}` });
   return tools;
 }
@@ -59,6 +68,21 @@ async function refuseSizeBeyondDisk(request: LocalBuildRequest): Promise<void> {
   }
 }
 
+/** GRUB's images and modules for each firmware come from their own packages, not with grub-mkimage. */
+async function requireGrubFiles(firmware: readonly ("bios" | "uefi")[]): Promise<void> {
+  const packages = { bios: "grub-pc-bin", uefi: "grub-efi-amd64-bin" } as const;
+  const missing = [];
+  for (const f of firmware) {
+    const file = join(grubDirectories[f], f === "bios" ? "boot.img" : "linux.mod");
+    if (!(await stat(file).then((s) => s.isFile(), () => false))) missing.push(packages[f]);
+  }
+  if (missing.length > 0) {
+    throw new KilnError("KILN_TOOL_MISSING", `GRUB's ${missing.join(" and ")} files are not on this machine (${firmware.map((f) => grubDirectories[f]).join(", ")}): the disk's boot loader is made from them`, {
+      hint: `apt-get install ${missing.join(" ")}`, exitCode: 2,
+    });
+  }
+}
+
 export const checkHost: Step<LocalBuildRequest, { rootless: boolean }, LocalFacts> = {
   name: "check build host",
   plan: () => ({ calls: [], creates: [], note: "root (else a rootless rebuild), and every tool present" }),
@@ -74,6 +98,7 @@ export const checkHost: Step<LocalBuildRequest, { rootless: boolean }, LocalFact
     await refuseSizeBeyondDisk(request);
     const tools = toolsFor(request);
     await requireTools(tools);
+    await requireGrubFiles(diskOf(request.builder).boot);
     const rootless = await inUserNamespace();
     return { output: { rootless }, summary: `${rootless ? "rootless (user namespace)" : "root"}, ${tools.length} tools present` };
   },

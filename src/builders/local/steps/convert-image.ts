@@ -16,7 +16,17 @@ export interface Artifact {
   digest: PendingDigest;
 }
 
-const qemuFormat: Record<Exclude<ImageFormat, "raw">, string> = { qcow2: "qcow2", vmdk: "vmdk", vhdx: "vhdx" };
+/**
+ * qemu-img's output format and options for each: vmdk as one streamOptimized file (what VMware
+ * and vSphere's OVF import take), vhd fixed with the raw size kept exactly (what Azure takes: it
+ * refuses dynamic VHDs and sizes that are not whole MiB; the disk is written in whole MiB).
+ */
+const qemuFormat: Record<Exclude<ImageFormat, "raw">, string[]> = {
+  qcow2: ["-O", "qcow2"],
+  vmdk: ["-O", "vmdk", "-o", "subformat=streamOptimized"],
+  vhdx: ["-O", "vhdx"],
+  vhd: ["-O", "vpc", "-o", "subformat=fixed,force_size=on"],
+};
 
 /** Converts disk.raw into the other formats the template asks for, with qemu-img, beside it in the partial output. */
 export const convertImage: Step<{ builder: LocalBuilderConfig; partialOutput: PartialOutput; disk: DiskImage }, { artifacts: Artifact[] }, LocalFacts> = {
@@ -27,7 +37,7 @@ export const convertImage: Step<{ builder: LocalBuilderConfig; partialOutput: Pa
     for (const format of new Set(builder.image.formats)) {
       if (format === "raw") continue;
       const path = join(partialOutput.directory, `disk.${format}`);
-      await exec("qemu-img", ["convert", "-f", "raw", "-O", qemuFormat[format], disk.path, path], { what: `converting to ${format} (qemu-img)`, signal: ctx.signal });
+      await exec("qemu-img", ["convert", "-f", "raw", ...qemuFormat[format], disk.path, path], { what: `converting to ${format} (qemu-img)`, signal: ctx.signal });
       const { size } = await stat(path);
       artifacts.push({ format, path, bytes: size, digest: startSha256(path, ctx.signal) });
       ctx.report.info(`${path} (${megabytes(size)})`);
