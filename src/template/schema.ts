@@ -85,7 +85,7 @@ const disk = section({
   partitions: z.enum(["gpt", "none"]).describe("gpt: a partitioned disk (BIOS boot, EFI system and root partitions); none: the bare ext4 filesystem"),
   boot: z.array(z.enum(["bios", "uefi"])).default(["bios", "uefi"])
     .describe("firmwares that boot the disk (GRUB, from this machine's grub-pc-bin and grub-efi-amd64-bin); [] for a partitioned disk nothing boots"),
-  kernel_args: z.array(z.string().regex(/^[A-Za-z0-9_.,:=\/+-]+$/, "must be one kernel argument (letters, digits and _ . , : = / + -)")).default([])
+  kernel_args: z.array(z.string().regex(/^[A-Za-z0-9_.,:=/+-]+$/, "must be one kernel argument (letters, digits and _ . , : = / + -)")).default([])
     .describe("more kernel command-line arguments, after kiln's root=PARTUUID=… ro console=tty0 console=ttyS0,115200n8"),
 }).superRefine((value, ctx) => {
   if (value.partitions === "none" && value.boot.length > 0) {
