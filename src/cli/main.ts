@@ -13,6 +13,7 @@ import { cliContext, processIo, type CliContext, type CliIo } from "./io.js";
 import { packerFlags } from "./shared-options.js";
 import { convertCommand } from "./commands/convert.js";
 import { planCommand } from "./commands/plan.js";
+import { testCommand } from "./commands/test.js";
 
 export function createProgram(context: CliContext): Command {
   const { io } = context;
@@ -31,6 +32,7 @@ export function createProgram(context: CliContext): Command {
   sweepCommand(program, context);
   convertCommand(program, context);
   planCommand(program, context);
+  testCommand(program, context);
   return program;
 }
 

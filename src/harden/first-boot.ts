@@ -6,6 +6,8 @@ export const firstBootPaths = {
   config: "/etc/kiln/first-boot.conf",
   unit: "/etc/systemd/system/kiln-first-boot.service",
   state: "/var/lib/kiln/first-boot.instance",
+  /** The launch key it added last: removed again when another instance boots from the same disk. */
+  addedKey: "/var/lib/kiln/first-boot.key",
 } as const;
 
 /**
@@ -29,6 +31,7 @@ DELAY=2
 FRESH_HOST_KEYS=yes
 GROW_ROOT=no
 STATE=${firstBootPaths.state}
+ADDED_KEY=${firstBootPaths.addedKey}
 CONF=\${KILN_FIRST_BOOT_CONF:-${firstBootPaths.config}}
 [ -r "$CONF" ] && . "$CONF"
 
@@ -152,9 +155,19 @@ if [ "$reached" = yes ]; then
           owner=\${entry%:*}; home=\${entry##*:}
           mkdir -p "$home/.ssh" && chmod 700 "$home/.ssh"
           touch "$home/.ssh/authorized_keys" && chmod 600 "$home/.ssh/authorized_keys"
-          if grep -qxF "$key" "$home/.ssh/authorized_keys"; then log "the launch key is already in $home/.ssh/authorized_keys"
-          else printf '%s\\n' "$key" >> "$home/.ssh/authorized_keys" && log "added the launch key to $home/.ssh/authorized_keys"; fi
-          chown "$owner" "$home/.ssh" "$home/.ssh/authorized_keys"
+          auth="$home/.ssh/authorized_keys"
+          # The key this service added for an earlier instance goes: this one was launched with its own.
+          if [ -r "$ADDED_KEY" ]; then
+            earlier=$(head -n 1 "$ADDED_KEY")
+            if [ -n "$earlier" ] && [ "$earlier" != "$key" ] && grep -qxF "$earlier" "$auth"; then
+              grep -vxF "$earlier" "$auth" > "$work/keys" || :
+              cat "$work/keys" > "$auth" && log "removed the launch key of the earlier instance from $auth"
+            fi
+          fi
+          if grep -qxF "$key" "$auth"; then log "the launch key is already in $auth"
+          else printf '%s\\n' "$key" >> "$auth" && log "added the launch key to $auth"; fi
+          chown "$owner" "$home/.ssh" "$auth"
+          mkdir -p "$(dirname "$ADDED_KEY")" && printf '%s\\n' "$key" > "$ADDED_KEY"
         fi ;;
       *) log "the metadata service's key is not an OpenSSH public key: not added" ;;
     esac

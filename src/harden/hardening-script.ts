@@ -183,7 +183,7 @@ export function hardeningScript(harden: HardenConfig): string {
     `  mkdir -p ${quote(firstBootPaths.script.replace(/\/[^/]+$/, ""))} ${quote(firstBootPaths.config.replace(/\/[^/]+$/, ""))}`,
     ...writeFile(firstBootPaths.script, firstBootScript, "755"),
     ...writeFile(firstBootPaths.config, firstBootConfig(harden), "644"),
-    `  rm -f ${quote(firstBootPaths.state)}`,
+    `  rm -f ${quote(firstBootPaths.state)} ${quote(firstBootPaths.addedKey)}`,
     "  if [ -x /lib/systemd/systemd ] || [ -x /usr/lib/systemd/systemd ]; then",
     "    mkdir -p /etc/systemd/system/multi-user.target.wants",
     ...writeFile(firstBootPaths.unit, firstBootUnit, "644"),

@@ -42,6 +42,14 @@ export const writeManifest: Step<ManifestInput, { manifestPath: string }, LocalF
         provisioners: loaded.template.provisioners.map((p) => p.type),
         packages: packages.map((p) => `${p.name}=${p.version}`),
       },
+      // How the disk boots and who logs in: what `kiln test` and a user booting it need to know.
+      disk: disk.layout === undefined ? { partitions: "none" } : {
+        partitions: "gpt",
+        diskGuid: disk.layout.diskGuid,
+        layout: disk.layout.partitions.map((p) => ({ number: p.number, name: p.name, type: p.type, guid: p.guid, offset: p.offset, bytes: p.bytes })),
+        ...(disk.boot === undefined ? { boot: [] } : { boot: disk.boot.firmware, kernel: disk.boot.kernelVersion }),
+      },
+      login: { user: loaded.template.harden === false ? "root" : loaded.template.harden.default_user ?? "root" },
       clean: input.cleaned,
       audit: input.audit.reportPath === undefined ? { skipped: true } : { report: relative(outputDirectory, input.audit.reportPath), findings: input.audit.findings },
       artifacts: files,

@@ -1,0 +1,68 @@
+import { createHash } from "node:crypto";
+
+/** The host keys a boot printed on its console, as kiln's first-boot service (or cloud-init) prints them. */
+export interface PrintedHostKeys {
+  /** `SHA256:…` of each printed public key: what the SSH connection is pinned to. */
+  fingerprints: string[];
+  /** The `SHA256:…` values of the FINGERPRINTS block, which must agree with the keys. */
+  listed: string[];
+}
+
+// eslint-disable-next-line no-control-regex
+const escapes = /\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\r/g;
+
+/** The console as text: terminal escapes and carriage returns removed. */
+export function plainConsole(text: string): string {
+  return text.replace(escapes, "");
+}
+
+const keyLine = /\b(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) (AAAA[A-Za-z0-9+/]+={0,3})/g;
+
+/**
+ * The last complete host-key blocks on the console. Lines may carry a systemd or kernel prefix,
+ * and a login prompt may share a line with them: keys are found by their own shape between the
+ * block markers. Undefined until the KEYS block has ended.
+ */
+export function printedHostKeys(consoleText: string): PrintedHostKeys | undefined {
+  const text = plainConsole(consoleText);
+  const keys = lastBlock(text, "KEYS");
+  if (keys === undefined) return undefined;
+  const fingerprints = [...keys.matchAll(keyLine)].map((m) => `SHA256:${createHash("sha256").update(Buffer.from(m[2] ?? "", "base64")).digest("base64").replace(/=+$/, "")}`);
+  const listed = [...(lastBlock(text, "FINGERPRINTS") ?? "").matchAll(/\bSHA256:[A-Za-z0-9+/]{43}\b/g)].map((m) => m[0]);
+  return { fingerprints: [...new Set(fingerprints)], listed: [...new Set(listed)] };
+}
+
+function lastBlock(text: string, name: string): string | undefined {
+  const end = text.lastIndexOf(`-----END SSH HOST KEY ${name}-----`);
+  if (end < 0) return undefined;
+  const begin = text.lastIndexOf(`-----BEGIN SSH HOST KEY ${name}-----`, end);
+  return begin < 0 ? undefined : text.slice(begin, end);
+}
+
+/**
+ * A console line that means this boot will not reach a login: the firmware found nothing to boot,
+ * GRUB failed, the kernel panicked, the root filesystem was not found, systemd gave up.
+ */
+export function bootFailure(consoleText: string): string | undefined {
+  const text = plainConsole(consoleText);
+  const linux = text.indexOf("Linux version");
+  const patterns: { pattern: RegExp; beforeLinux?: boolean; cause: string }[] = [
+    { pattern: /No bootable device|Boot failed: not a bootable disk|BdsDxe: No bootable option or device was found/, beforeLinux: true, cause: "the firmware found nothing to boot on the disk" },
+    { pattern: /^error: .*$/m, beforeLinux: true, cause: "GRUB could not load the kernel" },
+    { pattern: /Kernel panic - not syncing.*$/m, cause: "the kernel panicked" },
+    { pattern: /ALERT! .* does not exist\..*$|Gave up waiting for root file system device.*$/m, cause: "the kernel did not find the root filesystem" },
+    { pattern: /You are in emergency mode.*$|Give root password for maintenance.*$/m, cause: "systemd stopped in emergency mode" },
+  ];
+  for (const { pattern, beforeLinux, cause } of patterns) {
+    const match = pattern.exec(text);
+    if (match === null) continue;
+    if (beforeLinux === true && linux >= 0 && match.index > linux) continue;
+    return `${cause}: the console says "${match[0].trim().slice(0, 200)}"`;
+  }
+  return undefined;
+}
+
+/** Whether the kernel has started (its first line on the serial console). */
+export function kernelStarted(consoleText: string): boolean {
+  return consoleText.includes("Linux version");
+}

@@ -1,0 +1,121 @@
+import { randomBytes } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+/** What one boot of the guest is told: the instance it is and the key it was "launched" with. */
+export interface InstanceIdentity {
+  instanceId: string;
+  /** The launch key's OpenSSH public key line. */
+  publicKey: string;
+  userData?: string;
+  hostname: string;
+}
+
+/** One request the guest made, as the test reports it. */
+export interface ImdsRequest {
+  method: string;
+  path: string;
+  status: number;
+  /** Whether a session token came with it (IMDSv2). */
+  token: boolean;
+}
+
+const maxTtlSeconds = 21600;
+
+/**
+ * An instance metadata service with IMDSv2's rules as AWS documents them, for the guest
+ * `kiln test` boots (reached at 169.254.169.254 through QEMU's user network):
+ * - `PUT /latest/api/token` with `X-aws-ec2-metadata-token-ttl-seconds` 1–21600 issues a token
+ *   (400 without or outside that range); a PUT carrying `X-Forwarded-For` is refused (403), as
+ *   the real service refuses tokens to requests that went through a proxy;
+ * - every GET needs a valid, unexpired token: 401 otherwise (an instance that requires IMDSv2),
+ *   so a guest that only speaks IMDSv1 gets neither its id nor its key;
+ * - unknown paths are 404, other methods 405; the token is bound to this service's lifetime.
+ * The IP hop limit of token responses cannot be reproduced through QEMU's user network (it
+ * rewrites every packet): the README says so.
+ */
+export class ImdsServer {
+  readonly requests: ImdsRequest[] = [];
+
+  private identity: InstanceIdentity;
+  private readonly tokens = new Map<string, number>();
+
+  private constructor(private readonly server: Server, identity: InstanceIdentity) {
+    this.identity = identity;
+  }
+
+  static async start(identity: InstanceIdentity): Promise<ImdsServer> {
+    let self: ImdsServer | undefined;
+    const server = createServer((req, res) => self?.answer(req, res));
+    self = new ImdsServer(server, identity);
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(0, "127.0.0.1", () => resolve());
+    });
+    return self;
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  /** The next boot is another instance: a new id, a new key; earlier tokens stop working. */
+  become(identity: InstanceIdentity): void {
+    this.identity = identity;
+    this.tokens.clear();
+    this.requests.length = 0;
+  }
+
+  /** Whether the guest got its key, and only ever with a token. */
+  keyServedOverV2(): boolean {
+    return this.requests.some((r) => r.path === "/latest/meta-data/public-keys/0/openssh-key" && r.status === 200 && r.token);
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private answer(req: IncomingMessage, res: ServerResponse): void {
+    const path = (req.url ?? "/").split("?")[0] ?? "/";
+    const tokenHeader = req.headers["x-aws-ec2-metadata-token"];
+    const reply = (status: number, body = ""): void => {
+      this.requests.push({ method: req.method ?? "", path, status, token: typeof tokenHeader === "string" });
+      res.writeHead(status, { "content-type": "text/plain", "content-length": Buffer.byteLength(body) });
+      res.end(body);
+    };
+    // The request body (there is none in IMDS) is drained so the connection can be reused.
+    req.resume();
+    if (path === "/latest/api/token") {
+      if (req.method !== "PUT") return reply(405);
+      if (req.headers["x-forwarded-for"] !== undefined) return reply(403);
+      const ttl = Number(req.headers["x-aws-ec2-metadata-token-ttl-seconds"]);
+      if (!Number.isInteger(ttl) || ttl < 1 || ttl > maxTtlSeconds) return reply(400);
+      const token = randomBytes(32).toString("base64url");
+      this.tokens.set(token, Date.now() + ttl * 1000);
+      res.setHeader("x-aws-ec2-metadata-token-ttl-seconds", String(ttl));
+      return reply(200, token);
+    }
+    if (req.method !== "GET" && req.method !== "HEAD") return reply(405);
+    const expires = typeof tokenHeader === "string" ? this.tokens.get(tokenHeader) : undefined;
+    if (expires === undefined || expires < Date.now()) return reply(401);
+    const body = this.lookup(path);
+    return body === undefined ? reply(404) : reply(200, body);
+  }
+
+  private lookup(path: string): string | undefined {
+    const { instanceId, publicKey, userData, hostname } = this.identity;
+    const meta: Record<string, string> = {
+      "instance-id": instanceId,
+      "hostname": hostname,
+      "local-hostname": hostname,
+      "public-keys/": "0=kiln-test",
+      "public-keys/0/": "openssh-key",
+      "public-keys/0/openssh-key": `${publicKey}\n`,
+    };
+    if (path === "/latest/meta-data/" || path === "/latest/meta-data") return "hostname\ninstance-id\nlocal-hostname\npublic-keys/\n";
+    if (path.startsWith("/latest/meta-data/")) return meta[path.slice("/latest/meta-data/".length)];
+    if (path === "/latest/user-data") return userData;
+    return undefined;
+  }
+}
