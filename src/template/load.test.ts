@@ -5,6 +5,7 @@ import { describe, it } from "node:test";
 import { tempDirectory } from "../../test/helpers/temp.js";
 import { ConfigError, formatProblem } from "../errors.js";
 import { loadTemplate, type LoadOptions } from "./load.js";
+import { diskOf } from "./schema.js";
 
 const noInputs: LoadOptions = { vars: [], varFiles: [], env: {} };
 
@@ -103,7 +104,7 @@ provisioners:
     assert.deepEqual(out, [
       "1:7 name: must be letters, digits, . _ - (it names the output directory)",
       "4:11 builders.0.base: needs a base root filesystem (set exactly one of mmdebstrap, tarball or directory)",
-      "5:28 builders.0.image.formats.1: must be one of \"raw\", \"qcow2\", \"vmdk\", \"vhdx\", not string \"iso\"",
+      "5:28 builders.0.image.formats.1: must be one of \"raw\", \"qcow2\", \"vmdk\", \"vhdx\", \"vhd\", not string \"iso\"",
       "9:18 provisioners.0.destination: must be an absolute path inside the image",
       "10:11 provisioners.0.mode: must be a string, not number 644",
     ]);
@@ -244,6 +245,19 @@ describe("bad input a template can carry", () => {
     const found = await problems(`${lines.join("\n")}\n`);
     assert.equal(found.length, 1);
     assert.match(found[0] ?? "", /^\d+:\d+ YAML aliases here expand to far more than a template holds \(an alias bomb\?\)/);
+  });
+
+  it("writes a bootable disk when the base lists a kernel, a bare filesystem otherwise, and refuses boot without a kernel", async () => {
+    const kernel = valid.replace("        suite: bookworm\n", "        suite: bookworm\n        packages: [linux-image-cloud-amd64]\n");
+    const disk = async (text: string) => { const loaded = await loadTemplate(await templateFile(text), noInputs); const b = loaded.template.builders[0]; return b?.type === "local" ? diskOf(b) : undefined; };
+    assert.deepEqual(await disk(kernel), { partitions: "gpt", boot: ["bios", "uefi"], kernel_args: [] });
+    assert.deepEqual(await disk(valid), { partitions: "none", boot: [], kernel_args: [] });
+    const asked = valid.replace("        suite: bookworm\n", "        suite: bookworm\n    disk: {partitions: gpt}\n");
+    assert.deepEqual(await problems(asked), ["6:9 builders.0.base.mmdebstrap.packages: lists no kernel package, and disk.boot asks for a disk that boots (bios, uefi) (add linux-image-cloud-amd64 (or linux-image-amd64) to the packages, or set disk: { partitions: none, boot: [] })"]);
+    assert.ok((await problems(valid.replace("        suite: bookworm\n", "        suite: bookworm\n    disk: {partitions: none, boot: [bios]}\n"))).includes("7:36 builders.0.disk.boot: needs partitions: gpt (a bare filesystem has no room for a boot loader) (set partitions: gpt, or boot: [])"));
+    assert.match((await problems(`${valid}test: {commands: [true]}\n`)).join("\n"), /test: needs a disk that boots, and builder 1 writes a bare filesystem/);
+    assert.match((await problems(`${kernel.replace("packages: [linux-image-cloud-amd64]", "packages: [linux-image-cloud-amd64]\n    disk: {partitions: gpt, boot: [uefi]}")}test: {firmware: [bios]}\n`)).join("\n"), /test\.firmware: asks for bios, which builder 1's disk does not boot by/);
+    assert.match((await problems(valid.replace("        suite: bookworm\n", "        suite: bookworm\n    disk: {partitions: gpt, boot: [], kernel_args: [\"a b\"]}\n"))).join("\n"), /kernel_args\.0: must be one kernel argument/);
   });
 
   it("refuses an image size beyond reason, naming the field", async () => {

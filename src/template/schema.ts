@@ -430,6 +430,14 @@ const audit = z.union([
   }),
 ]).describe("audit the artifact for keys, credentials, histories and deleted data (false to skip)");
 
+const vmTest = section({
+  firmware: z.array(z.enum(["bios", "uefi"])).min(1).optional().describe("firmwares to boot by (default: each the disk boots by)"),
+  user: z.string().regex(/^[a-z_][a-z0-9_-]*$/, "must be a user name").optional().describe("the account the test's key is for (default: harden.default_user, else root)"),
+  commands: z.array(z.string().min(1)).default([]).describe("commands run over SSH as that user on the first boot; each must exit 0"),
+  boots: z.union([z.literal(1), z.literal(2)]).default(2).describe("2: a second boot as another instance must change host keys and key"),
+  timeout_seconds: z.number().int().min(30).default(600).describe("how long a boot may take to print its host keys (QEMU without KVM is slow)"),
+}).describe("boot the disk in QEMU after the build, before it is published, and log in as its users will (kiln test)");
+
 export const template = section({
   $schema: z.string().optional(),
   name: z.string().regex(namePattern, "must be letters, digits, . _ - (it names the output directory)"),
@@ -440,6 +448,7 @@ export const template = section({
   harden: harden.default(hardenDefaults),
   clean: clean.default({ enabled: true, paths: [] }),
   audit: audit.default({ fail_on: "high" }),
+  test: vmTest.optional(),
   output: section({ directory: z.string().min(1).default("output") }).default({ directory: "output" }),
 }).superRefine((value, ctx) => {
   // Provisioners run through a communicator; an amazon-ebs builder has none yet.
@@ -448,6 +457,18 @@ export const template = section({
       ctx.addIssue({ code: "custom", path: ["builders", i, "communicator"], message: "is none, so the provisioners cannot run on this builder", params: { hint: "remove the provisioners, or build with a local builder" } });
     }
   });
+  // A test boots a local builder's disk: it must have one that boots.
+  if (value.test !== undefined) {
+    const locals = value.builders.map((b, i) => [b, i] as const).filter(([b]) => b.type === "local");
+    if (locals.length === 0) ctx.addIssue({ code: "custom", path: ["test"], message: "boots local disks; no builder here is local", params: { hint: "remove test:, or add a local builder" } });
+    for (const [b, i] of locals) {
+      if (b.type !== "local") continue;
+      const disk = diskOf(b);
+      if (disk.boot.length === 0) ctx.addIssue({ code: "custom", path: ["test"], message: `needs a disk that boots, and builder ${i + 1} writes ${disk.partitions === "none" ? "a bare filesystem" : "a disk with no boot loader"}`, params: { hint: "list a kernel package (linux-image-cloud-amd64) in the base, or set disk: { partitions: gpt, boot: [bios, uefi] }" } });
+      const missing = (value.test.firmware ?? []).filter((f) => !disk.boot.includes(f));
+      if (missing.length > 0) ctx.addIssue({ code: "custom", path: ["test", "firmware"], message: `asks for ${missing.join(", ")}, which builder ${i + 1}'s disk does not boot by (disk.boot: ${disk.boot.join(", ") || "none"})`, params: { hint: "test by the firmwares the disk boots by" } });
+    }
+  }
   // only/except name builders that exist.
   const ids = value.builders.flatMap((b) => [b.name, b.type].filter((n): n is string => n !== undefined));
   value.provisioners.forEach((p, i) => {
@@ -511,6 +532,7 @@ export type ImageFormat = z.output<typeof imageFormat>;
 export type DiskConfig = z.output<typeof disk>;
 export type CleanConfig = z.output<typeof clean>;
 export type AuditConfig = z.output<typeof audit>;
+export type VmTestConfig = z.output<typeof vmTest>;
 
 function unknownTypeMessage(kind: string, types: readonly string[], input: unknown): string {
   const given = typeof input === "object" && input !== null ? (input as { type?: unknown }).type : undefined;

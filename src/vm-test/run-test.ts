@@ -26,6 +26,8 @@ export interface VmTestOptions {
   bootTimeoutSeconds: number;
   /** Leave the first boot running and print how to reach it. */
   keep: boolean;
+  /** 2: boot again as another instance, which must get new host keys and only its own key. */
+  boots: 1 | 2;
   signal: AbortSignal;
   report: Reporter;
 }
@@ -80,7 +82,7 @@ export async function testImage(options: VmTestOptions): Promise<VmTestResult> {
           keepScratch = true;
           break;
         }
-        if (!first.result.checks.every((c) => c.passed) || first.hostKeys === undefined) continue;
+        if (options.boots === 1 || !first.result.checks.every((c) => c.passed) || first.hostKeys === undefined) continue;
         const second = await bootOnce({ ...options, commands: [], firmware, overlay, scratch, imds, boot: 2, previous: first.hostKeys, minimumRootBytes: info.virtualSize });
         boots.push(second.result);
       } finally {

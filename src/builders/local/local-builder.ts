@@ -13,6 +13,7 @@ import { prepareBoot } from "./steps/prepare-boot.js";
 import { provision } from "./steps/provision.js";
 import { publishOutput } from "./steps/publish-output.js";
 import { recordBase } from "./steps/record-base.js";
+import { testDisk } from "./steps/test-image.js";
 import { unpackBase } from "./steps/unpack-base.js";
 import { writeManifest } from "./steps/write-manifest.js";
 
@@ -34,5 +35,6 @@ export const localBuilder = Pipeline.start<LocalBuildRequest, LocalFacts>()
   .then(filesystemImage)
   .then(auditArtifact)
   .then(convertImage)
+  .then(testDisk)
   .then(writeManifest)
   .then(publishOutput);

@@ -15,6 +15,7 @@ interface TestCliOptions {
   command: string[];
   timeout: string;
   keep?: boolean;
+  boots: "1" | "2";
   json?: boolean;
   logDir?: string;
 }
@@ -26,6 +27,7 @@ export function testCommand(program: Command, { io, json, redactor }: CliContext
     .option("--user <name>", "the account the launch key is for (default: the build's manifest.json says, else root)")
     .option("--command <command>", "a command to run as that user over SSH; it must exit 0 (repeatable)", (value: string, all: string[]) => [...all, value], [])
     .option("--timeout <seconds>", "how long a boot may take to print its host keys", "600")
+    .addOption(new Option("--boots <count>", "2: boot again as another instance, which must get new host keys and only its own key").choices(["1", "2"]).default("2"))
     .option("--keep", "leave the first boot running and print the ssh command that reaches it")
     .option("--json", "print the result as JSON")
     .option("--log-dir <directory>", "where the console logs go (default: kiln-test-<time> beside the image)")
@@ -40,7 +42,7 @@ export function testCommand(program: Command, { io, json, redactor }: CliContext
         const user = options.user ?? await manifestUser(image) ?? "root";
         const result = await testImage({
           image, firmware: [...new Set(options.firmware)], user, commands: options.command, logDirectory, bootTimeoutSeconds: timeout,
-          keep: options.keep === true, signal: interrupts.build, report,
+          keep: options.keep === true, boots: options.boots === "1" ? 1 : 2, signal: interrupts.build, report,
         });
         if (options.json === true) json(result);
         else for (const line of summary(result)) io.out(line);

@@ -6,12 +6,13 @@ import { toolVersion } from "../../../system/tool-version.js";
 import { installedPackages } from "../installed-packages.js";
 import type { LocalBuildRequest } from "../request.js";
 import type { BaseRootfs } from "./base-rootfs.js";
+import type { TestSummary } from "./test-image.js";
 import type { AuditSummary } from "./audit-artifact.js";
 import type { Artifact } from "./convert-image.js";
 import type { DiskImage } from "./filesystem-image.js";
 import type { WorkTree } from "./unpack-base.js";
 
-type ManifestInput = LocalBuildRequest & { base: BaseRootfs; tree: WorkTree; disk: DiskImage; artifacts: Artifact[]; cleaned: string[]; audit: AuditSummary };
+type ManifestInput = LocalBuildRequest & { base: BaseRootfs; tree: WorkTree; disk: DiskImage; artifacts: Artifact[]; cleaned: string[]; audit: AuditSummary; test: TestSummary };
 
 /** `manifest.json` beside the artifacts: what went in, what came out, and their checksums. */
 export const writeManifest: Step<ManifestInput, { manifestPath: string }, LocalFacts> = {
@@ -52,6 +53,7 @@ export const writeManifest: Step<ManifestInput, { manifestPath: string }, LocalF
       login: { user: loaded.template.harden === false ? "root" : loaded.template.harden.default_user ?? "root" },
       clean: input.cleaned,
       audit: input.audit.reportPath === undefined ? { skipped: true } : { report: relative(outputDirectory, input.audit.reportPath), findings: input.audit.findings },
+      test: input.test.reportPath === undefined ? { skipped: true } : { report: relative(outputDirectory, input.test.reportPath), passed: input.test.passed },
       artifacts: files,
     };
     const manifestPath = join(outputDirectory, "manifest.json");

@@ -1,0 +1,55 @@
+import assert from "node:assert/strict";
+import { request } from "node:http";
+import { after, before, describe, it } from "node:test";
+import { ImdsServer } from "./imds-server.js";
+
+function call(port: number, method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, method, path, headers }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => { body += c; });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("the local metadata service (IMDSv2's rules)", () => {
+  let imds: ImdsServer;
+  const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKiln kiln-test";
+  before(async () => { imds = await ImdsServer.start({ instanceId: "i-0123456789abcdef0", publicKey: key, hostname: "kiln-test-1" }); });
+  after(() => imds.close());
+  const token = async (ttl = "300"): Promise<string> => (await call(imds.port, "PUT", "/latest/api/token", { "X-aws-ec2-metadata-token-ttl-seconds": ttl })).body;
+
+  it("issues a token only to a PUT with a TTL of 1 to 21600 seconds that did not come through a proxy", async () => {
+    assert.equal((await call(imds.port, "PUT", "/latest/api/token")).status, 400, "no TTL");
+    for (const ttl of ["0", "21601", "1.5", "abc"]) assert.equal((await call(imds.port, "PUT", "/latest/api/token", { "X-aws-ec2-metadata-token-ttl-seconds": ttl })).status, 400, ttl);
+    assert.equal((await call(imds.port, "PUT", "/latest/api/token", { "X-aws-ec2-metadata-token-ttl-seconds": "60", "X-Forwarded-For": "10.0.0.1" })).status, 403);
+    assert.equal((await call(imds.port, "GET", "/latest/api/token", { "X-aws-ec2-metadata-token-ttl-seconds": "60" })).status, 405);
+    assert.ok((await token("21600")).length >= 32);
+  });
+
+  it("answers nothing without a valid token (IMDSv1 refused), and the instance's id and key with one", async () => {
+    assert.equal((await call(imds.port, "GET", "/latest/meta-data/instance-id")).status, 401);
+    assert.equal((await call(imds.port, "GET", "/latest/meta-data/instance-id", { "X-aws-ec2-metadata-token": "forged" })).status, 401);
+    const t = await token();
+    assert.deepEqual(await call(imds.port, "GET", "/latest/meta-data/instance-id", { "X-aws-ec2-metadata-token": t }), { status: 200, body: "i-0123456789abcdef0" });
+    assert.deepEqual(await call(imds.port, "GET", "/latest/meta-data/public-keys/0/openssh-key", { "X-aws-ec2-metadata-token": t }), { status: 200, body: `${key}\n` });
+    assert.equal((await call(imds.port, "GET", "/latest/meta-data/iam/security-credentials/", { "X-aws-ec2-metadata-token": t })).status, 404, "no credentials to steal");
+    assert.equal((await call(imds.port, "GET", "/latest/user-data", { "X-aws-ec2-metadata-token": t })).status, 404, "no user data given");
+    assert.ok(imds.keyServedOverV2());
+  });
+
+  it("lets a token expire after its TTL, and forgets every token when the next instance boots", async () => {
+    const short = await token("1");
+    await new Promise((r) => setTimeout(r, 1100));
+    assert.equal((await call(imds.port, "GET", "/latest/meta-data/instance-id", { "X-aws-ec2-metadata-token": short })).status, 401);
+    const t = await token();
+    imds.become({ instanceId: "i-0fedcba9876543210", publicKey: "ssh-ed25519 AAAAother", hostname: "kiln-test-2" });
+    assert.equal((await call(imds.port, "GET", "/latest/meta-data/instance-id", { "X-aws-ec2-metadata-token": t })).status, 401, "the earlier instance's token");
+    assert.equal(imds.keyServedOverV2(), false, "the new instance has not fetched its key yet");
+    assert.equal((await call(imds.port, "GET", "/latest/meta-data/instance-id", { "X-aws-ec2-metadata-token": await token() })).body, "i-0fedcba9876543210");
+  });
+});
