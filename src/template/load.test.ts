@@ -255,7 +255,7 @@ describe("bad input a template can carry", () => {
     const asked = valid.replace("        suite: bookworm\n", "        suite: bookworm\n    disk: {partitions: gpt}\n");
     assert.deepEqual(await problems(asked), ["6:9 builders.0.base.mmdebstrap.packages: lists no kernel package, and disk.boot asks for a disk that boots (bios, uefi) (add linux-image-cloud-amd64 (or linux-image-amd64) to the packages, or set disk: { partitions: none, boot: [] })"]);
     assert.ok((await problems(valid.replace("        suite: bookworm\n", "        suite: bookworm\n    disk: {partitions: none, boot: [bios]}\n"))).includes("7:36 builders.0.disk.boot: needs partitions: gpt (a bare filesystem has no room for a boot loader) (set partitions: gpt, or boot: [])"));
-    assert.match((await problems(`${valid}test: {commands: [\"true\"]}\n`)).join("\n"), /test: needs a disk that boots, and builder 1 writes a bare filesystem/);
+    assert.match((await problems(`${valid}test: {commands: ["true"]}\n`)).join("\n"), /test: needs a disk that boots, and builder 1 writes a bare filesystem/);
     assert.match((await problems(`${kernel.replace("packages: [linux-image-cloud-amd64]", "packages: [linux-image-cloud-amd64]\n    disk: {partitions: gpt, boot: [uefi]}")}test: {firmware: [bios]}\n`)).join("\n"), /test\.firmware: asks for bios, which builder 1's disk does not boot by/);
     assert.match((await problems(valid.replace("        suite: bookworm\n", "        suite: bookworm\n    disk: {partitions: gpt, boot: [], kernel_args: [\"a b\"]}\n"))).join("\n"), /kernel_args\.0: must be one kernel argument/);
   });

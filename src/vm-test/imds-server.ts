@@ -45,9 +45,10 @@ export class ImdsServer {
   }
 
   static async start(identity: InstanceIdentity): Promise<ImdsServer> {
-    let self: ImdsServer | undefined;
-    const server = createServer((req, res) => self?.answer(req, res));
-    self = new ImdsServer(server, identity);
+    const holder: { self?: ImdsServer } = {};
+    const server = createServer((req, res) => holder.self?.answer(req, res));
+    const self = new ImdsServer(server, identity);
+    holder.self = self;
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(0, "127.0.0.1", () => resolve());

@@ -1,0 +1,152 @@
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { sha256File } from "../src/system/sha256.js";
+import type { VmTestResult } from "../src/vm-test/run-test.js";
+import { repoRoot, runKiln } from "./helpers/kiln-process.js";
+
+/**
+ * The example template as the README builds it: a GPT disk that boots by BIOS and UEFI, then
+ * booted for real in QEMU (TCG here) by `kiln test`, which logs in over SSH with the host key the
+ * guest printed pinned. Broken copies of the disk must fail the test with their cause named.
+ */
+const cacheDir = process.env.KILN_TEST_CACHE_DIR ?? "/var/tmp/kiln-test-cache";
+const example = join(repoRoot, "examples/debian-local.yaml");
+const scratch = mkdtempSync(join(tmpdir(), "kiln-boot-e2e-"));
+after(() => rm(scratch, { recursive: true, force: true }));
+
+const mib = 1024 * 1024;
+
+/** The example with every output format, beside it so its relative file paths resolve. */
+async function allFormats(): Promise<string> {
+  const text = (await readFile(example, "utf8")).replace("formats: [raw, qcow2]", "formats: [raw, qcow2, vmdk, vhdx, vhd]");
+  assert.match(text, /formats: \[raw, qcow2, vmdk, vhdx, vhd\]/);
+  const file = join(repoRoot, "examples", ".boot-e2e.generated.yaml");
+  await writeFile(file, text);
+  after(() => rm(file, { force: true }));
+  return file;
+}
+
+async function build(template: string, name: string): Promise<string> {
+  const output = join(scratch, name);
+  const run = await runKiln(["build", template, "--cache-dir", cacheDir, "--work-dir", join(scratch, `${name}-work`), "--output-dir", output]);
+  assert.equal(run.code, 0, `build failed:\n${run.stdout}\n${run.stderr}`);
+  const [only] = await readdir(output);
+  return join(output, only ?? "");
+}
+
+async function kilnTest(image: string, ...args: string[]): Promise<{ code: number | null; result: VmTestResult; stderr: string }> {
+  const run = await runKiln(["test", image, "--json", "--log-dir", join(scratch, `logs-${Math.random().toString(36).slice(2)}`), ...args]);
+  return { code: run.code, result: JSON.parse(run.stdout) as VmTestResult, stderr: run.stderr };
+}
+
+function failedChecks(result: VmTestResult): string {
+  return result.boots.flatMap((b) => b.checks.filter((c) => !c.passed).map((c) => `${b.firmware} ${b.boot}: ${c.name}: ${c.detail}`)).join("\n");
+}
+
+/** A sparse copy of the disk with debugfs commands applied to its root filesystem (partition 3). */
+async function brokenCopy(disk: string, name: string, commands: string[], rootOffset: number): Promise<string> {
+  const copy = join(scratch, `${name}.raw`);
+  execFileSync("cp", ["--sparse=always", disk, copy]);
+  const script = join(scratch, `${name}.debugfs`);
+  await writeFile(script, `${commands.join("\n")}\n`);
+  execFileSync("debugfs", ["-w", "-f", script, `${copy}?offset=${rootOffset}`], { stdio: "pipe" });
+  return copy;
+}
+
+describe("a bootable disk, booted by kiln test (QEMU, a local IMDSv2 service, a pinned host key)", { timeout: 40 * 60_000 }, () => {
+  let out: string;
+  let manifest: { disk: { partitions: string; boot: string[]; layout: { name: string; offset: number; bytes: number; guid: string }[] }; login: { user: string } };
+
+  before(async () => {
+    out = await build(await allFormats(), "first");
+    manifest = JSON.parse(await readFile(join(out, "manifest.json"), "utf8")) as typeof manifest;
+  });
+
+  it("writes a GPT disk with BIOS boot, EFI system and root partitions, in whole MiB", async () => {
+    assert.equal(manifest.disk.partitions, "gpt");
+    assert.deepEqual(manifest.disk.boot, ["bios", "uefi"]);
+    assert.deepEqual(manifest.disk.layout.map((p) => p.name), ["bios-boot", "esp", "root"]);
+    assert.equal(manifest.login.user, "admin");
+    const table = JSON.parse(execFileSync("sfdisk", ["--json", join(out, "disk.raw")], { encoding: "utf8" })) as { partitiontable: { label: string; partitions: { start: number; size: number; uuid: string }[] } };
+    assert.equal(table.partitiontable.label, "gpt");
+    assert.deepEqual(table.partitiontable.partitions.map((p) => [p.start * 512, p.size * 512, p.uuid]), manifest.disk.layout.map((p) => [p.offset, p.bytes, p.guid]));
+    // The ESP holds GRUB at the removable-media path, read without mounting (mtools).
+    const esp = manifest.disk.layout[1];
+    const listing = execFileSync("mdir", ["-b", "-i", `${join(out, "disk.raw")}@@${esp?.offset ?? 0}`, "::/EFI/BOOT"], { encoding: "utf8", env: { ...process.env, MTOOLS_SKIP_CHECK: "1" } });
+    assert.match(listing, /BOOTX64\.EFI/);
+    const fstab = execFileSync("debugfs", ["-R", "cat /etc/fstab", `${join(out, "disk.raw")}?offset=${manifest.disk.layout[2]?.offset ?? 0}`], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    assert.match(fstab, /^UUID=[0-9a-f-]{36} \/ ext4 /m);
+  });
+
+  it("converts to every format with the same disk inside, vmdk as streamOptimized and vhd fixed in whole MiB", () => {
+    const raw = join(out, "disk.raw");
+    for (const [format, qemu] of [["qcow2", "qcow2"], ["vmdk", "vmdk"], ["vhdx", "vhdx"], ["vhd", "vpc"]] as const) {
+      const compare = spawnSync("qemu-img", ["compare", "-f", "raw", "-F", qemu, raw, join(out, `disk.${format}`)], { encoding: "utf8" });
+      assert.equal(compare.status, 0, `${format}: ${compare.stdout}${compare.stderr}`);
+    }
+    const vmdk = JSON.parse(execFileSync("qemu-img", ["info", "--output=json", join(out, "disk.vmdk")], { encoding: "utf8" })) as { "format-specific": { data: { "create-type": string } } };
+    assert.equal(vmdk["format-specific"].data["create-type"], "streamOptimized");
+    const vhd = execFileSync("qemu-img", ["info", "--output=json", join(out, "disk.vhd")], { encoding: "utf8" });
+    const { "virtual-size": size } = JSON.parse(vhd) as { "virtual-size": number };
+    assert.equal(size % mib, 0, "Azure takes whole MiB only");
+    assert.equal(size, Number(execFileSync("stat", ["-c", "%s", raw], { encoding: "utf8" })), "the raw size kept exactly (force_size)");
+  });
+
+  it("is byte-identical when built again from the same inputs", async () => {
+    const again = await build(await allFormats(), "again");
+    assert.equal(await sha256File(join(again, "disk.raw")), await sha256File(join(out, "disk.raw")));
+  });
+
+  it("boots by BIOS, twice: pinned SSH login, key-only and locked, then new host keys and key for another instance", async () => {
+    const { code, result, stderr } = await kilnTest(join(out, "disk.raw"), "--firmware", "bios", "--command", "cat /etc/kiln-release");
+    assert.equal(code, 0, `${failedChecks(result)}\n${stderr}`);
+    assert.deepEqual(result.boots.map((b) => [b.firmware, b.boot]), [["bios", 1], ["bios", 2]]);
+    const names = result.boots[0]?.checks.map((c) => c.name) ?? [];
+    for (const check of ["host keys printed on the console", "SSH login as admin with the served key, host key pinned", "the key came over IMDSv2 (IMDSv1 is refused)",
+      "only the served key is authorized", "root's password is locked", "password login is refused", "sshd's effective configuration is key-only",
+      "the host keys were made at this boot", "the root filesystem grew into the larger disk", "test command: cat /etc/kiln-release", "powers off cleanly"]) {
+      assert.ok(names.includes(check), `${check} in ${names.join(", ")}`);
+    }
+    assert.ok(result.boots[1]?.checks.some((c) => c.name === "host keys changed for the new instance" && c.passed));
+    assert.ok(result.boots.every((b) => b.secondsToSsh !== undefined && b.secondsToConsole !== undefined));
+    const log = await readFile(result.boots[0]?.consoleLog ?? "", "utf8");
+    assert.match(log, /Linux version/);
+    assert.match(log, /-----BEGIN SSH HOST KEY FINGERPRINTS-----/);
+  });
+
+  it("boots by UEFI from the qcow2 as converted", async () => {
+    const { code, result, stderr } = await kilnTest(join(out, "disk.qcow2"), "--firmware", "uefi", "--boots", "1");
+    assert.equal(code, 0, `${failedChecks(result)}\n${stderr}`);
+    assert.equal(result.format, "qcow2");
+    assert.deepEqual(result.boots.map((b) => [b.firmware, b.boot]), [["uefi", 1]]);
+  });
+
+  it("fails, naming the cause, on a disk without a kernel", async () => {
+    const root = manifest.disk.layout[2]?.offset ?? 0;
+    const broken = await brokenCopy(join(out, "disk.raw"), "no-kernel", ["rm /vmlinuz", "rm /vmlinuz.old"], root);
+    const { code, result } = await kilnTest(broken, "--firmware", "bios", "--boots", "1");
+    assert.equal(code, 1);
+    assert.match(failedChecks(result), /the bios boot failed: GRUB could not load the kernel: the console says "error: file `\/vmlinuz' not found/);
+  });
+
+  it("fails, naming the cause, on a disk whose sshd is disabled", async () => {
+    const root = manifest.disk.layout[2]?.offset ?? 0;
+    const broken = await brokenCopy(join(out, "disk.raw"), "no-sshd", ["rm /etc/systemd/system/multi-user.target.wants/ssh.service", "rm /etc/systemd/system/sshd.service"], root);
+    const { code, result } = await kilnTest(broken, "--firmware", "bios", "--boots", "1");
+    assert.equal(code, 1);
+    assert.match(failedChecks(result), /sshd does not answer on port 22 in the guest: is ssh\.service installed, enabled and starting\?/);
+  });
+
+  it("refuses an image that is an overlay of another file: its backing file could be any file here", async () => {
+    const overlay = join(scratch, "overlay.qcow2");
+    execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", "-F", "raw", "-b", "/etc/shadow", overlay, "1G"]);
+    const run = await runKiln(["test", overlay, "--log-dir", join(scratch, "refused")]);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /is a qcow2 overlay of another file \(\/etc\/shadow\)/);
+  });
+});
