@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readSync, statSync } from "node:fs";
 import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -91,10 +91,18 @@ describe("a bootable disk, booted by kiln test (QEMU, a local IMDSv2 service, a 
     }
     const vmdk = JSON.parse(execFileSync("qemu-img", ["info", "--output=json", join(out, "disk.vmdk")], { encoding: "utf8" })) as { "format-specific": { data: { "create-type": string } } };
     assert.equal(vmdk["format-specific"].data["create-type"], "streamOptimized");
-    const vhd = execFileSync("qemu-img", ["info", "--output=json", join(out, "disk.vhd")], { encoding: "utf8" });
-    const { "virtual-size": size } = JSON.parse(vhd) as { "virtual-size": number };
-    assert.equal(size % mib, 0, "Azure takes whole MiB only");
-    assert.equal(size, Number(execFileSync("stat", ["-c", "%s", raw], { encoding: "utf8" })), "the raw size kept exactly (force_size)");
+    // The VHD footer (Microsoft's VHD specification): the last 512 bytes, a fixed disk whose size is the raw disk's, in whole MiB.
+    const rawSize = statSync(raw).size;
+    const vhdSize = statSync(join(out, "disk.vhd")).size;
+    const footer = Buffer.alloc(512);
+    const fd = openSync(join(out, "disk.vhd"), "r");
+    readSync(fd, footer, 0, 512, vhdSize - 512);
+    closeSync(fd);
+    assert.equal(footer.toString("latin1", 0, 8), "conectix");
+    assert.equal(footer.readUInt32BE(60), 2, "disk type 2: fixed");
+    assert.equal(Number(footer.readBigUInt64BE(48)), rawSize, "current size: the raw size, kept exactly (force_size)");
+    assert.equal(vhdSize, rawSize + 512, "the data, then the footer");
+    assert.equal(rawSize % mib, 0, "Azure takes whole MiB only");
   });
 
   it("is byte-identical when built again from the same inputs", async () => {

@@ -67,7 +67,7 @@ describe("kiln build with the local builder (real mmdebstrap, chroot, mke2fs)", 
     const steps = first.stdout.split("\n").filter((l) => /^==> \[\d+\.\ds\] \d+\/15 /.test(l));
     assert.deepEqual(steps.map((l) => l.replace(/^==> \[[\d.]+s\] /, "")), [
       "1/15 check build host", "2/15 open build journal", "3/15 base root filesystem", "4/15 unpack base", "5/15 record base", "6/15 provision", "7/15 harden",
-      "8/15 clean", "9/15 prepare boot", "10/15 write disk image", "11/15 audit image", "12/15 convert image", "13/15 test image", "14/15 write manifest", "15/15 publish output",
+      "8/15 clean", "9/15 prepare boot", "10/15 write disk image", "11/15 convert image", "12/15 audit image", "13/15 test image", "14/15 write manifest", "15/15 publish output",
     ]);
   });
 

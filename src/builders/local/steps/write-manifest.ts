@@ -8,7 +8,7 @@ import type { LocalBuildRequest } from "../request.js";
 import type { BaseRootfs } from "./base-rootfs.js";
 import type { TestSummary } from "./test-image.js";
 import type { AuditSummary } from "./audit-artifact.js";
-import type { Artifact } from "./convert-image.js";
+import { artifactBytes, type Artifact } from "./convert-image.js";
 import type { DiskImage } from "./filesystem-image.js";
 import type { WorkTree } from "./unpack-base.js";
 
@@ -22,8 +22,9 @@ export const writeManifest: Step<ManifestInput, { manifestPath: string }, LocalF
     const { loaded, builder, outputDirectory, base, tree, disk, artifacts } = input;
     const packages = await installedPackages(tree.root.root);
     const files = [];
-    for (const { digest, ...artifact } of artifacts) {
-      files.push({ ...artifact, path: relative(outputDirectory, artifact.path), sha256: await digest.value() });
+    for (const artifact of artifacts) {
+      const sha256 = await artifact.digest.value();
+      files.push({ format: artifact.format, path: relative(outputDirectory, artifact.path), bytes: await artifactBytes(artifact), sha256 });
     }
     const manifest = {
       kiln: { version: input.kilnVersion },
