@@ -150,6 +150,20 @@ describe("a bootable disk, booted by kiln test (QEMU, a local IMDSv2 service, a 
     assert.match(failedChecks(result), /sshd does not answer on port 22 in the guest: is ssh\.service installed, enabled and starting\?/);
   });
 
+  it("refuses a Windows disk, a missing file and a directory, each with one line naming it", async () => {
+    const windows = join(scratch, "windows.raw");
+    const sector = Buffer.alloc(512);
+    sector.write("NTFS    ", 3, "latin1");
+    sector.writeUInt16LE(0xaa55, 510);
+    await writeFile(windows, Buffer.concat([sector, Buffer.alloc(8 * mib - 512)]));
+    for (const [image, message] of [[windows, /is a Windows disk \(NTFS, no Linux filesystem\): kiln test boots Linux images only for now/], [join(scratch, "missing.raw"), /missing\.raw does not exist/], [scratch, /is not a file/]] as const) {
+      const run = await runKiln(["test", image, "--log-dir", join(scratch, `refused-${Math.random().toString(36).slice(2)}`)]);
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, message);
+      assert.doesNotMatch(run.stderr, /\n\s+at /, "no stack trace");
+    }
+  });
+
   it("refuses an image that is an overlay of another file: its backing file could be any file here", async () => {
     const overlay = join(scratch, "overlay.qcow2");
     execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", "-F", "raw", "-b", "/etc/shadow", overlay, "1G"]);

@@ -1,5 +1,5 @@
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, open, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -8,6 +8,7 @@ import { SshCommunicator } from "../communicator/ssh-communicator.js";
 import { CancelledError, KilnError } from "../errors.js";
 import type { Reporter } from "../report/reporter.js";
 import { exec } from "../system/exec.js";
+import { findFilesystems } from "../image/partition-table.js";
 import { bootFailure, kernelStarted, plainConsole, printedHostKeys, type PrintedHostKeys } from "./guest-console.js";
 import { hostKeysFresh, onlyServedKeyAuthorized, passwordRefused, rootGrown, rootLocked, run, sshdKeyOnly, type CheckResult } from "./guest-checks.js";
 import { ImdsServer, type InstanceIdentity } from "./imds-server.js";
@@ -68,6 +69,7 @@ export async function testImage(options: VmTestOptions): Promise<VmTestResult> {
   const imds = await ImdsServer.start(identity(1));
   const boots: BootResult[] = [];
   let kept: VmTestResult["kept"];
+  const total = options.firmware.length * (options.keep ? 1 : options.boots);
   try {
     for (const firmware of options.firmware) {
       const scratch = await mkdtemp(join(tmpdir(), "kiln-test-"));
@@ -75,7 +77,7 @@ export async function testImage(options: VmTestOptions): Promise<VmTestResult> {
       try {
         const overlay = join(scratch, "overlay.qcow2");
         await exec("qemu-img", ["create", "-q", "-f", "qcow2", "-F", info.format, "-b", image, overlay, String(info.virtualSize + growthBytes)], { what: "making the test's overlay disk (qemu-img create)", signal: options.signal });
-        const first = await bootOnce({ ...options, firmware, overlay, scratch, imds, boot: 1, minimumRootBytes: info.virtualSize });
+        const first = await bootOnce({ ...options, firmware, overlay, scratch, imds, boot: 1, minimumRootBytes: info.virtualSize, index: boots.length + 1, total });
         boots.push(first.result);
         if (options.keep && first.vm !== undefined) {
           kept = await keepRunning(first.vm, first, scratch);
@@ -83,7 +85,7 @@ export async function testImage(options: VmTestOptions): Promise<VmTestResult> {
           break;
         }
         if (options.boots === 1 || !first.result.checks.every((c) => c.passed) || first.hostKeys === undefined) continue;
-        const second = await bootOnce({ ...options, commands: [], firmware, overlay, scratch, imds, boot: 2, previous: first.hostKeys, minimumRootBytes: info.virtualSize });
+        const second = await bootOnce({ ...options, commands: [], firmware, overlay, scratch, imds, boot: 2, previous: first.hostKeys, minimumRootBytes: info.virtualSize, index: boots.length + 1, total });
         boots.push(second.result);
       } finally {
         if (!keepScratch) await rm(scratch, { recursive: true, force: true });
@@ -116,6 +118,9 @@ interface BootInput extends Omit<VmTestOptions, "firmware"> {
   minimumRootBytes: number;
   /** The first boot's host keys, which the second must not serve. */
   previous?: PrintedHostKeys;
+  /** This boot's place in the run, for the progress line. */
+  index: number;
+  total: number;
 }
 
 interface BootOutcome {
@@ -136,7 +141,8 @@ async function bootOnce(input: BootInput): Promise<BootOutcome> {
     report.info(`${c.passed ? "pass" : "FAIL"}: ${c.name}: ${c.detail}`);
   };
   const sshPort = await freeLoopbackPort();
-  report.info(`${firmware} boot ${boot}: instance ${who.instanceId}, SSH on 127.0.0.1:${sshPort}, console in ${consoleLog}`);
+  report.stepStarted(input.index, input.total, `${firmware} boot ${boot}`);
+  report.info(`instance ${who.instanceId}, SSH on 127.0.0.1:${sshPort}, console in ${consoleLog}`);
   const started = Date.now();
   const vm = await Vm.start({ overlay: input.overlay, firmware, sshPort, imdsPort: input.imds.port, consoleLog, scratch: input.scratch, detached: input.keep });
   let text = "";
@@ -257,6 +263,19 @@ async function keepRunning(vm: Vm, outcome: BootOutcome, scratch: string): Promi
   };
 }
 
+/** A disk whose filesystems are NTFS and none is Linux's: kiln test has no Windows guest to check yet. */
+async function refuseWindows(image: string, size: number): Promise<void> {
+  const handle = await open(image, "r");
+  try {
+    const volumes = await findFilesystems(handle, size, image).catch(() => []);
+    if (volumes.some((v) => v.filesystem === "ntfs") && !volumes.some((v) => v.filesystem === "ext")) {
+      throw new KilnError("KILN_USAGE", `${image} is a Windows disk (NTFS, no Linux filesystem): kiln test boots Linux images only for now`, { exitCode: 2, hint: "test Windows images on EC2 (an amazon-ebs build connects to them over OpenSSH)" });
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
 interface ImageInfo {
   format: string;
   virtualSize: number;
@@ -287,5 +306,6 @@ async function inspectImage(image: string, signal: AbortSignal): Promise<ImageIn
     throw new KilnError("KILN_USAGE", `${image} is a vmdk whose data is in other files (${extents.join(", ")}): kiln test boots self-contained disks only`, { exitCode: 2, hint: "convert it to one file: qemu-img convert -O vmdk -o subformat=streamOptimized" });
   }
   const virtualSize = info["virtual-size"] ?? 0;
+  if (format === "raw" || format === "vpc") await refuseWindows(image, file.size);
   return { format, virtualSize };
 }
