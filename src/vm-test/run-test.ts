@@ -55,7 +55,8 @@ export interface VmTestResult {
 
 /** How much larger than the image the test's disk is: first boot must grow the root partition into it. */
 const growthBytes = 1024 ** 3;
-const sshWaitSeconds = 90;
+/** After the host keys are printed sshd starts within seconds (first boot runs before it). */
+const sshWaitSeconds = 60;
 
 /**
  * `kiln test`: boots a throw-away overlay of the image in QEMU, once per firmware, as an instance
