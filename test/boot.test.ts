@@ -60,7 +60,7 @@ async function brokenCopy(disk: string, name: string, commands: string[], rootOf
 
 describe("a bootable disk, booted by kiln test (QEMU, a local IMDSv2 service, a pinned host key)", { timeout: 40 * 60_000 }, () => {
   let out: string;
-  let manifest: { disk: { partitions: string; boot: string[]; layout: { name: string; offset: number; bytes: number; guid: string }[] }; login: { user: string } };
+  let manifest: { disk: { partitions: string; boot: string[]; layout: { name: string; offset: number; bytes: number; guid: string }[] }; login: { user: string }; tools: Record<string, string> };
 
   before(async () => {
     out = await build(await allFormats(), "first");
@@ -72,6 +72,9 @@ describe("a bootable disk, booted by kiln test (QEMU, a local IMDSv2 service, a 
     assert.deepEqual(manifest.disk.boot, ["bios", "uefi"]);
     assert.deepEqual(manifest.disk.layout.map((p) => p.name), ["bios-boot", "esp", "root"]);
     assert.equal(manifest.login.user, "admin");
+    // The versions of every tool that decides the disk's bytes.
+    assert.deepEqual(Object.keys(manifest.tools).sort(), ["grub", "mke2fs", "mkfs.fat", "mmdebstrap", "mtools", "qemu-img", "sfdisk"]);
+    for (const [tool, version] of Object.entries(manifest.tools)) assert.match(version, /^\d+\.\d+/, tool);
     const table = JSON.parse(execFileSync("sfdisk", ["--json", join(out, "disk.raw")], { encoding: "utf8" })) as { partitiontable: { label: string; partitions: { start: number; size: number; uuid: string }[] } };
     assert.equal(table.partitiontable.label, "gpt");
     assert.deepEqual(table.partitiontable.partitions.map((p) => [p.start * 512, p.size * 512, p.uuid]), manifest.disk.layout.map((p) => [p.offset, p.bytes, p.guid]));

@@ -7,6 +7,7 @@ import { KilnError } from "../../../errors.js";
 import type { LocalFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
 import { requireTools, type HostTool } from "../../../system/host-tools.js";
+import { startToolVersions } from "../../../system/tool-version.js";
 import { inUserNamespace } from "../../../system/user-namespace.js";
 import type { LocalBuildRequest } from "../request.js";
 
@@ -83,7 +84,20 @@ async function requireGrubFiles(firmware: readonly ("bios" | "uefi")[]): Promise
   }
 }
 
-export const checkHost: Step<LocalBuildRequest, { rootless: boolean }, LocalFacts> = {
+/** The tools whose versions decide the image's bytes, for the manifest. */
+function versionedTools(request: LocalBuildRequest): Record<string, readonly [string, ...string[]]> {
+  const disk = diskOf(request.builder);
+  return {
+    mke2fs: ["mke2fs", "-V"],
+    ...(request.builder.base.mmdebstrap === undefined ? {} : { mmdebstrap: ["mmdebstrap", "--version"] as const }),
+    ...(request.builder.image.formats.some((f) => f !== "raw") ? { "qemu-img": ["qemu-img", "--version"] as const } : {}),
+    ...(disk.partitions === "gpt" ? { sfdisk: ["sfdisk", "--version"] as const } : {}),
+    ...(disk.boot.length > 0 ? { grub: ["grub-mkimage", "--version"] as const } : {}),
+    ...(disk.boot.includes("uefi") ? { "mkfs.fat": ["mkfs.fat", "--version"] as const, mtools: ["mcopy", "--version"] as const } : {}),
+  };
+}
+
+export const checkHost: Step<LocalBuildRequest, { rootless: boolean; toolVersions: () => Promise<Record<string, string | undefined>> }, LocalFacts> = {
   name: "check build host",
   plan: () => ({ calls: [], creates: [], note: "root (else a rootless rebuild), and every tool present" }),
   run: async (_ctx, request) => {
@@ -100,6 +114,8 @@ export const checkHost: Step<LocalBuildRequest, { rootless: boolean }, LocalFact
     await requireTools(tools);
     await requireGrubFiles(diskOf(request.builder).boot);
     const rootless = await inUserNamespace();
-    return { output: { rootless }, summary: `${rootless ? "rootless (user namespace)" : "root"}, ${tools.length} tools present` };
+    // Asked now, answered while the build runs: the manifest records them.
+    const toolVersions = startToolVersions(versionedTools(request));
+    return { output: { rootless, toolVersions }, summary: `${rootless ? "rootless (user namespace)" : "root"}, ${tools.length} tools present` };
   },
 };

@@ -2,7 +2,6 @@ import { writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import type { LocalFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
-import { toolVersion } from "../../../system/tool-version.js";
 import { installedPackages } from "../installed-packages.js";
 import type { LocalBuildRequest } from "../request.js";
 import type { BaseRootfs } from "./base-rootfs.js";
@@ -12,7 +11,7 @@ import { artifactBytes, type Artifact } from "./convert-image.js";
 import type { DiskImage } from "./filesystem-image.js";
 import type { WorkTree } from "./unpack-base.js";
 
-type ManifestInput = LocalBuildRequest & { base: BaseRootfs; tree: WorkTree; disk: DiskImage; artifacts: Artifact[]; cleaned: string[]; audit: AuditSummary; test: TestSummary };
+type ManifestInput = LocalBuildRequest & { base: BaseRootfs; tree: WorkTree; disk: DiskImage; artifacts: Artifact[]; cleaned: string[]; audit: AuditSummary; test: TestSummary; toolVersions: () => Promise<Record<string, string | undefined>> };
 
 /** `manifest.json` beside the artifacts: what went in, what came out, and their checksums. */
 export const writeManifest: Step<ManifestInput, { manifestPath: string }, LocalFacts> = {
@@ -29,11 +28,7 @@ export const writeManifest: Step<ManifestInput, { manifestPath: string }, LocalF
     const manifest = {
       kiln: { version: input.kilnVersion },
       // The tools whose versions decide the image's bytes.
-      tools: {
-        mke2fs: toolVersion("mke2fs", ["-V"]),
-        ...(builder.base.mmdebstrap === undefined ? {} : { mmdebstrap: toolVersion("mmdebstrap", ["--version"]) }),
-        ...(artifacts.length > 1 ? { "qemu-img": toolVersion("qemu-img", ["--version"]) } : {}),
-      },
+      tools: await input.toolVersions(),
       build: { id: input.buildId, startedAt: loaded.startedAt.toISOString(), finishedAt: new Date().toISOString(), seconds: ctx.report.elapsed() },
       template: { file: loaded.file, name: loaded.template.name },
       builder: { type: builder.type, ...(builder.name === undefined ? {} : { name: builder.name }) },
