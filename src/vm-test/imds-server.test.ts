@@ -31,6 +31,24 @@ describe("the local metadata service (IMDSv2's rules)", () => {
     assert.ok((await token("21600")).length >= 32);
   });
 
+  it("answers a token PUT to any other path 403 and a token GET 405 with the methods allowed, as EC2's IMDS does", async () => {
+    const ttl = { "X-aws-ec2-metadata-token-ttl-seconds": "60" };
+    // AWS: "Issuing PUT requests to any version-specific path, for example /2021-03-23/api/token, will
+    // result in the metadata service returning 403 Forbidden errors"; a trailing slash is answered the same.
+    for (const path of ["/2021-03-23/api/token", "/latest/api/token/", "/latest/meta-data/"]) {
+      assert.equal((await call(imds.port, "PUT", path, ttl)).status, 403, path);
+    }
+    const get = await new Promise<{ status: number; allow: string | undefined }>((resolve, reject) => {
+      const req = request({ host: "127.0.0.1", port: imds.port, method: "GET", path: "/latest/api/token", headers: ttl }, (res) => {
+        res.resume();
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, allow: res.headers.allow }));
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    assert.deepEqual(get, { status: 405, allow: "OPTIONS, PUT" });
+  });
+
   it("answers nothing without a valid token (IMDSv1 refused), and the instance's id and key with one", async () => {
     assert.equal((await call(imds.port, "GET", "/latest/meta-data/instance-id")).status, 401);
     assert.equal((await call(imds.port, "GET", "/latest/meta-data/instance-id", { "X-aws-ec2-metadata-token": "forged" })).status, 401);

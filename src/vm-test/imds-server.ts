@@ -30,6 +30,8 @@ const maxTtlSeconds = 21600;
  *   the real service refuses tokens to requests that went through a proxy;
  * - every GET needs a valid, unexpired token: 401 otherwise (an instance that requires IMDSv2),
  *   so a guest that only speaks IMDSv1 gets neither its id nor its key;
+ * - a PUT to any other path (`/2021-03-23/api/token`, `/latest/api/token/`) is 403, as AWS
+ *   documents; a GET of the token path 405 with `Allow: OPTIONS, PUT`, as EC2 answers it;
  * - unknown paths are 404, other methods 405; the token is bound to this service's lifetime.
  * The IP hop limit of token responses cannot be reproduced through QEMU's user network (it
  * rewrites every packet): the README says so.
@@ -88,7 +90,11 @@ export class ImdsServer {
     // The request body (there is none in IMDS) is drained so the connection can be reused.
     req.resume();
     if (path === "/latest/api/token") {
-      if (req.method !== "PUT") return reply(405);
+      if (req.method !== "PUT") {
+        // What EC2's IMDS answers a token GET with.
+        res.setHeader("allow", "OPTIONS, PUT");
+        return reply(req.method === "OPTIONS" ? 200 : 405);
+      }
       if (req.headers["x-forwarded-for"] !== undefined) return reply(403);
       const ttl = Number(req.headers["x-aws-ec2-metadata-token-ttl-seconds"]);
       if (!Number.isInteger(ttl) || ttl < 1 || ttl > maxTtlSeconds) return reply(400);
@@ -97,6 +103,8 @@ export class ImdsServer {
       res.setHeader("x-aws-ec2-metadata-token-ttl-seconds", String(ttl));
       return reply(200, token);
     }
+    // A token PUT anywhere else (a version's path, a trailing slash) is forbidden, as AWS documents.
+    if (req.method === "PUT") return reply(403);
     if (req.method !== "GET" && req.method !== "HEAD") return reply(405);
     const expires = typeof tokenHeader === "string" ? this.tokens.get(tokenHeader) : undefined;
     if (expires === undefined || expires < Date.now()) return reply(401);
