@@ -106,6 +106,9 @@ describe("a bootable disk, booted by kiln test (QEMU, a local IMDSv2 service, a 
     assert.equal(Number(footer.readBigUInt64BE(48)), rawSize, "current size: the raw size, kept exactly (force_size)");
     assert.equal(vhdSize, rawSize + 512, "the data, then the footer");
     assert.equal(rawSize % mib, 0, "Azure takes whole MiB only");
+    // qemu-img's probe reads a fixed VHD as raw unless told (-f vpc): told, it sees the raw disk's size.
+    const vhdInfo = JSON.parse(execFileSync("qemu-img", ["info", "--output=json", "-f", "vpc", join(out, "disk.vhd")], { encoding: "utf8" })) as { "virtual-size": number };
+    assert.equal(vhdInfo["virtual-size"], rawSize);
   });
 
   it("is byte-identical when built again from the same inputs", async () => {

@@ -288,12 +288,14 @@ const testableFormats = new Set(["raw", "qcow2", "vmdk", "vhdx", "vpc"]);
  * What qemu-img makes of the image, refusing what would let the guest read this machine's
  * files: a backing file, or vmdk extents that are other files (a descriptor can name any path).
  */
-async function inspectImage(image: string, signal: AbortSignal): Promise<ImageInfo> {
+export async function inspectImage(image: string, signal: AbortSignal): Promise<ImageInfo> {
   const file = await stat(image).catch(() => undefined);
   if (file === undefined || !file.isFile()) {
     throw new KilnError("KILN_USAGE", `${image} ${file === undefined ? "does not exist" : "is not a file"}`, { exitCode: 2, hint: "give kiln test a disk image file: disk.raw, disk.qcow2, … from a build's output directory" });
   }
-  const { stdout } = await exec("qemu-img", ["info", "--output=json", image], { what: `reading ${image} (qemu-img info)`, signal, hint: "give kiln test a disk image: raw, qcow2, vmdk, vhdx or vhd" });
+  // A fixed VHD (Azure's) is the disk and a footer; qemu-img probes only the start, so it is named.
+  const fixedVhd = await hasFixedVhdFooter(image, file.size);
+  const { stdout } = await exec("qemu-img", ["info", "--output=json", ...(fixedVhd ? ["-f", "vpc"] : []), image], { what: `reading ${image} (qemu-img info)`, signal, hint: "give kiln test a disk image: raw, qcow2, vmdk, vhdx or vhd" });
   const info = JSON.parse(stdout) as { format?: string; "virtual-size"?: number; "backing-filename"?: string; "format-specific"?: { data?: { extents?: { filename?: string }[] } } };
   const format = info.format ?? "unknown";
   if (!testableFormats.has(format)) {
@@ -309,4 +311,21 @@ async function inspectImage(image: string, signal: AbortSignal): Promise<ImageIn
   const virtualSize = info["virtual-size"] ?? 0;
   if (format === "raw" || format === "vpc") await refuseWindows(image, file.size);
   return { format, virtualSize };
+}
+
+/**
+ * Whether the file ends with a fixed VHD's footer: "conectix" and disk type 2 (fixed) in its
+ * last 512 bytes (Microsoft's VHD specification). A dynamic VHD starts with a copy of it, which
+ * qemu-img recognises itself.
+ */
+async function hasFixedVhdFooter(image: string, size: number): Promise<boolean> {
+  if (size < 1024) return false;
+  const handle = await open(image, "r");
+  try {
+    const footer = Buffer.alloc(512);
+    await handle.read(footer, 0, 512, size - 512);
+    return footer.toString("latin1", 0, 8) === "conectix" && footer.readUInt32BE(60) === 2;
+  } finally {
+    await handle.close();
+  }
 }
