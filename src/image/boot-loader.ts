@@ -128,7 +128,8 @@ export async function installBiosGrub(disk: string, layout: DiskLayout, core: Bu
 export async function writeEsp(disk: string, layout: DiskLayout, efiImage: Buffer, { volumeId, epoch, scratch, signal }: { volumeId: string; epoch: number; scratch: string; signal: AbortSignal }): Promise<void> {
   const esp = layout.esp;
   if (esp === undefined) throw new Error("a UEFI-booted disk needs an EFI system partition");
-  await exec("mkfs.fat", ["-F", "32", "-s", "1", "--invariant", "-i", volumeId, "-n", "EFI", `--offset=${esp.offset / sectorBytes}`, disk, String(esp.bytes / 1024)], {
+  // -h: the partition's start as the BPB's hidden sectors, which mkfs.fat sets itself only on a partition device.
+  await exec("mkfs.fat", ["-F", "32", "-s", "1", "--invariant", "-i", volumeId, "-n", "EFI", "-h", String(esp.offset / sectorBytes), `--offset=${esp.offset / sectorBytes}`, disk, String(esp.bytes / 1024)], {
     what: "making the EFI system partition's FAT filesystem (mkfs.fat)", signal,
   });
   const source = join(scratch, "BOOTX64.EFI");

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { tempDirectory } from "../../test/helpers/temp.js";
 import { KilnError } from "../errors.js";
-import { biosBootSectors, grubConfig, grubDirectories, grubImage, kernelCommandLine } from "./boot-loader.js";
+import { biosBootSectors, grubConfig, grubDirectories, grubImage, kernelCommandLine, writeEsp } from "./boot-loader.js";
 import { derivedGuid, gptLayout, partitionTypes, sfdiskScript } from "./disk-layout.js";
 import { findFilesystems } from "./partition-table.js";
 
@@ -83,6 +83,27 @@ describe("boot loader", () => {
     assert.ok(config.includes("initrd /initrd.img"));
     assert.equal(config.filter((l) => l.startsWith("initrd")).length, 1, "one initrd line with an initrd");
     assert.ok(!grubConfig({ ...entry, kernel: { version: "x", kernel: "/vmlinuz" } }).includes("initrd"), "none without");
+  });
+
+  it("makes the ESP a FAT32 filesystem that knows where its partition starts, as mkfs.fat on the partition would", async () => {
+    const dir = await tempDirectory("kiln-esp-");
+    const disk = join(dir, "disk.raw");
+    const layout = gptLayout({ rootBytes: 8 * MiB, boot: ["bios", "uefi"], seed: "esp" });
+    await writeFile(disk, "");
+    await truncate(disk, layout.bytes);
+    execFileSync("sfdisk", ["--quiet", "--no-reread", "--no-tell-kernel", disk], { input: sfdiskScript(layout) });
+    await writeEsp(disk, layout, Buffer.from("not really GRUB"), { volumeId: "1234abcd", epoch: 1_700_000_000, scratch: dir, signal: new AbortController().signal });
+    const esp = layout.esp?.offset ?? 0;
+    const bootSector = Buffer.alloc(512);
+    const handle = await open(disk, "r");
+    try {
+      await handle.read(bootSector, 0, 512, esp);
+    } finally {
+      await handle.close();
+    }
+    assert.equal(bootSector.toString("latin1", 0x52, 0x5a), "FAT32   ");
+    // BPB "hidden sectors": the partition's first sector, which mkfs.fat writes itself on a partition device.
+    assert.equal(bootSector.readUInt32LE(0x1c), esp / 512);
   });
 
   it("makes the same GRUB images from the same config (grub-mkimage is reproducible)", async () => {
