@@ -1,9 +1,11 @@
 import { join } from "node:path";
-import { stat } from "node:fs/promises";
+import { open, stat } from "node:fs/promises";
+import { KilnError } from "../../../errors.js";
+import { derivedGuid } from "../../../image/disk-layout.js";
 import type { LocalFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
 import { exec } from "../../../system/exec.js";
-import { sha256File, type PendingDigest } from "../../../system/sha256.js";
+import { sha256File, sha256Text, type PendingDigest } from "../../../system/sha256.js";
 import type { ImageFormat, LocalBuilderConfig } from "../../../template/schema.js";
 import type { DiskImage, PartialOutput } from "./filesystem-image.js";
 
@@ -43,7 +45,7 @@ export const convertImage: Step<{ builder: LocalBuilderConfig; partialOutput: Pa
     for (const format of new Set(builder.image.formats)) {
       if (format === "raw") continue;
       const path = join(partialOutput.directory, `disk.${format}`);
-      const converted = exec("qemu-img", ["convert", "-f", "raw", ...qemuFormat[format], disk.path, path], { what: `converting to ${format} (qemu-img)`, signal: stop.signal })
+      const converted = convertTo(format, disk.path, path, { seed: disk.filesystemUuid, epoch: disk.sourceDateEpoch, signal: stop.signal })
         .then(() => sha256File(path, stop.signal));
       // Awaited by the manifest; a build that fails first must not see this as unhandled.
       converted.catch(() => undefined);
@@ -63,4 +65,57 @@ export const convertImage: Step<{ builder: LocalBuilderConfig; partialOutput: Pa
 export async function artifactBytes(artifact: Artifact): Promise<number> {
   await artifact.digest.value();
   return (await stat(artifact.path)).size;
+}
+
+/**
+ * One conversion of disk.raw into `format` at `path`, as reproducible as the raw disk: qemu-img
+ * stamps a vmdk's descriptor with a random content id (CID) and a VHD's footer with the time and
+ * a random unique id; those become the build's (from `seed`, and `epoch` for the time).
+ */
+export async function convertTo(format: Exclude<ImageFormat, "raw">, raw: string, path: string, { seed, epoch, signal }: { seed: string; epoch: number; signal: AbortSignal }): Promise<void> {
+  await exec("qemu-img", ["convert", "-f", "raw", ...qemuFormat[format], raw, path], { what: `converting to ${format} (qemu-img)`, signal });
+  if (format === "vmdk") await settleVmdkCid(path, seed);
+  if (format === "vhd") await settleVhdFooter(path, seed, epoch);
+}
+
+/** The descriptor follows a streamOptimized vmdk's first sector; CID=<hex> is in its first lines. */
+async function settleVmdkCid(path: string, seed: string): Promise<void> {
+  const handle = await open(path, "r+");
+  try {
+    const head = Buffer.alloc(4096);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    const match = /\nCID=([0-9a-f]{1,8})\n/.exec(head.toString("latin1", 0, bytesRead));
+    if (match?.[1] === undefined) throw new KilnError("KILN_QEMU", `qemu-img wrote ${path} without the CID line kiln expects in a vmdk descriptor`);
+    // The same number of hex digits, so nothing after it moves; never ffffffff (a "no parent" CID).
+    const cid = sha256Text(`kiln-vmdk-cid\0${seed}`).slice(0, match[1].length).replace(/^f+$/, (f) => `e${f.slice(1)}`);
+    await handle.write(Buffer.from(cid, "latin1"), 0, cid.length, match.index + "\nCID=".length);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Seconds from 1970 to 2000-01-01T00:00:00Z, where a VHD's timestamps count from. */
+const vhdEpoch = 946_684_800;
+
+/**
+ * A fixed VHD's 512-byte footer (Microsoft's VHD specification): time stamp at 24 (seconds since
+ * 2000, big-endian), checksum at 64 (one's complement of the sum of the other bytes), unique id at 68.
+ */
+async function settleVhdFooter(path: string, seed: string, epoch: number): Promise<void> {
+  const handle = await open(path, "r+");
+  try {
+    const { size } = await handle.stat();
+    const footer = Buffer.alloc(512);
+    await handle.read(footer, 0, 512, size - 512);
+    if (footer.toString("latin1", 0, 8) !== "conectix") throw new KilnError("KILN_QEMU", `qemu-img wrote ${path} without a VHD footer`);
+    footer.writeUInt32BE(Math.max(0, Math.min(0xffffffff, epoch - vhdEpoch)), 24);
+    Buffer.from(derivedGuid(seed, "vhd").replace(/-/g, ""), "hex").copy(footer, 68);
+    footer.writeUInt32BE(0, 64);
+    let sum = 0;
+    for (const byte of footer) sum += byte;
+    footer.writeUInt32BE(~sum >>> 0, 64);
+    await handle.write(footer, 0, 512, size - 512);
+  } finally {
+    await handle.close();
+  }
 }
