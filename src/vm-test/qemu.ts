@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { constants } from "node:fs";
-import { access, copyFile, open, stat } from "node:fs/promises";
+import { access, copyFile, open, rm, stat, symlink } from "node:fs/promises";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { StringDecoder } from "node:string_decoder";
@@ -69,6 +69,25 @@ export interface VmExit {
 const bridgeScript = join(dirname(fileURLToPath(import.meta.url)), "imds-bridge.js");
 
 /**
+ * The command QEMU runs for each guest connection to the metadata service (guestfwd cmd:).
+ * libslirp runs it without a shell, split on spaces (4.7) or parsed as shell words (4.8), so
+ * node and the bridge script are reached through links in the scratch directory: kiln's own
+ * paths may hold spaces or quotes.
+ */
+export async function imdsBridgeCommand(scratch: string, port: number, node = process.execPath, script = bridgeScript): Promise<string> {
+  if (/[\s'"\\$`]/.test(scratch)) {
+    throw new KilnError("KILN_QEMU", `the temporary directory ${JSON.stringify(scratch)} has a space or quote, which QEMU's guestfwd command cannot carry`, { hint: "set TMPDIR to a path without spaces or quotes" });
+  }
+  const links = { node: join(scratch, "node"), script: join(scratch, "imds-bridge.js") };
+  // A second boot from the same scratch directory makes them again.
+  for (const [target, link] of [[node, links.node], [script, links.script]] as const) {
+    await rm(link, { force: true });
+    await symlink(target, link);
+  }
+  return `${links.node} ${links.script} ${port}`;
+}
+
+/**
  * One QEMU guest: q35, virtio disk and NIC, user-mode network on 169.254.169.0/24 (so
  * 169.254.169.254 is inside it and can be forwarded to the local metadata service), SSH
  * forwarded from a loopback port, serial console to a file, no reboot (a reboot or a panic
@@ -106,7 +125,7 @@ export class Vm {
       await copyFile(ovmf.vars, vars);
       firmware.push("-drive", `if=pflash,format=raw,readonly=on,file=${optionValue(ovmf.code)}`, "-drive", `if=pflash,format=raw,file=${optionValue(vars)}`);
     }
-    const bridge = `${optionValue(process.execPath)} ${optionValue(bridgeScript)} ${options.imdsPort}`;
+    const bridge = optionValue(await imdsBridgeCommand(options.scratch, options.imdsPort));
     // The console file is created here, private to this user (the guest prints its host keys to it).
     await (await open(options.consoleLog, "wx", 0o600)).close();
     const args = [
