@@ -172,7 +172,7 @@ describe("kiln build with the local builder (real mmdebstrap, chroot, mke2fs)", 
     const run = await runKiln(buildArgs(template, d, "--json"));
     assert.equal(run.code, 0, run.stderr);
     const events = run.stdout.trim().split("\n").map((line) => JSON.parse(line) as { event: string; name?: string; summary?: string });
-    assert.equal(events.filter((e) => e.event === "step").length, 13, "one JSON step event per step");
+    assert.equal(events.filter((e) => e.event === "step").length, 15, "one JSON step event per step");
     assert.match(events.find((e) => e.event === "step-done" && e.name === "base root filesystem")?.summary ?? "", /^tarball .* \(sha256 [0-9a-f]{12}…\)$/);
     const out = await only(d.output);
     assert.equal(catInImage(join(out, "disk.raw"), "/etc/origin"), "from-tarball\n");
