@@ -286,7 +286,8 @@ const testableFormats = new Set(["raw", "qcow2", "vmdk", "vhdx", "vpc"]);
 
 /**
  * What qemu-img makes of the image, refusing what would let the guest read this machine's
- * files: a backing file, or vmdk extents that are other files (a descriptor can name any path).
+ * files: a backing file, vmdk extents that are other files (a descriptor can name any path), or
+ * a qcow2's external data file.
  */
 export async function inspectImage(image: string, signal: AbortSignal): Promise<ImageInfo> {
   const file = await stat(image).catch(() => undefined);
@@ -296,7 +297,7 @@ export async function inspectImage(image: string, signal: AbortSignal): Promise<
   // A fixed VHD (Azure's) is the disk and a footer; qemu-img probes only the start, so it is named.
   const fixedVhd = await hasFixedVhdFooter(image, file.size);
   const { stdout } = await exec("qemu-img", ["info", "--output=json", ...(fixedVhd ? ["-f", "vpc"] : []), image], { what: `reading ${image} (qemu-img info)`, signal, hint: "give kiln test a disk image: raw, qcow2, vmdk, vhdx or vhd" });
-  const info = JSON.parse(stdout) as { format?: string; "virtual-size"?: number; "backing-filename"?: string; "format-specific"?: { data?: { extents?: { filename?: string }[] } } };
+  const info = JSON.parse(stdout) as { format?: string; "virtual-size"?: number; "backing-filename"?: string; "format-specific"?: { data?: { extents?: { filename?: string }[]; "data-file"?: string } } };
   const format = info.format ?? "unknown";
   if (!testableFormats.has(format)) {
     throw new KilnError("KILN_USAGE", `${image} is a ${format} image; kiln test boots raw, qcow2, vmdk, vhdx and vhd disks`, { exitCode: 2, hint: "convert it with qemu-img convert -O qcow2" });
@@ -307,6 +308,11 @@ export async function inspectImage(image: string, signal: AbortSignal): Promise<
   const extents = (info["format-specific"]?.data?.extents ?? []).map((e) => e.filename).filter((f): f is string => f !== undefined && resolve(f) !== image);
   if (extents.length > 0) {
     throw new KilnError("KILN_USAGE", `${image} is a vmdk whose data is in other files (${extents.join(", ")}): kiln test boots self-contained disks only`, { exitCode: 2, hint: "convert it to one file: qemu-img convert -O vmdk -o subformat=streamOptimized" });
+  }
+  // A qcow2's external data file holds its clusters: with data-file-raw, any file or device as the disk.
+  const dataFile = info["format-specific"]?.data?.["data-file"];
+  if (dataFile !== undefined) {
+    throw new KilnError("KILN_USAGE", `${image} is a ${format} whose data is in another file (${dataFile}): kiln test boots self-contained disks only`, { exitCode: 2, hint: "convert it to one file: qemu-img convert -O qcow2 IMAGE FLAT.qcow2" });
   }
   const virtualSize = info["virtual-size"] ?? 0;
   if (format === "raw" || format === "vpc") await refuseWindows(image, file.size);

@@ -1,0 +1,47 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { runKiln } from "./helpers/kiln-process.js";
+
+/**
+ * Hostile image files given to `kiln test`: whatever their metadata names, the guest must never
+ * be given another file of this machine to read. Each is refused before QEMU starts.
+ */
+const scratch = mkdtempSync(join(tmpdir(), "kiln-test-hostile-"));
+after(() => rm(scratch, { recursive: true, force: true }));
+
+async function refused(image: string, message: RegExp): Promise<void> {
+  const run = await runKiln(["test", image, "--firmware", "bios", "--boots", "1", "--timeout", "30", "--log-dir", join(scratch, `logs-${Math.random().toString(36).slice(2)}`)]);
+  assert.equal(run.code, 2, `kiln test did not refuse ${image}:\n${run.stdout}\n${run.stderr}`);
+  assert.doesNotMatch(run.stdout + run.stderr, /bios boot 1: instance/, "QEMU was started");
+  assert.match(run.stderr, message);
+}
+
+describe("kiln test refuses an image whose metadata names another file", { timeout: 5 * 60_000 }, () => {
+  it("a qcow2 whose data lives in an external data file (data-file: any file or device here)", async () => {
+    const secret = join(scratch, "host-secret");
+    const image = join(scratch, "data-file.qcow2");
+    execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", "-o", `data_file=${secret},data_file_raw=on`, image, "1M"]);
+    await writeFile(secret, "a file of this machine the guest must not read\n");
+    await refused(image, /data-file\.qcow2 is a qcow2 whose data is in another file \(.*host-secret\)/);
+  });
+
+  it("a vmdk descriptor whose extent is /etc/shadow", async () => {
+    const image = join(scratch, "descriptor.vmdk");
+    await writeFile(image, [
+      "# Disk DescriptorFile", "version=1", "CID=fffffffe", "parentCID=ffffffff", "createType=\"monolithicFlat\"",
+      "RW 2048 FLAT \"/etc/shadow\" 0", "ddb.adapterType = \"ide\"", "",
+    ].join("\n"));
+    await refused(image, /descriptor\.vmdk is a vmdk whose data is in other files \(\/etc\/shadow\)/);
+  });
+
+  it("a raw-named file that probes as a qcow2 overlay of /etc/shadow", async () => {
+    const image = join(scratch, "disk.raw");
+    execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", "-F", "raw", "-b", "/etc/shadow", image, "1M"]);
+    await refused(image, /is a qcow2 overlay of another file \(\/etc\/shadow\)/);
+  });
+});
