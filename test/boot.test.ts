@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, readSync, statSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -134,6 +135,19 @@ describe("a bootable disk, booted by kiln test (QEMU, a local IMDSv2 service, a 
     const log = await readFile(result.boots[0]?.consoleLog ?? "", "utf8");
     assert.match(log, /Linux version/);
     assert.match(log, /-----BEGIN SSH HOST KEY FINGERPRINTS-----/);
+  });
+
+  it("keeps the guest away from this machine's loopback services (user-mode networking maps the host's address to 127.0.0.1)", async () => {
+    const connections: string[] = [];
+    const service = createServer((socket) => { connections.push(String(socket.remotePort)); socket.end("a loopback-only service\n"); });
+    await new Promise<void>((resolve) => service.listen(0, "127.0.0.1", resolve));
+    after(() => new Promise((resolve) => service.close(resolve)));
+    const { port } = service.address() as AddressInfo;
+    // Exits 0 only when the guest cannot connect to the host's address at that port (nor its gateway's).
+    const probe = `! timeout 20 bash -c 'exec 3<>/dev/tcp/169.254.169.2/${port}' && ! timeout 20 bash -c 'exec 3<>/dev/tcp/169.254.169.1/${port}'`;
+    const { code, result, stderr } = await kilnTest(join(out, "disk.raw"), "--firmware", "bios", "--boots", "1", "--command", probe);
+    assert.equal(code, 0, `${failedChecks(result)}\n${stderr}`);
+    assert.deepEqual(connections, [], "the guest reached a service on this machine's 127.0.0.1");
   });
 
   it("boots by UEFI from the qcow2 as converted", async () => {

@@ -91,7 +91,9 @@ export async function imdsBridgeCommand(scratch: string, port: number, node = pr
  * One QEMU guest: q35, virtio disk and NIC, user-mode network on 169.254.169.0/24 (so
  * 169.254.169.254 is inside it and can be forwarded to the local metadata service), SSH
  * forwarded from a loopback port, serial console to a file, no reboot (a reboot or a panic
- * ends the run), no display.
+ * ends the run), no display. The network is restricted: user-mode networking otherwise hands
+ * the guest's connections to the host's address (169.254.169.2) to this machine's 127.0.0.1,
+ * and the image under test must not reach the services listening there.
  */
 export class Vm {
   readonly exited: Promise<VmExit>;
@@ -134,7 +136,7 @@ export class Vm {
       "-chardev", `file,id=console,path=${optionValue(options.consoleLog)}`, "-serial", "chardev:console",
       ...firmware,
       "-drive", `file=${optionValue(options.overlay)},format=qcow2,if=virtio,cache=unsafe`,
-      "-netdev", `user,id=net0,net=169.254.169.0/24,hostfwd=tcp:127.0.0.1:${options.sshPort}-:22,guestfwd=tcp:169.254.169.254:80-cmd:${bridge}`,
+      "-netdev", `user,id=net0,net=169.254.169.0/24,restrict=on,hostfwd=tcp:127.0.0.1:${options.sshPort}-:22,guestfwd=tcp:169.254.169.254:80-cmd:${bridge}`,
       "-device", "virtio-net-pci,netdev=net0",
     ];
     const child = spawn("qemu-system-x86_64", args, {
