@@ -4,7 +4,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { tempDirectory } from "../../test/helpers/temp.js";
-import { bootFailure, printedHostKeys } from "./guest-console.js";
+import { bootFailure, ConsoleTail, printedHostKeys } from "./guest-console.js";
 
 /** Real host keys, and the console text kiln's first-boot service prints for them under systemd. */
 async function consoleFor(dir: string): Promise<{ text: string; fingerprints: string[] }> {
@@ -57,5 +57,20 @@ describe("the guest's console", () => {
     // A program's "error:" after the kernel started is not GRUB's.
     assert.equal(bootFailure("Linux version 6.1\nerror: something a program printed at the start of a line\n"), undefined);
     assert.equal(bootFailure("Linux version 6.1\nlocalhost login: "), undefined);
+  });
+});
+
+describe("the console kiln keeps while it watches a boot", () => {
+  it("keeps only its tail however much the guest prints, and still knows the kernel started", () => {
+    const console = new ConsoleTail(64 * 1024);
+    console.append("GRUB loading.\n[    0.000000] Linux version 6.1.0-28-cloud-amd64\n");
+    const flood = `${"A".repeat(1023)}\n`;
+    for (let i = 0; i < 4096; i += 1) console.append(flood);
+    assert.ok(console.text.length <= 64 * 1024, `${console.text.length} characters kept`);
+    assert.ok(console.kernelStarted);
+    // A service's "error: ..." line after the kernel started is not GRUB failing, even once the kernel's line is gone.
+    console.append("error: something in user space\n");
+    assert.equal(bootFailure(console.text, console.kernelStarted), undefined);
+    assert.match(bootFailure("error: file `/vmlinuz' not found.\n") ?? "", /GRUB could not load the kernel/);
   });
 });

@@ -43,9 +43,10 @@ function lastBlock(text: string, name: string): string | undefined {
  * A console line that means this boot will not reach a login: the firmware found nothing to boot,
  * GRUB failed, the kernel panicked, the root filesystem was not found, systemd gave up.
  */
-export function bootFailure(consoleText: string): string | undefined {
+export function bootFailure(consoleText: string, kernelSeen = false): string | undefined {
   const text = plainConsole(consoleText);
-  const linux = text.indexOf("Linux version");
+  // Where the kernel's first line is; before all of this text when it started but was left behind.
+  const linux = text.indexOf("Linux version") >= 0 ? text.indexOf("Linux version") : kernelSeen ? -1 : Infinity;
   const patterns: { pattern: RegExp; beforeLinux?: boolean; cause: string }[] = [
     { pattern: /No bootable device|Boot failed: not a bootable disk|BdsDxe: No bootable option or device was found/, beforeLinux: true, cause: "the firmware found nothing to boot on the disk" },
     { pattern: /^error: .*$/m, beforeLinux: true, cause: "GRUB could not load the kernel" },
@@ -56,7 +57,7 @@ export function bootFailure(consoleText: string): string | undefined {
   for (const { pattern, beforeLinux, cause } of patterns) {
     const match = pattern.exec(text);
     if (match === null) continue;
-    if (beforeLinux === true && linux >= 0 && match.index > linux) continue;
+    if (beforeLinux === true && match.index > linux) continue;
     return `${cause}: the console says "${match[0].trim().slice(0, 200)}"`;
   }
   return undefined;
@@ -65,4 +66,22 @@ export function bootFailure(consoleText: string): string | undefined {
 /** Whether the kernel has started (its first line on the serial console). */
 export function kernelStarted(consoleText: string): boolean {
   return consoleText.includes("Linux version");
+}
+
+/**
+ * The console as kiln keeps it while it watches a boot: the last `limit` characters (a guest can
+ * print without end, and the text is searched four times a second), and whether the kernel ever
+ * started (its first line may have been left behind).
+ */
+export class ConsoleTail {
+  text = "";
+  kernelStarted = false;
+
+  constructor(private readonly limit = 4 * 1024 * 1024) {}
+
+  append(piece: string): void {
+    const joined = this.text + piece;
+    if (!this.kernelStarted && kernelStarted(joined)) this.kernelStarted = true;
+    this.text = joined.length > this.limit ? joined.slice(-this.limit) : joined;
+  }
 }

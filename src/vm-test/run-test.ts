@@ -9,7 +9,7 @@ import { CancelledError, KilnError } from "../errors.js";
 import type { Reporter } from "../report/reporter.js";
 import { exec } from "../system/exec.js";
 import { findFilesystems } from "../image/partition-table.js";
-import { bootFailure, kernelStarted, plainConsole, printedHostKeys, type PrintedHostKeys } from "./guest-console.js";
+import { bootFailure, ConsoleTail, plainConsole, printedHostKeys, type PrintedHostKeys } from "./guest-console.js";
 import { hostKeysFresh, onlyServedKeyAuthorized, passwordRefused, rootGrown, rootLocked, run, sshdKeyOnly, type CheckResult } from "./guest-checks.js";
 import { ImdsServer, type InstanceIdentity } from "./imds-server.js";
 import { followFile, freeLoopbackPort, Vm, type Firmware } from "./qemu.js";
@@ -146,8 +146,8 @@ async function bootOnce(input: BootInput): Promise<BootOutcome> {
   report.info(`instance ${who.instanceId}, SSH on 127.0.0.1:${sshPort}, console in ${consoleLog}`);
   const started = Date.now();
   const vm = await Vm.start({ overlay: input.overlay, firmware, sshPort, imdsPort: input.imds.port, consoleLog, scratch: input.scratch, detached: input.keep });
-  let text = "";
-  const follower = followFile(consoleLog, (piece) => { text += piece; });
+  const consoleTail = new ConsoleTail();
+  const follower = followFile(consoleLog, (piece) => consoleTail.append(piece));
   let exited = false;
   void vm.exited.then(() => { exited = true; });
   let handedOver = false;
@@ -158,10 +158,11 @@ async function bootOnce(input: BootInput): Promise<BootOutcome> {
     let keys: PrintedHostKeys | undefined;
     for (;;) {
       if (signal.aborted) throw new CancelledError();
-      if (result.secondsToConsole === undefined && kernelStarted(text)) result.secondsToConsole = (Date.now() - started) / 1000;
+      const text = consoleTail.text;
+      if (result.secondsToConsole === undefined && consoleTail.kernelStarted) result.secondsToConsole = (Date.now() - started) / 1000;
       keys = printedHostKeys(text);
       if (keys !== undefined && keys.fingerprints.length > 0) break;
-      const failure = bootFailure(text);
+      const failure = bootFailure(text, consoleTail.kernelStarted);
       if (failure !== undefined) return fail(`the ${firmware} boot failed: ${failure}`);
       if (exited) return fail(`QEMU stopped before the guest printed its host keys: ${(await vm.exited).stderr.trim().split("\n").at(-1) ?? "(no message)"}`);
       if (/ login: /.test(plainConsole(text)) && Date.now() - started > 60_000 && !/kiln-first-boot|cloud-init/.test(text)) {
@@ -205,7 +206,7 @@ async function bootOnce(input: BootInput): Promise<BootOutcome> {
       if (input.keep) {
         ssh.close();
         handedOver = true;
-        return { result, hostKeys: keys, vm, ssh: { port: sshPort, privateKey: who.privateKey, user: input.user, keys: hostKeyLines(text) } };
+        return { result, hostKeys: keys, vm, ssh: { port: sshPort, privateKey: who.privateKey, user: input.user, keys: hostKeyLines(consoleTail.text) } };
       }
       const stopping = Date.now();
       await run(ssh, "sudo -n systemctl poweroff || sudo -n poweroff", signal).catch(() => undefined);
