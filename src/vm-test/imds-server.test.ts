@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { request } from "node:http";
+import { connect, type Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { ImdsServer } from "./imds-server.js";
 
@@ -69,5 +70,44 @@ describe("the local metadata service (IMDSv2's rules)", () => {
     assert.equal((await call(imds.port, "GET", "/latest/meta-data/instance-id", { "X-aws-ec2-metadata-token": t })).status, 401, "the earlier instance's token");
     assert.equal(imds.keyServedOverV2(), false, "the new instance has not fetched its key yet");
     assert.equal((await call(imds.port, "GET", "/latest/meta-data/instance-id", { "X-aws-ec2-metadata-token": await token() })).body, "i-0fedcba9876543210");
+  });
+});
+
+describe("the local metadata service under a guest that floods it", () => {
+  // QEMU starts one bridge process per guest connection: connections the service holds open hold those processes.
+  it("holds only a few connections open at once; the rest are closed at once", async () => {
+    const imds = await ImdsServer.start({ instanceId: "i-0123456789abcdef0", publicKey: "ssh-ed25519 AAAAkey", hostname: "kiln-test-1" });
+    const sockets: Socket[] = [];
+    try {
+      const closed = await Promise.all(Array.from({ length: 64 }, () => new Promise<boolean>((resolve) => {
+        const socket = connect(imds.port, "127.0.0.1");
+        sockets.push(socket);
+        socket.on("error", () => undefined);
+        socket.on("close", () => resolve(true));
+        setTimeout(() => resolve(false), 1500).unref();
+      })));
+      const open = closed.filter((c) => !c).length;
+      assert.ok(open <= 16, `${open} idle connections held open`);
+      assert.ok(open > 0, "a guest's requests are still answered");
+    } finally {
+      for (const s of sockets) s.destroy();
+      await imds.close();
+    }
+  });
+
+  it("keeps a bounded record of requests and tokens however many the guest makes", async () => {
+    const imds = await ImdsServer.start({ instanceId: "i-0123456789abcdef0", publicKey: "ssh-ed25519 AAAAkey", hostname: "kiln-test-1" });
+    try {
+      const first = (await call(imds.port, "PUT", "/latest/api/token", { "X-aws-ec2-metadata-token-ttl-seconds": "21600" })).body;
+      assert.equal((await call(imds.port, "GET", "/latest/meta-data/public-keys/0/openssh-key", { "X-aws-ec2-metadata-token": first })).status, 200);
+      for (let i = 0; i < 1500; i += 1) await call(imds.port, "PUT", "/latest/api/token", { "X-aws-ec2-metadata-token-ttl-seconds": "21600" });
+      assert.ok(imds.requests.length <= 1024, `${imds.requests.length} requests recorded`);
+      assert.ok(imds.tokenCount <= 1024, `${imds.tokenCount} tokens kept`);
+      assert.ok(imds.keyServedOverV2(), "the key fetch is remembered");
+      const latest = (await call(imds.port, "PUT", "/latest/api/token", { "X-aws-ec2-metadata-token-ttl-seconds": "60" })).body;
+      assert.equal((await call(imds.port, "GET", "/latest/meta-data/instance-id", { "X-aws-ec2-metadata-token": latest })).status, 200);
+    } finally {
+      await imds.close();
+    }
   });
 });

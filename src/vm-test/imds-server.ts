@@ -21,6 +21,13 @@ export interface ImdsRequest {
 }
 
 const maxTtlSeconds = 21600;
+/**
+ * A guest can open connections and ask without end: QEMU starts a bridge process for each
+ * connection, which lives as long as this service holds it. So few connections at once, idle
+ * ones closed soon, and a bounded record of requests and tokens.
+ */
+const maxConnections = 16;
+const maxRecorded = 1024;
 
 /**
  * An instance metadata service with IMDSv2's rules as AWS documents them, for the guest
@@ -41,6 +48,7 @@ export class ImdsServer {
 
   private identity: InstanceIdentity;
   private readonly tokens = new Map<string, number>();
+  private keyServed = false;
 
   private constructor(private readonly server: Server, identity: InstanceIdentity) {
     this.identity = identity;
@@ -48,7 +56,8 @@ export class ImdsServer {
 
   static async start(identity: InstanceIdentity): Promise<ImdsServer> {
     const holder: { self?: ImdsServer } = {};
-    const server = createServer((req, res) => holder.self?.answer(req, res));
+    const server = createServer({ headersTimeout: 10_000, requestTimeout: 10_000, keepAliveTimeout: 5_000, connectionsCheckingInterval: 2_000 }, (req, res) => holder.self?.answer(req, res));
+    server.maxConnections = maxConnections;
     const self = new ImdsServer(server, identity);
     holder.self = self;
     await new Promise<void>((resolve, reject) => {
@@ -67,11 +76,17 @@ export class ImdsServer {
     this.identity = identity;
     this.tokens.clear();
     this.requests.length = 0;
+    this.keyServed = false;
   }
 
   /** Whether the guest got its key, and only ever with a token. */
   keyServedOverV2(): boolean {
-    return this.requests.some((r) => r.path === "/latest/meta-data/public-keys/0/openssh-key" && r.status === 200 && r.token);
+    return this.keyServed;
+  }
+
+  /** How many tokens it remembers. */
+  get tokenCount(): number {
+    return this.tokens.size;
   }
 
   async close(): Promise<void> {
@@ -83,7 +98,8 @@ export class ImdsServer {
     const path = (req.url ?? "/").split("?")[0] ?? "/";
     const tokenHeader = req.headers["x-aws-ec2-metadata-token"];
     const reply = (status: number, body = ""): void => {
-      this.requests.push({ method: req.method ?? "", path, status, token: typeof tokenHeader === "string" });
+      if (this.requests.length < maxRecorded) this.requests.push({ method: req.method ?? "", path, status, token: typeof tokenHeader === "string" });
+      if (path === "/latest/meta-data/public-keys/0/openssh-key" && status === 200) this.keyServed = true;
       res.writeHead(status, { "content-type": "text/plain", "content-length": Buffer.byteLength(body) });
       res.end(body);
     };
@@ -98,6 +114,7 @@ export class ImdsServer {
       if (req.headers["x-forwarded-for"] !== undefined) return reply(403);
       const ttl = Number(req.headers["x-aws-ec2-metadata-token-ttl-seconds"]);
       if (!Number.isInteger(ttl) || ttl < 1 || ttl > maxTtlSeconds) return reply(400);
+      if (this.tokens.size >= maxRecorded) this.forgetOldestToken();
       const token = randomBytes(32).toString("base64url");
       this.tokens.set(token, Date.now() + ttl * 1000);
       res.setHeader("x-aws-ec2-metadata-token-ttl-seconds", String(ttl));
@@ -110,6 +127,13 @@ export class ImdsServer {
     if (expires === undefined || expires < Date.now()) return reply(401);
     const body = this.lookup(path);
     return body === undefined ? reply(404) : reply(200, body);
+  }
+
+  /** Expired tokens first; else the oldest (a guest asking for more than a thousand needs no more). */
+  private forgetOldestToken(): void {
+    const now = Date.now();
+    for (const [token, expires] of this.tokens) if (expires < now) this.tokens.delete(token);
+    if (this.tokens.size >= maxRecorded) this.tokens.delete(this.tokens.keys().next().value as string);
   }
 
   private lookup(path: string): string | undefined {
