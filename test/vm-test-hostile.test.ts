@@ -5,6 +5,7 @@ import { rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import type { VmTestResult } from "../src/vm-test/run-test.js";
 import { runKiln } from "./helpers/kiln-process.js";
 
 /**
@@ -44,4 +45,21 @@ describe("kiln test refuses an image whose metadata names another file", { timeo
     execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", "-F", "raw", "-b", "/etc/shadow", image, "1M"]);
     await refused(image, /is a qcow2 overlay of another file \(\/etc\/shadow\)/);
   });
+});
+
+describe("kiln test on a disk with nothing to boot", { timeout: 10 * 60_000 }, () => {
+  // A bare filesystem's disk.raw, or any disk without a boot loader: the firmware says so on the console.
+  for (const firmware of ["bios", "uefi"]) {
+    it(`fails at once by ${firmware}, naming the cause, instead of waiting out --timeout`, async () => {
+      const image = join(scratch, `nothing-${firmware}.raw`);
+      execFileSync("truncate", ["-s", "8M", image]);
+      const started = Date.now();
+      const run = await runKiln(["test", image, "--firmware", firmware, "--boots", "1", "--timeout", "300", "--json", "--log-dir", join(scratch, `logs-nothing-${firmware}`)]);
+      const result = JSON.parse(run.stdout) as VmTestResult;
+      assert.equal(run.code, 1);
+      const detail = result.boots[0]?.checks.find((c) => !c.passed)?.detail ?? "";
+      assert.match(detail, new RegExp(`the ${firmware} boot failed: the firmware found nothing to boot on the disk`), detail);
+      assert.ok(Date.now() - started < 200_000, `took ${Math.round((Date.now() - started) / 1000)}s`);
+    });
+  }
 });

@@ -48,7 +48,8 @@ export function bootFailure(consoleText: string, kernelSeen = false): string | u
   // Where the kernel's first line is; before all of this text when it started but was left behind.
   const linux = text.indexOf("Linux version") >= 0 ? text.indexOf("Linux version") : kernelSeen ? -1 : Infinity;
   const patterns: { pattern: RegExp; beforeLinux?: boolean; cause: string }[] = [
-    { pattern: /No bootable device|Boot failed: not a bootable disk|BdsDxe: No bootable option or device was found/, beforeLinux: true, cause: "the firmware found nothing to boot on the disk" },
+    // OVMF names the virtio disk's boot option "UEFI Misc Device"; it goes on to network boot for minutes.
+    { pattern: /No bootable device|Boot failed: not a bootable disk|BdsDxe: No bootable option or device was found|BdsDxe: failed to load Boot[0-9A-F]+ "UEFI Misc Device[^"]*".*$/m, beforeLinux: true, cause: "the firmware found nothing to boot on the disk" },
     { pattern: /^error: .*$/m, beforeLinux: true, cause: "GRUB could not load the kernel" },
     { pattern: /Kernel panic - not syncing.*$/m, cause: "the kernel panicked" },
     { pattern: /ALERT! .* does not exist\..*$|Gave up waiting for root file system device.*$/m, cause: "the kernel did not find the root filesystem" },

@@ -131,7 +131,8 @@ export class Vm {
     // The console file is created here, private to this user (the guest prints its host keys to it).
     await (await open(options.consoleLog, "wx", 0o600)).close();
     const args = [
-      "-machine", "q35", ...accel, "-cpu", "max", "-smp", "2", "-m", String(options.memoryMiB ?? 1024),
+      // graphics=off: SeaBIOS prints on the serial port too, so "not a bootable disk" reaches the console log.
+      "-machine", "q35,graphics=off", ...accel, "-cpu", "max", "-smp", "2", "-m", String(options.memoryMiB ?? 1024),
       "-display", "none", "-monitor", "none", "-no-reboot",
       "-chardev", `file,id=console,path=${optionValue(options.consoleLog)}`, "-serial", "chardev:console",
       ...firmware,
