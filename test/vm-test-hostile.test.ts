@@ -5,7 +5,8 @@ import { rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import type { VmTestResult } from "../src/vm-test/run-test.js";
+import { testImage, type VmTestResult } from "../src/vm-test/run-test.js";
+import { RecordingReporter } from "./helpers/recording-reporter.js";
 import { runKiln } from "./helpers/kiln-process.js";
 
 /**
@@ -62,4 +63,29 @@ describe("kiln test on a disk with nothing to boot", { timeout: 10 * 60_000 }, (
       assert.ok(Date.now() - started < 200_000, `took ${Math.round((Date.now() - started) / 1000)}s`);
     });
   }
+});
+
+describe("kiln test's console logs", { timeout: 5 * 60_000 }, () => {
+  it("boots once per firmware, however often the template's test.firmware names it", async () => {
+    const image = join(scratch, "twice.raw");
+    execFileSync("truncate", ["-s", "8M", image]);
+    const logDirectory = join(scratch, "logs-twice");
+    execFileSync("mkdir", [logDirectory]);
+    const result = await testImage({
+      image, firmware: ["bios", "bios"], user: "root", commands: [], logDirectory, bootTimeoutSeconds: 120, keep: false, boots: 1,
+      signal: new AbortController().signal, report: new RecordingReporter(),
+    });
+    assert.deepEqual(result.boots.map((b) => [b.firmware, b.boot]), [["bios", 1]]);
+  });
+
+  it("are never written over: a --log-dir that already holds them is refused with a usage error", async () => {
+    const image = join(scratch, "again.raw");
+    execFileSync("truncate", ["-s", "8M", image]);
+    const logs = join(scratch, "logs-again");
+    const args = ["test", image, "--firmware", "bios", "--boots", "1", "--log-dir", logs];
+    assert.equal((await runKiln(args)).code, 1);
+    const again = await runKiln(args);
+    assert.equal(again.code, 2, again.stderr);
+    assert.match(again.stderr, /console-bios-1\.log already exists/);
+  });
 });

@@ -129,7 +129,10 @@ export class Vm {
     }
     const bridge = optionValue(await imdsBridgeCommand(options.scratch, options.imdsPort));
     // The console file is created here, private to this user (the guest prints its host keys to it).
-    await (await open(options.consoleLog, "wx", 0o600)).close();
+    await (await open(options.consoleLog, "wx", 0o600).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== "EEXIST") throw error;
+      throw new KilnError("KILN_USAGE", `the console log ${options.consoleLog} already exists`, { exitCode: 2, hint: "give --log-dir a directory of its own: an earlier run's console logs are not written over" });
+    })).close();
     const args = [
       // graphics=off: SeaBIOS prints on the serial port too, so "not a bootable disk" reaches the console log.
       "-machine", "q35,graphics=off", ...accel, "-cpu", "max", "-smp", "2", "-m", String(options.memoryMiB ?? 1024),

@@ -72,7 +72,7 @@ export async function testImage(options: VmTestOptions): Promise<VmTestResult> {
   let kept: VmTestResult["kept"];
   const total = options.firmware.length * (options.keep ? 1 : options.boots);
   try {
-    for (const firmware of options.firmware) {
+    for (const firmware of new Set(options.firmware)) {
       const scratch = await mkdtemp(join(tmpdir(), "kiln-test-"));
       let keepScratch = false;
       try {
