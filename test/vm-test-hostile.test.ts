@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
-import { rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -87,5 +87,31 @@ describe("kiln test's console logs", { timeout: 5 * 60_000 }, () => {
     const again = await runKiln(args);
     assert.equal(again.code, 2, again.stderr);
     assert.match(again.stderr, /console-bios-1\.log already exists/);
+  });
+});
+
+describe("kiln test's console log in a directory another user can write", { timeout: 5 * 60_000 }, () => {
+  // Another user who can write the log directory (the default one is beside the image) swaps the
+  // console log for a symlink between kiln creating it and QEMU opening it: a QEMU that opened it by
+  // name would truncate the link's target and write the guest's console into it.
+  it("QEMU writes the console through the file kiln created, not through its name", async () => {
+    const image = join(scratch, "swap.raw");
+    execFileSync("truncate", ["-s", "8M", image]);
+    const victim = join(scratch, "victim-bashrc");
+    await writeFile(victim, "a file of the user running kiln test\n");
+    const logs = join(scratch, "logs-swap");
+    const bin = join(scratch, "swap-bin");
+    await mkdir(bin);
+    const real = execFileSync("sh", ["-c", "command -v qemu-system-x86_64"], { encoding: "utf8" }).trim();
+    // Stands in for the other user, at the worst moment: just before QEMU starts.
+    await writeFile(join(bin, "qemu-system-x86_64"), `#!/bin/sh
+for log in "${logs}"/console-*.log; do rm -f "$log" && ln -s "${victim}" "$log"; done
+exec "${real}" "$@"
+`);
+    await chmod(join(bin, "qemu-system-x86_64"), 0o755);
+    const run = await runKiln(["test", image, "--firmware", "bios", "--boots", "1", "--log-dir", logs], { PATH: `${bin}:${process.env.PATH ?? ""}` });
+    assert.equal(await readFile(victim, "utf8"), "a file of the user running kiln test\n", "QEMU wrote the guest's console into the symlink's target");
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stdout, /the firmware found nothing to boot on the disk/, "kiln still read the console QEMU wrote");
   });
 });

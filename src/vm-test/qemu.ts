@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { constants } from "node:fs";
-import { access, copyFile, open, rm, stat, symlink } from "node:fs/promises";
+import { access, copyFile, open, rm, stat, symlink, type FileHandle } from "node:fs/promises";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { StringDecoder } from "node:string_decoder";
@@ -100,7 +100,11 @@ export class Vm {
   readonly accelerator: Promise<"kvm" | "tcg">;
   private stderr = "";
 
-  private constructor(private readonly child: ChildProcess, kvmAsked: boolean) {
+  /** The console log, open for reading what QEMU writes to it (see followFile). */
+  readonly console: FileHandle;
+
+  private constructor(private readonly child: ChildProcess, kvmAsked: boolean, console: FileHandle) {
+    this.console = console;
     this.exited = new Promise((resolve) => {
       child.once("exit", (code, signal) => resolve({ code, signal, stderr: this.stderr }));
       child.once("error", (error) => { this.stderr += `${error.message}\n`; resolve({ code: null, signal: null, stderr: this.stderr }); });
@@ -128,26 +132,28 @@ export class Vm {
       firmware.push("-drive", `if=pflash,format=raw,readonly=on,file=${optionValue(ovmf.code)}`, "-drive", `if=pflash,format=raw,file=${optionValue(vars)}`);
     }
     const bridge = optionValue(await imdsBridgeCommand(options.scratch, options.imdsPort));
-    // The console file is created here, private to this user (the guest prints its host keys to it).
-    await (await open(options.consoleLog, "wx", 0o600).catch((error: NodeJS.ErrnoException) => {
+    // The console file is created here, private to this user (the guest prints its host keys to it),
+    // and QEMU writes it through this descriptor (its fd 3), never by name: a name in a directory
+    // another user can write could be swapped for a link to any file of this user.
+    const consoleFile = await open(options.consoleLog, "wx+", 0o600).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== "EEXIST") throw error;
       throw new KilnError("KILN_USAGE", `the console log ${options.consoleLog} already exists`, { exitCode: 2, hint: "give --log-dir a directory of its own: an earlier run's console logs are not written over" });
-    })).close();
+    });
     const args = [
       // graphics=off: SeaBIOS prints on the serial port too, so "not a bootable disk" reaches the console log.
       "-machine", "q35,graphics=off", ...accel, "-cpu", "max", "-smp", "2", "-m", String(options.memoryMiB ?? 1024),
       "-display", "none", "-monitor", "none", "-no-reboot",
-      "-chardev", `file,id=console,path=${optionValue(options.consoleLog)}`, "-serial", "chardev:console",
+      "-chardev", "file,id=console,path=/proc/self/fd/3", "-serial", "chardev:console",
       ...firmware,
       "-drive", `file=${optionValue(options.overlay)},format=qcow2,if=virtio,cache=unsafe`,
       "-netdev", `user,id=net0,net=169.254.169.0/24,restrict=on,hostfwd=tcp:127.0.0.1:${options.sshPort}-:22,guestfwd=tcp:169.254.169.254:80-cmd:${bridge}`,
       "-device", "virtio-net-pci,netdev=net0",
     ];
     const child = spawn("qemu-system-x86_64", args, {
-      stdio: ["ignore", "ignore", "pipe"],
+      stdio: ["ignore", "ignore", "pipe", consoleFile.fd],
       detached: options.detached === true,
     });
-    return new Vm(child, accel.includes("kvm"));
+    return new Vm(child, accel.includes("kvm"), consoleFile);
   }
 
   /** Stops it at once (the overlay is thrown away anyway). */
@@ -163,26 +169,21 @@ export class Vm {
 }
 
 /**
- * Follows a growing console file: `onText` gets each new piece of text, until `stop` is called.
- * Reads every quarter second; the guest's serial port is slower than that.
+ * Follows a growing console file through a descriptor kiln holds: `onText` gets each new piece of
+ * text, until `stop` is called (the caller closes the file). Reads every quarter second; the
+ * guest's serial port is slower than that.
  */
-export function followFile(path: string, onText: (text: string) => void): { stop: () => Promise<void> } {
+export function followFile(handle: FileHandle, onText: (text: string) => void): { stop: () => Promise<void> } {
   let offset = 0;
   let stopped = false;
   const buffer = Buffer.alloc(65536);
   const decoder = new StringDecoder("utf8");
   const readNew = async (): Promise<void> => {
-    const handle = await open(path, "r").catch(() => undefined);
-    if (handle === undefined) return;
-    try {
-      for (;;) {
-        const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
-        if (bytesRead === 0) break;
-        offset += bytesRead;
-        onText(decoder.write(buffer.subarray(0, bytesRead)));
-      }
-    } finally {
-      await handle.close();
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
+      if (bytesRead === 0) break;
+      offset += bytesRead;
+      onText(decoder.write(buffer.subarray(0, bytesRead)));
     }
   };
   let running: Promise<void> = Promise.resolve();

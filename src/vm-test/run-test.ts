@@ -147,7 +147,7 @@ async function bootOnce(input: BootInput): Promise<BootOutcome> {
   const started = Date.now();
   const vm = await Vm.start({ overlay: input.overlay, firmware, sshPort, imdsPort: input.imds.port, consoleLog, scratch: input.scratch, detached: input.keep });
   const consoleTail = new ConsoleTail();
-  const follower = followFile(consoleLog, (piece) => consoleTail.append(piece));
+  const follower = followFile(vm.console, (piece) => consoleTail.append(piece));
   let exited = false;
   void vm.exited.then(() => { exited = true; });
   let handedOver = false;
@@ -221,6 +221,7 @@ async function bootOnce(input: BootInput): Promise<BootOutcome> {
   } finally {
     if (!handedOver) vm.kill();
     await follower.stop();
+    await vm.console.close();
   }
 
   function fail(detail: string): BootOutcome {
