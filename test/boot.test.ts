@@ -187,6 +187,23 @@ describe("a bootable disk, booted by kiln test (QEMU, a local IMDSv2 service, a 
     }
   });
 
+  it("fails the key checks of a disk whose sshd takes another key through a Match block, and trusts other hosts", async () => {
+    const root = manifest.disk.layout[2]?.offset ?? 0;
+    const config = execFileSync("debugfs", ["-R", "cat /etc/ssh/sshd_config", `${join(out, "disk.raw")}?offset=${root}`], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    const dir = join(scratch, "match-block");
+    execFileSync("mkdir", ["-p", dir]);
+    await writeFile(join(dir, "sshd_config"), `${config}\nHostbasedAuthentication yes\nMatch User admin\n\tAuthorizedKeysFile .ssh/authorized_keys /etc/ssh/admin_keys\n`, { mode: 0o644 });
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "a-forgotten-key", "-f", join(dir, "key")]);
+    execFileSync("cp", [join(dir, "key.pub"), join(dir, "admin_keys")]);
+    execFileSync("chmod", ["644", join(dir, "admin_keys"), join(dir, "sshd_config")]);
+    const broken = await brokenCopy(join(out, "disk.raw"), "match-block", ["cd /etc/ssh", "rm sshd_config", `write ${join(dir, "sshd_config")} sshd_config`, `write ${join(dir, "admin_keys")} admin_keys`], root);
+    const { code, result } = await kilnTest(broken, "--firmware", "bios", "--boots", "1", "--user", "admin");
+    assert.equal(code, 1);
+    const failed = failedChecks(result);
+    assert.match(failed, /only the served key is authorized: 1 other key authorized: \/etc\/ssh\/admin_keys \(ssh-ed25519/);
+    assert.match(failed, /sshd's effective configuration is key-only: .*hostbasedauthentication yes for root/);
+  });
+
   it("refuses an image that is an overlay of another file: its backing file could be any file here", async () => {
     const overlay = join(scratch, "overlay.qcow2");
     execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", "-F", "raw", "-b", "/etc/shadow", overlay, "1G"]);

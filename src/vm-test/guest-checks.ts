@@ -26,18 +26,19 @@ export async function run(ssh: SshCommunicator, command: string, signal: AbortSi
 }
 
 /**
- * Every key any account would accept, as sshd would look for them: the AuthorizedKeysFile
- * patterns of the effective configuration (%h, %u, %% expanded; relative to the home directory)
- * for every account in /etc/passwd. Printed as `FILE<TAB>KEYTYPE KEY`; and the options that
- * would let in a key from elsewhere.
+ * Every key any account would accept, as sshd would look for them: for every account in
+ * /etc/passwd, the AuthorizedKeysFile patterns of the configuration sshd applies to that account
+ * (`-C user=`, so Match blocks count; %h, %u, %U, %% expanded; relative to the home directory).
+ * Printed as `FILE<TAB>KEYTYPE KEY`; and the options that would let in a key from elsewhere.
  */
 const authorizedKeysScript = `set -u
-files=$(sshd -T 2>/dev/null | awk 'tolower($1) == "authorizedkeysfile" { $1 = ""; print }')
-[ -n "$files" ] || files=".ssh/authorized_keys .ssh/authorized_keys2"
-sshd -T 2>/dev/null | awk 'tolower($1) ~ /^(authorizedkeyscommand|trustedusercakeys|authorizedprincipalscommand)$/ && $2 != "none" { print "OPTION\\t" $0 }'
-awk -F: '{ print $1 ":" $6 }' /etc/passwd | while IFS=: read -r user home; do
+awk -F: '{ print $1 ":" $3 ":" $6 }' /etc/passwd | while IFS=: read -r user uid home; do
+  config=$(sshd -T -C "user=$user,host=kiln-test,addr=169.254.169.2" </dev/null 2>/dev/null) || config=$(sshd -T </dev/null 2>/dev/null) || config=""
+  printf '%s\\n' "$config" | awk 'tolower($1) ~ /^(authorizedkeyscommand|trustedusercakeys|authorizedprincipalscommand)$/ && $2 != "none" { print "OPTION\\t" $0 }'
+  files=$(printf '%s\\n' "$config" | awk 'tolower($1) == "authorizedkeysfile" { $1 = ""; print }')
+  [ -n "$files" ] || files=".ssh/authorized_keys .ssh/authorized_keys2"
   for pattern in $files; do
-    path=$(printf '%s' "$pattern" | sed -e "s|%%|\\x01|g" -e "s|%h|$home|g" -e "s|%u|$user|g" -e "s|\\x01|%|g")
+    path=$(printf '%s' "$pattern" | sed -e "s|%%|\\x01|g" -e "s|%h|$home|g" -e "s|%u|$user|g" -e "s|%U|$uid|g" -e "s|\\x01|%|g")
     case "$path" in /*) ;; *) path="$home/$path" ;; esac
     [ -f "$path" ] || continue
     grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$path" | while IFS= read -r line; do printf '%s\\t%s\\n' "$path" "$line"; done
@@ -51,7 +52,7 @@ export async function onlyServedKeyAuthorized(ssh: SshCommunicator, servedKey: s
   const { code, out, err } = await run(ssh, `sudo -n sh -c ${shellQuote(authorizedKeysScript)}`, signal);
   if (code !== 0) return { name, passed: false, detail: `could not list authorized keys (exit ${code}: ${err.at(-1) ?? ""})` };
   const served = keyBody(servedKey);
-  const options = out.filter((l) => l.startsWith("OPTION\t")).map((l) => l.slice(7));
+  const options = [...new Set(out.filter((l) => l.startsWith("OPTION\t")).map((l) => l.slice(7)))];
   const others = out.filter((l) => !l.startsWith("OPTION\t")).map((l) => l.split("\t")).filter(([, key]) => keyBody(key ?? "") !== served);
   const found = out.filter((l) => !l.startsWith("OPTION\t")).length;
   if (options.length > 0) return { name, passed: false, detail: `sshd also accepts keys from: ${options.join("; ")}` };
@@ -91,8 +92,11 @@ export async function sshdKeyOnly(ssh: SshCommunicator, user: string, signal: Ab
     expect("permitemptypasswords", (v) => v === "no", "no");
     expect("pubkeyauthentication", (v) => v === "yes", "yes");
     expect("permitrootlogin", (v) => v !== "yes", "prohibit-password or no");
+    // Neither a trusted host nor a Kerberos ticket is the user's key.
+    expect("hostbasedauthentication", (v) => v === "no", "no");
+    expect("gssapiauthentication", (v) => v === "no", "no");
   }
-  return problems.length === 0 ? { name, passed: true, detail: "no password, no keyboard-interactive, root by key only (sshd -T for root and the login user)" } : { name, passed: false, detail: problems.join("; ") };
+  return problems.length === 0 ? { name, passed: true, detail: "no password, no keyboard-interactive, no host-based or GSSAPI, root by key only (sshd -T for root and the login user)" } : { name, passed: false, detail: problems.join("; ") };
 }
 
 /**
