@@ -137,8 +137,15 @@ export async function writeEsp(disk: string, layout: DiskLayout, efiImage: Buffe
   await utimes(source, epoch, epoch);
   // mtools stamps directories with SOURCE_DATE_EPOCH and files with their own time (-m).
   const env = { ...process.env, SOURCE_DATE_EPOCH: String(epoch), MTOOLS_SKIP_CHECK: "1", MTOOLSRC: "/dev/null" };
-  const image = `${disk}@@${esp.offset}`;
-  await exec("mmd", ["-i", image, "::/EFI", "::/EFI/BOOT"], { what: "making the ESP's directories (mmd)", signal, env });
-  await exec("mcopy", ["-m", "-i", image, source, "::/EFI/BOOT/BOOTX64.EFI"], { what: "copying GRUB into the ESP (mcopy)", signal, env });
+  // mtools splits `FILE@@OFFSET` at the first @@: through the open descriptor, an @@ in the
+  // output directory's name cannot make it write another file.
+  const handle = await open(disk, "r+");
+  try {
+    const image = `/proc/self/fd/3@@${esp.offset}`;
+    await exec("mmd", ["-i", image, "::/EFI", "::/EFI/BOOT"], { what: "making the ESP's directories (mmd)", signal, env, extraFds: [handle.fd] });
+    await exec("mcopy", ["-m", "-i", image, source, "::/EFI/BOOT/BOOTX64.EFI"], { what: "copying GRUB into the ESP (mcopy)", signal, env, extraFds: [handle.fd] });
+  } finally {
+    await handle.close();
+  }
   await rm(source, { force: true });
 }

@@ -120,3 +120,20 @@ describe("boot loader", () => {
     }
   });
 });
+
+describe("writeEsp", () => {
+  // mtools reads `FILE@@OFFSET` up to the first @@: a disk whose path holds @@ must still be the one written.
+  it("writes the ESP of a disk whose path contains @@, and no other file", async () => {
+    const dir = await tempDirectory("kiln-esp-");
+    const odd = join(dir, "out@@0");
+    execFileSync("mkdir", [odd]);
+    const layout = gptLayout({ rootBytes: 8 * MiB, boot: ["uefi"], seed: "s" });
+    const disk = join(odd, "disk.raw");
+    await truncate(await open(disk, "wx").then(async (h) => { await h.close(); return disk; }), layout.bytes);
+    await writeEsp(disk, layout, Buffer.from("not really GRUB"), { volumeId: "12345678", epoch: 1_700_000_000, scratch: dir, signal: new AbortController().signal });
+    const plain = join(dir, "copy.raw");
+    execFileSync("cp", [disk, plain]);
+    const listing = execFileSync("mdir", ["-b", "-i", `${plain}@@${layout.esp?.offset ?? 0}`, "::/EFI/BOOT"], { encoding: "utf8", env: { ...process.env, MTOOLS_SKIP_CHECK: "1", MTOOLSRC: "/dev/null" } });
+    assert.match(listing, /BOOTX64\.EFI/);
+  });
+});
