@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { tempDirectory } from "../../../../test/helpers/temp.js";
-import { convertTo } from "./convert-image.js";
+import { convertTo, settleVmdkCid } from "./convert-image.js";
 
 const mib = 1024 * 1024;
 const signal = new AbortController().signal;
@@ -40,5 +40,31 @@ describe("converting disk.raw", () => {
     await convertTo("vhd", raw, join(dir, "other.vhd"), { seed: "seed-2", epoch, signal });
     const other = await readFile(join(dir, "other.vhd"));
     assert.ok(!other.subarray(other.length - 512 + 68, other.length - 512 + 84).equals(footer.subarray(68, 84)), "another build's disk has another unique id");
+  });
+
+  it("gives a vmdk the build's eight-digit CID whatever length qemu-img's random one had (it prints it without leading zeros)", async () => {
+    const dir = await tempDirectory("kiln-cid-");
+    const raw = join(dir, "disk.raw");
+    await writeFile(raw, "");
+    await truncate(raw, mib);
+    const settled: Buffer[] = [];
+    for (const random of ["1234567", "89abcdef", "5"]) {
+      const path = join(dir, "disk.vmdk");
+      await rm(path, { force: true });
+      execFileSync("qemu-img", ["convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", raw, path]);
+      // As qemu-img would have written it with this CID: the descriptor's text shifted, zero-padded.
+      const file = await readFile(path);
+      const start = file.indexOf("# Disk DescriptorFile");
+      const end = file.indexOf(0, start);
+      const text = file.toString("latin1", start, end).replace(/\nCID=[0-9a-f]+\n/, `\nCID=${random}\n`);
+      file.fill(0, start, end + 16);
+      file.write(text, start, "latin1");
+      await writeFile(path, file);
+      await settleVmdkCid(path, "seed-1");
+      settled.push(await readFile(path));
+      execFileSync("qemu-img", ["check", "-q", "-f", "vmdk", path]);
+    }
+    assert.ok(settled.every((b) => b.equals(settled[0] ?? Buffer.alloc(0))), "the same bytes");
+    assert.match(settled[0]?.toString("latin1") ?? "", /\nCID=[0-9a-f]{8}\n/);
   });
 });

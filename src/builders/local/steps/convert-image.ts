@@ -79,16 +79,30 @@ export async function convertTo(format: Exclude<ImageFormat, "raw">, raw: string
 }
 
 /** The descriptor follows a streamOptimized vmdk's first sector; CID=<hex> is in its first lines. */
-async function settleVmdkCid(path: string, seed: string): Promise<void> {
+export async function settleVmdkCid(path: string, seed: string): Promise<void> {
   const handle = await open(path, "r+");
   try {
-    const head = Buffer.alloc(4096);
-    const { bytesRead } = await handle.read(head, 0, head.length, 0);
-    const match = /\nCID=([0-9a-f]{1,8})\n/.exec(head.toString("latin1", 0, bytesRead));
-    if (match?.[1] === undefined) throw new KilnError("KILN_QEMU", `qemu-img wrote ${path} without the CID line kiln expects in a vmdk descriptor`);
-    // The same number of hex digits, so nothing after it moves; never ffffffff (a "no parent" CID).
-    const cid = sha256Text(`kiln-vmdk-cid\0${seed}`).slice(0, match[1].length).replace(/^f+$/, (f) => `e${f.slice(1)}`);
-    await handle.write(Buffer.from(cid, "latin1"), 0, cid.length, match.index + "\nCID=".length);
+    // The sparse extent header (VMware's VMDK specification): the descriptor's offset and size in sectors at 28 and 36.
+    const header = Buffer.alloc(512);
+    await handle.read(header, 0, 512, 0);
+    const offset = Number(header.readBigUInt64LE(28)) * 512;
+    const size = Number(header.readBigUInt64LE(36)) * 512;
+    if (header.toString("latin1", 0, 4) !== "KDMV" || offset === 0 || size === 0 || size > 65536) {
+      throw new KilnError("KILN_QEMU", `qemu-img wrote ${path} without the embedded descriptor kiln expects in a streamOptimized vmdk`);
+    }
+    const area = Buffer.alloc(size);
+    await handle.read(area, 0, size, offset);
+    const text = area.toString("latin1", 0, area.indexOf(0) < 0 ? size : area.indexOf(0));
+    // qemu-img writes its random CID with as many hex digits as it happens to need: the build's
+    // own has all eight, and the text after it moves within the zero-padded descriptor area.
+    // Never ffffffff (a "no parent" CID).
+    const cid = sha256Text(`kiln-vmdk-cid\0${seed}`).slice(0, 8).replace(/^f+$/, "efffffff");
+    const settled = text.replace(/\nCID=[0-9a-f]{1,8}\n/, `\nCID=${cid}\n`);
+    if (settled === text && !text.includes(`\nCID=${cid}\n`)) throw new KilnError("KILN_QEMU", `qemu-img wrote ${path} without the CID line kiln expects in a vmdk descriptor`);
+    if (settled.length > size) throw new KilnError("KILN_QEMU", `the vmdk descriptor of ${path} has no room for an eight-digit CID`);
+    const rewritten = Buffer.alloc(size);
+    rewritten.write(settled, 0, "latin1");
+    await handle.write(rewritten, 0, size, offset);
   } finally {
     await handle.close();
   }
