@@ -1,4 +1,9 @@
-import { randomBytes, type KeyObject } from "node:crypto";
+import { createHash, randomBytes, type KeyObject } from "node:crypto";
+
+/** `SHA256:…` of an SSH public key blob, as ssh-keygen -l and sshd print it. */
+export function sshFingerprint(blob: Buffer): string {
+  return `SHA256:${createHash("sha256").update(blob).digest("base64").replace(/=+$/, "")}`;
+}
 
 /** An SSH wire-format string: a 32-bit length, then the bytes. */
 function field(bytes: Buffer | string): Buffer {

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { basename, dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import ssh2 from "ssh2";
@@ -10,6 +10,7 @@ import { shellQuote as quote } from "../system/shell-quote.js";
 import type { Communicator, DownloadOptions, RunScriptOptions, UploadOptions } from "./communicator.js";
 import { receiveTree } from "./download.js";
 import { envFileText, fillExecuteCommand, inlineVars } from "./execute-command.js";
+import { sshFingerprint } from "./openssh-key.js";
 
 const { Client } = ssh2;
 type Connection = InstanceType<typeof Client>;
@@ -181,7 +182,7 @@ function attempt(target: SshTarget, signal: AbortSignal): Promise<{ connection: 
       // A server that reboots or vanishes is noticed within ~15 s, not at the next command.
       keepaliveInterval: 5000, keepaliveCountMax: 3,
       hostVerifier: (key: Buffer) => {
-        fingerprint = `SHA256:${createHash("sha256").update(key).digest("base64").replace(/=+$/, "")}`;
+        fingerprint = sshFingerprint(key);
         if (target.pinned === undefined || target.pinned.length === 0 || target.pinned.includes(fingerprint)) return true;
         mismatch = new KilnError("KILN_SSH_HOST_KEY_MISMATCH", `${target.host}:${target.port} presented host key ${fingerprint}, not one the instance printed (${target.pinned.join(", ")})`, {
           hint: "something between this machine and the instance is answering for it: do not go on; check the network path",

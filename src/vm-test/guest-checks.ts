@@ -1,5 +1,5 @@
-import { createHash } from "node:crypto";
 import ssh2 from "ssh2";
+import { sshFingerprint } from "../communicator/openssh-key.js";
 import { SshCommunicator } from "../communicator/ssh-communicator.js";
 import { CommandError } from "../system/command-error.js";
 import { shellQuote } from "../system/shell-quote.js";
@@ -132,7 +132,7 @@ function tryPassword(host: string, port: number, user: string, pinned: readonly 
     });
     client.connect({
       host, port, username: user, readyTimeout: 20_000,
-      hostVerifier: (key: Buffer) => pinned.includes(fingerprintOf(key)),
+      hostVerifier: (key: Buffer) => pinned.includes(sshFingerprint(key)),
       authHandler: (methodsLeft: string[] | null, _partial: boolean | null, next: (method: unknown) => void) => {
         step += 1;
         if (step === 1) return next({ type: "none", username: user });
@@ -146,14 +146,6 @@ function tryPassword(host: string, port: number, user: string, pinned: readonly 
       },
     } as ssh2.ConnectConfig);
   });
-}
-
-export function fingerprintOf(key: Buffer): string {
-  return `SHA256:${createHashBase64(key)}`;
-}
-
-function createHashBase64(key: Buffer): string {
-  return createHash("sha256").update(key).digest("base64").replace(/=+$/, "");
 }
 
 /** The host keys sshd serves were made during this boot (after the kernel started). */

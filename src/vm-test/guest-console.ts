@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { sshFingerprint } from "../communicator/openssh-key.js";
 
 /** The host keys a boot printed on its console, as kiln's first-boot service (or cloud-init) prints them. */
 export interface PrintedHostKeys {
@@ -41,9 +41,19 @@ export function printedHostKeys(consoleText: string): PrintedHostKeys | undefine
   const text = plainConsole(consoleText);
   const keys = lastBlock(text, "KEYS");
   if (keys === undefined) return undefined;
-  const fingerprints = [...keys.matchAll(keyLine)].map((m) => `SHA256:${createHash("sha256").update(Buffer.from(m[2] ?? "", "base64")).digest("base64").replace(/=+$/, "")}`);
+  const fingerprints = keyLines(keys).map((line) => sshFingerprint(Buffer.from(line.split(" ")[1] ?? "", "base64")));
   const listed = [...(lastBlock(text, "FINGERPRINTS") ?? "").matchAll(/\bSHA256:[A-Za-z0-9+/]{43}\b/g)].map((m) => m[0]);
   return { fingerprints: [...new Set(fingerprints)], listed: [...new Set(listed)] };
+}
+
+/** `TYPE BASE64` of each public key in a piece of console text. */
+function keyLines(text: string): string[] {
+  return [...text.matchAll(keyLine)].map((m) => `${m[1]} ${m[2]}`);
+}
+
+/** The public keys of the last complete KEYS block, as `TYPE BASE64` (a known_hosts line's end). */
+export function printedKeyLines(consoleText: string): string[] {
+  return keyLines(lastBlock(plainConsole(consoleText), "KEYS") ?? "");
 }
 
 function lastBlock(text: string, name: string): string | undefined {

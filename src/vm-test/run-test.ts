@@ -9,7 +9,7 @@ import { CancelledError, KilnError } from "../errors.js";
 import type { Reporter } from "../report/reporter.js";
 import { exec } from "../system/exec.js";
 import { findFilesystems } from "../image/partition-table.js";
-import { bootFailure, ConsoleTail, plainConsole, printable, printedHostKeys, type PrintedHostKeys } from "./guest-console.js";
+import { bootFailure, ConsoleTail, plainConsole, printable, printedHostKeys, printedKeyLines, type PrintedHostKeys } from "./guest-console.js";
 import { hostKeysFresh, onlyServedKeyAuthorized, passwordRefused, rootGrown, rootLocked, run, sshdKeyOnly, type CheckResult } from "./guest-checks.js";
 import { ImdsServer, type InstanceIdentity } from "./imds-server.js";
 import { followFile, freeLoopbackPort, Vm, type Firmware } from "./qemu.js";
@@ -208,7 +208,7 @@ async function bootOnce(input: BootInput): Promise<BootOutcome> {
       if (input.keep) {
         ssh.close();
         handedOver = true;
-        return { result, hostKeys: keys, vm, ssh: { port: sshPort, privateKey: who.privateKey, user: input.user, keys: hostKeyLines(consoleTail.text) } };
+        return { result, hostKeys: keys, vm, ssh: { port: sshPort, privateKey: who.privateKey, user: input.user, keys: printedKeyLines(consoleTail.text) } };
       }
       const stopping = Date.now();
       await run(ssh, "sudo -n systemctl poweroff || sudo -n poweroff", signal).catch(() => undefined);
@@ -243,14 +243,6 @@ function sshFailureCause(user: string, last: string, keyServed: boolean): string
     return `sshd refused the served key for ${user}: is ${user} the image's default user (--user)? (${last})`;
   }
   return `sshd does not answer on port 22 in the guest: is ssh.service installed, enabled and starting? (see the console log; ${last})`;
-}
-
-/** `[127.0.0.1]:PORT TYPE KEY` lines for a known_hosts file, from the console's KEYS block. */
-function hostKeyLines(consoleText: string): string[] {
-  const text = plainConsole(consoleText);
-  const end = text.lastIndexOf("-----END SSH HOST KEY KEYS-----");
-  const begin = text.lastIndexOf("-----BEGIN SSH HOST KEY KEYS-----", end);
-  return [...text.slice(begin, end).matchAll(/\b(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)) (AAAA[A-Za-z0-9+/]+={0,3})/g)].map((m) => `${m[1]} ${m[2]}`);
 }
 
 async function keepRunning(vm: Vm, outcome: BootOutcome, scratch: string): Promise<VmTestResult["kept"]> {
