@@ -93,6 +93,52 @@ const disk = section({
   }
 });
 
+const awsTags = z.record(z.string().min(1).max(128), z.string().max(256)).default({});
+
+const awsRegion = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, "must look like an AWS region (e.g. eu-west-1)");
+
+/**
+ * An AMI made from the local disk with no instance ever booted (issue 15): the raw disk is
+ * uploaded block by block into a new EBS snapshot (EBS direct APIs), registered, copied, shared.
+ */
+const amazonPublish = section({
+  region: awsRegion.optional().describe("where the image is made (default: AWS_REGION, else the profile's region)"),
+  profile: z.string().min(1).optional().describe("the AWS profile whose credentials publish (default: the SDK's chain)"),
+  name: z.string().regex(/^[A-Za-z0-9()[\]./'@_ -]{3,128}$/, "must be 3-128 letters, digits, spaces or ( ) [ ] . / ' @ _ -").describe("the image (AMI) name; it must be free in each region"),
+  description: z.string().max(255).optional(),
+  tags: awsTags.describe("tags on the image and its snapshot (kiln adds kiln:build-id)"),
+  architecture: z.enum(["x86_64"]).default("x86_64").describe("the disk's architecture (kiln's bootable disks are amd64)"),
+  boot_mode: z.enum(["legacy-bios", "uefi", "uefi-preferred"]).optional()
+    .describe("how instances boot it (default: uefi-preferred when the disk boots by both, else the one it boots by)"),
+  ena: z.boolean().default(true).describe("the image supports ENA networking (every current instance type needs it; Debian's cloud kernel has the driver)"),
+  imds_support: z.union([z.literal("v2.0"), z.literal(false)]).default("v2.0").describe("v2.0: instances of the image require IMDSv2 (false: leave it to the launch)"),
+  tpm_support: z.literal("v2.0").optional().describe("NitroTPM for instances of the image (needs boot_mode uefi)"),
+  volume_type: z.enum(["gp3", "gp2", "io1", "io2", "st1", "sc1", "standard"]).default("gp3").describe("the root volume's type in the image's block device mapping"),
+  root_device_name: z.string().regex(/^\/dev\/(xvd[a-z]|sd[a-z])$/, "must be like /dev/xvda").default("/dev/xvda"),
+  users: z.array(z.string().regex(/^\d{12}$/, "must be a 12-digit AWS account id")).default([]).describe("accounts that may launch the image (kiln audits it first)"),
+  groups: z.array(z.literal("all", { error: "the only group is all (everyone)" })).default([]).describe("[all] makes the image public (needs public: true; kiln audits it first)"),
+  public: z.boolean().default(false).describe("confirms that groups: [all] is meant: anyone may launch the image"),
+  regions: z.array(awsRegion).default([]).describe("regions the image is copied to (each copy shared the same way)"),
+  kms_key_id: z.string().min(1).optional().describe("encrypt the snapshot (and copies) with this KMS key ARN; an encrypted image cannot be public"),
+  max_concurrency: z.number().int().min(1).max(64).default(32).describe("EBS direct calls in flight at most (throttling lowers it on the way)"),
+}).superRefine((value, ctx) => {
+  if (value.groups.includes("all") && !value.public) {
+    ctx.addIssue({ code: "custom", path: ["groups"], message: "would make the image public, and public is not set", params: { hint: "add public: true if anyone may launch it (kiln audits first), or remove all" } });
+  }
+  if (value.public && !value.groups.includes("all")) {
+    ctx.addIssue({ code: "custom", path: ["public"], message: "is true, and groups does not list all: the image would not be public", params: { hint: "add groups: [all], or remove public" } });
+  }
+  if (value.kms_key_id !== undefined && value.groups.includes("all")) {
+    ctx.addIssue({ code: "custom", path: ["kms_key_id"], message: "encrypts the image, and groups: [all] would make it public: AWS does not allow encrypted images to be public", params: { hint: "drop kms_key_id, or share with accounts (users) instead" } });
+  }
+  if (value.kms_key_id !== undefined && !/^arn:aws[\w-]*:kms:/.test(value.kms_key_id)) {
+    ctx.addIssue({ code: "custom", path: ["kms_key_id"], message: "must be a KMS key ARN (StartSnapshot takes only an ARN)", params: { hint: "like arn:aws:kms:eu-west-1:111122223333:key/…" } });
+  }
+  if (value.tpm_support !== undefined && value.boot_mode !== "uefi") {
+    ctx.addIssue({ code: "custom", path: ["tpm_support"], message: `needs boot_mode: uefi (NitroTPM works with UEFI boot only), and boot_mode is ${value.boot_mode ?? "not set"}`, params: { hint: "set boot_mode: uefi, or remove tpm_support" } });
+  }
+});
+
 const localBuilder = section({
   type: z.literal("local"),
   name: z.string().regex(namePattern, "must be letters, digits, . _ -").optional(),
@@ -102,7 +148,9 @@ const localBuilder = section({
     .describe("default: a GPT disk that boots by BIOS and UEFI when the base lists a kernel package (linux-image-…), else the bare ext4 filesystem"),
   source_date_epoch: z.number().int().nonnegative().optional()
     .describe("file times are clamped to this (default: when the base was built)"),
+  publish: section({ amazon: amazonPublish }).optional().describe("after the build (and its audit and test), publish the disk: amazon makes an AMI from it without booting a builder"),
 }).superRefine((value, ctx) => {
+  publishProblems(value, ctx);
   const packages = value.base.mmdebstrap?.packages;
   if (value.disk === undefined || value.disk.boot.length === 0 || packages === undefined) return;
   // Only an mmdebstrap base is known before the build; a tarball's kernel is looked for when it is unpacked.
@@ -115,6 +163,29 @@ const localBuilder = section({
   }
 });
 
+/** A publish the disk cannot carry: a boot mode it does not boot by, a disk that does not boot at all. */
+function publishProblems(value: { base: { mmdebstrap?: { packages: string[]; architecture?: string | undefined } | undefined }; disk?: z.output<typeof disk> | undefined; publish?: { amazon: z.output<typeof amazonPublish> } | undefined }, ctx: z.RefinementCtx): void {
+  const amazon = value.publish?.amazon;
+  if (amazon === undefined) return;
+  const boots = diskOf(value).boot;
+  if (value.base.mmdebstrap !== undefined && boots.length === 0) {
+    ctx.addIssue({ code: "custom", path: ["publish", "amazon"], message: "makes an AMI, and the disk does not boot (no kernel package, or disk.boot is [])", params: { hint: "list a kernel package (linux-image-cloud-amd64) in the base and leave disk.boot at [bios, uefi]" } });
+    return;
+  }
+  const needs: Record<string, string[]> = { "legacy-bios": ["bios"], uefi: ["uefi"], "uefi-preferred": ["bios", "uefi"] };
+  const missing = amazon.boot_mode === undefined ? [] : (needs[amazon.boot_mode] ?? []).filter((f) => value.base.mmdebstrap !== undefined && !boots.includes(f as "bios" | "uefi"));
+  if (missing.length > 0) {
+    ctx.addIssue({ code: "custom", path: ["publish", "amazon", "boot_mode"], message: `is ${amazon.boot_mode ?? ""}, and the disk does not boot by ${missing.join(" or ")} (disk.boot is [${boots.join(", ")}])`, params: { hint: "add the firmware to disk.boot, or choose the boot mode the disk has" } });
+  }
+}
+
+/** The boot mode an AMI of the disk gets: the template's, else every firmware the disk boots by. */
+export function bootModeOf(amazon: { boot_mode?: "legacy-bios" | "uefi" | "uefi-preferred" | undefined }, boots: readonly string[]): "legacy-bios" | "uefi" | "uefi-preferred" {
+  if (amazon.boot_mode !== undefined) return amazon.boot_mode;
+  if (boots.includes("bios") && boots.includes("uefi")) return "uefi-preferred";
+  return boots.includes("uefi") ? "uefi" : "legacy-bios";
+}
+
 /** The disk a local builder writes: as the template says, else bootable when its base lists a kernel. */
 export function diskOf(builder: { base: { mmdebstrap?: { packages: string[]; architecture?: string | undefined } | undefined }; disk?: z.output<typeof disk> | undefined }): z.output<typeof disk> {
   if (builder.disk !== undefined) return builder.disk;
@@ -122,8 +193,6 @@ export function diskOf(builder: { base: { mmdebstrap?: { packages: string[]; arc
   const kernel = base !== undefined && base.packages.some((p) => kernelPackagePattern.test(p)) && (base.architecture ?? "amd64") === "amd64";
   return kernel ? { partitions: "gpt", boot: ["bios", "uefi"], kernel_args: [] } : { partitions: "none", boot: [], kernel_args: [] };
 }
-
-const awsTags = z.record(z.string().min(1).max(128), z.string().max(256)).default({});
 
 const amazonEbsBuilder = section({
   type: z.literal("amazon-ebs"),
@@ -533,6 +602,7 @@ export type DiskConfig = z.output<typeof disk>;
 export type CleanConfig = z.output<typeof clean>;
 export type AuditConfig = z.output<typeof audit>;
 export type VmTestConfig = z.output<typeof vmTest>;
+export type AmazonPublishConfig = z.output<typeof amazonPublish>;
 
 function unknownTypeMessage(kind: string, types: readonly string[], input: unknown): string {
   const given = typeof input === "object" && input !== null ? (input as { type?: unknown }).type : undefined;
