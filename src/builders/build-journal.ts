@@ -47,6 +47,14 @@ export class JournalFile<R extends JournalHeader> {
     return journal;
   }
 
+  /** Takes over a dead build's journal: this process's identity, the rest as it was. */
+  static async adopt<R extends JournalHeader>(path: string, record: R): Promise<JournalFile<R>> {
+    const start = processStartTime(process.pid);
+    const journal = new JournalFile(path, { ...record, pid: process.pid, host: hostname(), ...(start === undefined ? {} : { processStart: start }) });
+    await journal.save();
+    return journal;
+  }
+
   async save(): Promise<void> {
     const temporary = `${this.path}.${process.pid}.tmp`;
     await writeFile(temporary, `${JSON.stringify(this.record, null, 2)}\n`, { mode: 0o600 });

@@ -1,7 +1,7 @@
 import { CreateTagsCommand, DescribeImagesCommand, ModifyImageAttributeCommand, type Image } from "@aws-sdk/client-ec2";
 import { KilnError } from "../../errors.js";
 import type { StepContext } from "../../pipeline/step.js";
-import type { AmazonEbsBuilderConfig } from "../../template/schema.js";
+import type { ImageSettings } from "./image-settings.js";
 import { type AwsClients } from "./aws-clients.js";
 import { aws, awsEventually, notYetVisible } from "./aws-errors.js";
 import { pollUntil } from "./poll.js";
@@ -19,7 +19,7 @@ export interface MachineImage {
 }
 
 interface Naming {
-  builder: AmazonEbsBuilderConfig;
+  builder: ImageSettings;
   buildId: string;
   kilnVersion: string;
 }

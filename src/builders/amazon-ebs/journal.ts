@@ -12,8 +12,19 @@ export interface JournalEntry {
   region?: string;
 }
 
+/** A publish's upload in progress: what `kiln publish --resume` needs to go on where it stopped. */
+export interface UploadRecord {
+  /** The disk file, by path and by content. */
+  disk: string;
+  sha256: string;
+  snapshotId: string;
+  /** Blocks put so far, as ranges "a-b" and single indexes, comma-separated. */
+  done: string;
+}
+
 export interface JournalRecord extends JournalHeader {
   region: string;
+  upload?: UploadRecord;
   endpoint?: string;
   profile?: string;
   resources: JournalEntry[];
@@ -26,8 +37,23 @@ export interface JournalRecord extends JournalHeader {
 export class BuildJournal {
   private constructor(private readonly file: JournalFile<JournalRecord>) {}
 
-  static async start(record: Pick<JournalRecord, "buildId" | "region" | "endpoint" | "profile">, directory = journalDirectory()): Promise<BuildJournal> {
-    return new BuildJournal(await JournalFile.create<JournalRecord>({ ...record, builder: "amazon-ebs", resources: [] }, directory));
+  static async start(record: Pick<JournalRecord, "buildId" | "region" | "endpoint" | "profile">, directory = journalDirectory(), builder: "amazon-ebs" | "publish" = "amazon-ebs"): Promise<BuildJournal> {
+    return new BuildJournal(await JournalFile.create<JournalRecord>({ ...record, builder, resources: [] }, directory));
+  }
+
+  /** A dead publish's journal, taken over by the process that resumes it. */
+  static async adopt(file: string, record: JournalRecord): Promise<BuildJournal> {
+    return new BuildJournal(await JournalFile.adopt(file, record));
+  }
+
+  get upload(): UploadRecord | undefined {
+    return this.file.record.upload;
+  }
+
+  async recordUpload(upload: UploadRecord | undefined): Promise<void> {
+    if (upload === undefined) delete this.file.record.upload;
+    else this.file.record.upload = upload;
+    await this.file.save();
   }
 
   get path(): string {
@@ -67,7 +93,7 @@ export class BuildJournal {
 
 /** Whether a journal read from the state directory is an amazon-ebs build's (older ones name no builder). */
 export function isAmazonEbsJournal(record: JournalHeader): record is JournalRecord {
-  return (record.builder === undefined || record.builder === "amazon-ebs") && Array.isArray((record as Partial<JournalRecord>).resources);
+  return (record.builder === undefined || record.builder === "amazon-ebs" || record.builder === "publish") && Array.isArray((record as Partial<JournalRecord>).resources);
 }
 
 /** The journals of amazon-ebs builds in the directory. */

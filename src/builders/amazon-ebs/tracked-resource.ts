@@ -1,6 +1,6 @@
 import { CancelledError } from "../../errors.js";
 import type { StepContext } from "../../pipeline/step.js";
-import type { AmazonEbsBuilderConfig } from "../../template/schema.js";
+import type { ImageSettings } from "./image-settings.js";
 import { type AwsClients } from "./aws-clients.js";
 import { aws, awsCode } from "./aws-errors.js";
 import type { BuildJournal, JournalEntry } from "./journal.js";
@@ -10,7 +10,7 @@ import { waitPolicy } from "./wait-policy.js";
 export interface Tracking {
   aws: AwsClients;
   journal: BuildJournal;
-  builder: AmazonEbsBuilderConfig;
+  builder: Pick<ImageSettings, "wait" | "aws_polling">;
 }
 
 /**

@@ -1,7 +1,14 @@
 import { CopyImageCommand, ModifyImageAttributeCommand, type LaunchPermission } from "@aws-sdk/client-ec2";
 import type { AmazonEbsFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
-import type { AmazonEbsBuilderConfig } from "../../../template/schema.js";
+import { resolve } from "node:path";
+import { loadBaseline } from "../../../audit/baseline.js";
+import { renderTextReport } from "../../../audit/report/text-report.js";
+import type { StepContext } from "../../../pipeline/step.js";
+import { RateBudget } from "../../../publish/rate-budget.js";
+import { ebsClient } from "../../../publish/ebs-client.js";
+import { auditSnapshot, describeAudience, imageSnapshots, leavesAccount, refuseIfFailed, type Audience } from "../../../publish/share-gate.js";
+import type { ImageSettings } from "../image-settings.js";
 import { regionalClients, type AwsClients } from "../aws-clients.js";
 import { aws } from "../aws-errors.js";
 import { imageAvailable, type MachineImage } from "../image-state.js";
@@ -27,31 +34,9 @@ export const shareAndCopy: Step<ShareInput, { copies: MachineImage[] }, AmazonEb
     note: [builder.ami_users.length > 0 ? `launch permission for ${builder.ami_users.join(", ")}` : "", builder.ami_groups.includes("all") ? "PUBLIC" : ""].filter(Boolean).join("; ") || "not shared",
   }),
   run: async (ctx, input) => {
-    const { builder, aws: clients, image } = input;
-    await share(clients, image.id, builder, ctx.signal);
-    const copies: MachineImage[] = [];
-    for (const region of builder.ami_regions.filter((r) => r !== clients.region)) {
-      const regional = regionalClients(builder, region);
-      // Encrypted with that region's key; "" (or none, with encrypt_boot) is that region's AWS-managed key.
-      const kmsKeyId = builder.ami_region_kms_key_ids[region];
-      const encrypted = builder.encrypt_boot || kmsKeyId !== undefined;
-      // One copy per region even when an answer is lost and the call retried (idempotent by token).
-      const copied = await createResource(`copying the image to ${region} (ec2:CopyImage)`, (signal) => regional.ec2.send(new CopyImageCommand({
-        SourceImageId: image.id, SourceRegion: clients.region, Name: image.name, ClientToken: clientToken(input.buildId, `copy-${region}`),
-        ...(builder.ami_description === undefined ? {} : { Description: builder.ami_description }),
-        ...(encrypted ? { Encrypted: true, ...(kmsKeyId === undefined || kmsKeyId === "" ? {} : { KmsKeyId: kmsKeyId }) } : {}),
-        // Tagged in the call, so `kiln sweep` knows the copy while it is pending (hours, for a large image).
-        TagSpecifications: [...tagOnCreate(["image"], kilnTags(input.buildId, input.kilnVersion, builder.tags)), ...tagOnCreate(["snapshot"], kilnTags(input.buildId, input.kilnVersion, builder.snapshot_tags))],
-      }), { abortSignal: signal }));
-      const id = copied.ImageId ?? "";
-      await track(ctx, { ...input, aws: regional }, { type: "image", id, temporary: false, region }, `deregister copy ${id} in ${region} and delete its snapshots`);
-      const copy = await imageAvailable(ctx, regional, id, input, true);
-      await trackSnapshots(ctx, { ...input, aws: regional }, copy, region);
-      if (encrypted) refuseUnencrypted(copy);
-      copies.push(copy);
-      await share(regional, id, builder, ctx.signal);
-    }
-    const shared = [...builder.ami_users, ...(builder.ami_groups.includes("all") ? ["everyone (public)"] : [])];
+    const gate = amazonEbsGate(ctx, input);
+    const copies = await shareAndCopyImage(ctx, { ...input, settings: input.builder, gate });
+    const shared = [...input.builder.ami_users, ...(input.builder.ami_groups.includes("all") ? ["everyone (public)"] : [])];
     return {
       output: { copies },
       summary: `${shared.length === 0 ? "not shared" : `shared with ${shared.join(", ")}`}; ${copies.length === 0 ? "no copies" : copies.map((c) => `${c.id} in ${c.region}`).join(", ")}`,
@@ -59,7 +44,86 @@ export const shareAndCopy: Step<ShareInput, { copies: MachineImage[] }, AmazonEb
   },
 };
 
-async function share(clients: AwsClients, id: string, builder: AmazonEbsBuilderConfig, signal: AbortSignal): Promise<void> {
+export interface ShareJob {
+  aws: AwsClients;
+  journal: BuildJournal;
+  buildId: string;
+  kilnVersion: string;
+  settings: ImageSettings;
+  image: MachineImage;
+  /** Run once before the first share that leaves the account (the audit gate); throws to refuse. */
+  gate: (audience: Audience) => Promise<void>;
+}
+
+/**
+ * Launch permissions for the users (and everyone, only with `public: true`), then a copy in each
+ * region (encrypted with that region's KMS key when one is given), each tagged, shared the same
+ * way, recorded in the journal and undone if the build fails later. Before anything is shared
+ * outside the account, the gate audits the image's bytes.
+ */
+export async function shareAndCopyImage(ctx: StepContext, input: ShareJob): Promise<MachineImage[]> {
+  const { settings: builder, aws: clients, image } = input;
+  const audience = audienceOf(builder);
+  if (leavesAccount(audience)) await input.gate(audience);
+  await share(clients, image.id, builder, ctx.signal);
+  const copies: MachineImage[] = [];
+  const tracking = { journal: input.journal, builder };
+  for (const region of builder.ami_regions.filter((r) => r !== clients.region)) {
+    const regional = regionalClients(builder, region);
+    // Encrypted with that region's key; "" (or none, with encrypt_boot) is that region's AWS-managed key.
+    const kmsKeyId = builder.ami_region_kms_key_ids[region];
+    const encrypted = builder.encrypt_boot || kmsKeyId !== undefined;
+    // One copy per region even when an answer is lost and the call retried (idempotent by token).
+    const copied = await createResource(`copying the image to ${region} (ec2:CopyImage)`, (signal) => regional.ec2.send(new CopyImageCommand({
+      SourceImageId: image.id, SourceRegion: clients.region, Name: image.name, ClientToken: clientToken(input.buildId, `copy-${region}`),
+      ...(builder.ami_description === undefined ? {} : { Description: builder.ami_description }),
+      ...(encrypted ? { Encrypted: true, ...(kmsKeyId === undefined || kmsKeyId === "" ? {} : { KmsKeyId: kmsKeyId }) } : {}),
+      // Tagged in the call, so `kiln sweep` knows the copy while it is pending (hours, for a large image).
+      TagSpecifications: [...tagOnCreate(["image"], kilnTags(input.buildId, input.kilnVersion, builder.tags)), ...tagOnCreate(["snapshot"], kilnTags(input.buildId, input.kilnVersion, builder.snapshot_tags))],
+    }), { abortSignal: signal }));
+    const id = copied.ImageId ?? "";
+    await track(ctx, { ...tracking, aws: regional }, { type: "image", id, temporary: false, region }, `deregister copy ${id} in ${region} and delete its snapshots`);
+    const copy = await imageAvailable(ctx, regional, id, { builder, buildId: input.buildId, kilnVersion: input.kilnVersion }, true);
+    await trackSnapshots(ctx, { ...tracking, aws: regional }, copy, region);
+    if (encrypted) refuseUnencrypted(copy);
+    copies.push(copy);
+    await share(regional, id, builder, ctx.signal);
+  }
+  return copies;
+}
+
+export function audienceOf(settings: Pick<ImageSettings, "ami_users" | "ami_groups" | "public">): Audience {
+  return { users: settings.ami_users, public: settings.public && settings.ami_groups.includes("all") };
+}
+
+/**
+ * The amazon-ebs builder's gate: its image was made from a booted instance (seed 004's risks:
+ * deleted files, histories and keys of the build may be in free blocks), so its snapshots are
+ * read back and audited, free space included, before anyone outside the account may launch it.
+ */
+function amazonEbsGate(ctx: StepContext, input: ShareInput): (audience: Audience) => Promise<void> {
+  return async (audience) => {
+    const { loaded, builder, aws: clients, image } = input;
+    const settings = loaded.template.audit === false ? { fail_on: "high" as const, baseline: undefined } : loaded.template.audit;
+    const baseline = settings.baseline === undefined ? undefined : await loadBaseline(resolve(loaded.directory, settings.baseline));
+    const ebs = ebsClient(clients.region, builder.profile);
+    const budget = new RateBudget(32);
+    try {
+      const results = [];
+      for (const { device, snapshotId } of await imageSnapshots(clients, image.id, ctx.signal)) {
+        ctx.report.info(`auditing ${device} (${snapshotId}) of ${image.id} before sharing it with ${describeAudience(audience)}`);
+        const result = await auditSnapshot(ebs, snapshotId, budget, { failOn: settings.fail_on, baseline, signal: ctx.signal, progress: (line) => ctx.report.info(line) });
+        for (const line of renderTextReport(result, { redactor: ctx.report.redactor, color: false })) ctx.report.info(line);
+        results.push(result);
+      }
+      refuseIfFailed(results, `image ${image.id}`, audience);
+    } finally {
+      ebs.destroy();
+    }
+  };
+}
+
+async function share(clients: AwsClients, id: string, builder: Pick<ImageSettings, "ami_users" | "ami_groups" | "public">, signal: AbortSignal): Promise<void> {
   const add: LaunchPermission[] = [...builder.ami_users.map((UserId) => ({ UserId })), ...(builder.public && builder.ami_groups.includes("all") ? [{ Group: "all" as const }] : [])];
   if (add.length === 0) return;
   await aws(`sharing image ${id} in ${clients.region} (ec2:ModifyImageAttribute)`, () => clients.ec2.send(new ModifyImageAttributeCommand({ ImageId: id, LaunchPermission: { Add: add } }), { abortSignal: signal }), signal);

@@ -74,7 +74,7 @@ export const sourceImage: Step<AmazonEbsBuildRequest & { aws: AwsClients }, { so
  * region (EC2 refuses a second one with InvalidAMIName.Duplicate only at CreateImage or CopyImage,
  * after the instance was launched and provisioned): a sentence naming it, or undefined.
  */
-export async function imageNameTaken(builder: AmazonEbsBuilderConfig, clients: AwsClients, signal: AbortSignal): Promise<string | undefined> {
+export async function imageNameTaken(builder: Pick<AmazonEbsBuilderConfig, "ami_regions" | "ami_name" | "profile">, clients: AwsClients, signal: AbortSignal): Promise<string | undefined> {
   const regions = [...new Set([clients.region, ...builder.ami_regions])];
   for (const region of regions) {
     const regional = region === clients.region ? clients : regionalClients(builder, region);

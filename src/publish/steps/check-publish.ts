@@ -1,0 +1,59 @@
+import { GetCallerIdentityCommand } from "@aws-sdk/client-sts";
+import { renderTextReport } from "../../audit/report/text-report.js";
+import { awsClients, buildRegion, regionalClients } from "../../builders/amazon-ebs/aws-clients.js";
+import { aws } from "../../builders/amazon-ebs/aws-errors.js";
+import { publishImageSettings } from "../../builders/amazon-ebs/image-settings.js";
+import { BuildJournal } from "../../builders/amazon-ebs/journal.js";
+import { imageNameTaken } from "../../builders/amazon-ebs/steps/source-image.js";
+import { KilnError } from "../../errors.js";
+import type { Step } from "../../pipeline/step.js";
+import { ebsClient } from "../ebs-client.js";
+import { auditDiskForSharing, checkPublicSharingAllowed, describeAudience, leavesAccount, refuseIfFailed } from "../share-gate.js";
+import { audienceOf } from "../../builders/amazon-ebs/steps/share-and-copy.js";
+import type { PublishAccess, PublishFacts, PublishRequest } from "./publish-request.js";
+
+/**
+ * Everything that can refuse a publish, before a byte is uploaded: the credentials, the image
+ * name (free in every region), the account's block on public images, and — when the image will
+ * leave the account — the audit of the exact disk file. Then the journal is opened (or a dead
+ * publish's journal taken over, to resume its upload).
+ */
+export const checkPublish: Step<PublishRequest, PublishAccess, PublishFacts> = {
+  name: "check AWS access",
+  plan: ({ amazon, region }) => ({
+    calls: ["sts:GetCallerIdentity (read-only)", "ec2:DescribeImages: the name is free in each region (read-only)", ...(amazon.public ? ["ec2:GetImageBlockPublicAccessState (read-only)"] : [])],
+    creates: [],
+    note: `region ${region}${leavesAccount(audienceOf(publishImageSettings(amazon))) ? `; shared with ${describeAudience(audienceOf(publishImageSettings(amazon)))}: the disk is audited first` : ""}`,
+  }),
+  run: async (ctx, request) => {
+    const { amazon, disk, buildId } = request;
+    const settings = publishImageSettings(amazon);
+    const clients = awsClients({ region: await buildRegion(amazon), profile: amazon.profile });
+    const identity = await aws(`checking the AWS credentials${amazon.profile === undefined ? "" : ` of profile ${amazon.profile}`} (sts:GetCallerIdentity)`, () => clients.sts.send(new GetCallerIdentityCommand({}), { abortSignal: ctx.signal }), ctx.signal);
+    const taken = request.resume === undefined ? await imageNameTaken(settings, clients, ctx.signal) : undefined;
+    if (taken !== undefined) throw new KilnError("KILN_IMAGE_NAME_TAKEN", taken, { hint: "give publish.amazon.name another name, or deregister that image" });
+    const audience = audienceOf(settings);
+    if (audience.public) {
+      for (const region of [...new Set([clients.region, ...settings.ami_regions])]) {
+        await checkPublicSharingAllowed(region === clients.region ? clients : regionalClients(settings, region), ctx.signal, (line) => ctx.report.warn(line));
+      }
+    }
+    if (leavesAccount(audience) && request.gate.auditedSha256 !== disk.sha256) {
+      ctx.report.info(`auditing ${disk.path} before it is shared with ${describeAudience(audience)}`);
+      const result = await auditDiskForSharing(disk.path, { failOn: request.gate.failOn, baseline: request.gate.baseline, signal: ctx.signal, progress: (line) => ctx.report.info(line) });
+      for (const line of renderTextReport(result, { redactor: ctx.report.redactor, color: false })) ctx.report.info(line);
+      refuseIfFailed([result], disk.path, audience);
+    }
+    const journal = request.resume === undefined
+      ? await BuildJournal.start({ buildId, region: clients.region, ...(amazon.profile === undefined ? {} : { profile: amazon.profile }) }, undefined, "publish")
+      : await BuildJournal.adopt(request.resume.file, request.resume.record);
+    ctx.cleanup.defer(`close publish journal ${journal.path}`, async () => {
+      const left = journal.remaining();
+      if (left.length === 0) return journal.remove();
+      throw new KilnError("KILN_RESOURCES_LEFT", `publish ${buildId}: ${left.length} resource${left.length === 1 ? "" : "s"} could not be removed: ${left.map((r) => `${r.type} ${r.id}`).join(", ")} (run: kiln cleanup ${buildId})`, { hint: `run: kiln cleanup ${buildId}` });
+    });
+    const ebs = ebsClient(clients.region, amazon.profile, amazon.max_concurrency);
+    ctx.cleanup.defer("close the EBS connections", () => Promise.resolve(ebs.destroy()));
+    return { output: { aws: clients, ebs, journal, settings, account: identity.Account ?? "unknown" }, summary: `account ${identity.Account ?? "?"}, region ${clients.region}` };
+  },
+};
