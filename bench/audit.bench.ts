@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { auditImage } from "../src/audit/audit-image.js";
-import { secretPatterns } from "../src/audit/secret-patterns.js";
+import { secretPatterns } from "../src/audit/candidates/secret-patterns.js";
 
 const cacheDir = process.env.KILN_CACHE_DIR ?? "/var/tmp/kiln-test-cache";
 const rounds = Number(process.env.KILN_BENCH_ROUNDS ?? 3);

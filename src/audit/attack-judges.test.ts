@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { auditImage } from "./audit-image.js";
-import { scanContent } from "./content-scanner.js";
+import { scanContent } from "./judging/content-scanner.js";
 
 // Assembled at run time: this file holds no secret. AWS's documented example key id is public.
 const secret = ["Zq8LmN3pR7tVw2x9Kb4H", "c6Jd1Fg5Ys0Ae3Ui7OoP"].join("");

@@ -7,7 +7,7 @@ import { dirname, join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { after, describe, it } from "node:test";
 import { auditImage } from "./audit-image.js";
-import { parseBaseline } from "./baseline.js";
+import { parseBaseline } from "./judging/baseline.js";
 import { auditFails } from "./report/audit-result.js";
 
 function put(root: string, path: string, content: string | Buffer): void {

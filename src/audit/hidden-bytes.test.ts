@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, describe, it } from "node:test";
 import { auditImage } from "./audit-image.js";
-import { scanContent } from "./content-scanner.js";
+import { scanContent } from "./judging/content-scanner.js";
 import type { Finding } from "./finding.js";
 
 // Assembled at run time: this file holds no secret.

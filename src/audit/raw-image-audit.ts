@@ -2,20 +2,20 @@ import type { FileHandle } from "node:fs/promises";
 import { Ext4Filesystem, type Ext4File } from "../image/ext4/ext4-filesystem.js";
 import { findFilesystems, type Volume } from "../image/partition-table.js";
 import { megabytes } from "../report/format.js";
-import { dataExtents, type ByteRange } from "./data-extents.js";
-import { areaOf, deletedFiles, judgeRaw, nearbyOnce } from "./deleted-data.js";
-import { archiveTooLarge, scanArchiveMembers, scanFileContent } from "./file-content.js";
+import { dataExtents, type ByteRange } from "./sources/data-extents.js";
+import { areaOf, deletedFiles, judgeRaw, nearbyOnce } from "./judging/deleted-data.js";
+import { archiveTooLarge, scanArchiveMembers, scanFileContent } from "./candidates/file-content.js";
 import type { Finding } from "./finding.js";
-import { judgeInFile, stockHashOf, straddlingSeams } from "./in-file-candidates.js";
-import { stockHash, type StockFiles } from "./package-files.js";
+import { judgeInFile, stockHashOf, straddlingSeams } from "./judging/in-file-candidates.js";
+import { stockHash, type StockFiles } from "./judging/package-files.js";
 import { Ext4Tree } from "./sources/ext4-tree.js";
-import { incomplete, type AuditLimits } from "./incomplete.js";
-import { judgeAfter, judgeBefore, rawPageBytes, scanRaw } from "./raw-scan.js";
+import { incomplete, type AuditLimits } from "./judging/incomplete.js";
+import { judgeAfter, judgeBefore, rawPageBytes, scanRaw } from "./candidates/raw-scan.js";
 import { auditTree, type TreeAuditResult } from "./tree-audit.js";
 import { compressionOf } from "./sources/decompress.js";
 import { containerHeadBytes, containerOf } from "./sources/archive-members.js";
-import { inInodeSlack, judgedAsEntry } from "./entry-slack.js";
-import { fileHead, fileRange, ownedByLiveEntry, ownerEntry, ownerFile, type Walked, type WalkedFilesystem } from "./walked-filesystem.js";
+import { inInodeSlack, judgedAsEntry } from "./judging/entry-slack.js";
+import { fileHead, fileRange, ownedByLiveEntry, ownerEntry, ownerFile, type Walked, type WalkedFilesystem } from "./sources/walked-filesystem.js";
 
 /**
  * Audits a raw disk image: the file rules on every ext filesystem in it, and one scan of every

@@ -1,13 +1,13 @@
 import { CancelledError } from "../errors.js";
-import { scanFileContent, type FileScan } from "./file-content.js";
+import { scanFileContent, type FileScan } from "./candidates/file-content.js";
 import type { Finding } from "./finding.js";
-import type { ImageTree, TreeEntry, TreeFile } from "./image-tree.js";
-import { fileRules } from "./file-rules/all-file-rules.js";
-import type { FileRule } from "./file-rules/file-rule.js";
-import { scanContent } from "./content-scanner.js";
-import type { AuditLimits } from "./incomplete.js";
-import { printable } from "./mask.js";
-import { StockFiles } from "./package-files.js";
+import type { ImageTree, TreeEntry, TreeFile } from "./sources/image-tree.js";
+import { fileRules } from "./judging/file-rules/all-file-rules.js";
+import type { FileRule } from "./judging/file-rules/file-rule.js";
+import { scanContent } from "./judging/content-scanner.js";
+import type { AuditLimits } from "./judging/incomplete.js";
+import { printable } from "./judging/mask.js";
+import { StockFiles } from "./judging/package-files.js";
 
 export interface TreeAuditResult {
   findings: Finding[];

@@ -1,4 +1,4 @@
-import type { AcceptedFinding } from "../baseline.js";
+import type { AcceptedFinding } from "../judging/baseline.js";
 import type { Finding } from "../finding.js";
 import { atLeast, severities, type Severity } from "../rules.js";
 

@@ -1,5 +1,5 @@
 import type { Redactor } from "../../report/redact.js";
-import type { AcceptedFinding } from "../baseline.js";
+import type { AcceptedFinding } from "../judging/baseline.js";
 import { describeLocation, type Finding, type FindingLocation } from "../finding.js";
 import type { Severity } from "../rules.js";
 import { auditFails, countBySeverity, inReportOrder, type AuditResult } from "./audit-result.js";

@@ -1,4 +1,4 @@
-import type { AcceptedFinding } from "../baseline.js";
+import type { AcceptedFinding } from "../judging/baseline.js";
 import type { Finding } from "../finding.js";
 import { rules } from "../rules.js";
 import type { AuditResult } from "./audit-result.js";

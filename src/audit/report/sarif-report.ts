@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { basename } from "node:path";
 import type { Redactor } from "../../report/redact.js";
-import type { AcceptedFinding } from "../baseline.js";
+import type { AcceptedFinding } from "../judging/baseline.js";
 import { describeLocation, findingKey, type Finding } from "../finding.js";
 import { allRules, type Rule, type Severity } from "../rules.js";
 import { auditFails, inReportOrder, type AuditResult } from "./audit-result.js";

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { tempDirectory } from "../../../test/helpers/temp.js";
 import { KilnError } from "../../errors.js";
-import type { TreeEntry } from "../image-tree.js";
+import type { TreeEntry } from "./image-tree.js";
 import { DirectoryTree } from "./directory-tree.js";
 
 // At the top level: the helper's cleanup would run right after a before() hook.

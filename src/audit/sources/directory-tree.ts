@@ -1,11 +1,11 @@
 import { constants, type Stats } from "node:fs";
 import { lstat, open, readdir, readlink, stat, type FileHandle } from "node:fs/promises";
-import { dataExtents, type ByteRange } from "../data-extents.js";
+import { dataExtents, type ByteRange } from "./data-extents.js";
 import { join } from "node:path";
 import { CancelledError, KilnError } from "../../errors.js";
 import type { Finding } from "../finding.js";
-import type { ImageTree, TreeEntry, TreeFile } from "../image-tree.js";
-import { incomplete } from "../incomplete.js";
+import type { ImageTree, TreeEntry, TreeFile } from "./image-tree.js";
+import { incomplete } from "../judging/incomplete.js";
 import { directoryXattrs, type XattrMap } from "./directory-xattrs.js";
 
 const chunkSize = 1024 * 1024;

@@ -1,5 +1,5 @@
 import type { Ext4File, Ext4Filesystem } from "../../image/ext4/ext4-filesystem.js";
-import type { ImageTree, TreeFile } from "../image-tree.js";
+import type { ImageTree, TreeFile } from "./image-tree.js";
 
 /** The live files of an ext2/3/4 filesystem inside an image, read without mounting it. */
 export class Ext4Tree implements ImageTree {

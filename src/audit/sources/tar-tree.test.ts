@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { tempDirectory } from "../../../test/helpers/temp.js";
 import { KilnError } from "../../errors.js";
-import type { ImageTree, TreeEntry } from "../image-tree.js";
+import type { ImageTree, TreeEntry } from "./image-tree.js";
 import { DirectoryTree } from "./directory-tree.js";
 import { TarTree } from "./tar-tree.js";
 

@@ -1,6 +1,6 @@
 import { createReadStream } from "node:fs";
 import { KilnError } from "../../errors.js";
-import type { ImageTree, TreeEntry, TreeFile } from "../image-tree.js";
+import type { ImageTree, TreeEntry, TreeFile } from "./image-tree.js";
 import { ArchiveBytes, truncated } from "./archive-bytes.js";
 import { type Compression, compressionOf, decompressed } from "./decompress.js";
 import { blockSize, checksumMatches, cString, inImage, numeric, padding, paxRecords } from "./tar-fields.js";

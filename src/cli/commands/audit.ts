@@ -1,7 +1,7 @@
 import { writeFile } from "node:fs/promises";
 import { Option, type Command } from "commander";
 import { auditImage } from "../../audit/audit-image.js";
-import { loadBaseline } from "../../audit/baseline.js";
+import { loadBaseline } from "../../audit/judging/baseline.js";
 import { auditFails } from "../../audit/report/audit-result.js";
 import { renderJsonReport } from "../../audit/report/json-report.js";
 import { renderSarifReport } from "../../audit/report/sarif-report.js";

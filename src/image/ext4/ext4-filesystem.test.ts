@@ -4,7 +4,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { chmod, chown, link, lstat, mkdir, open, readFile, readdir, readlink, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import type { TreeEntry } from "../../audit/image-tree.js";
+import type { TreeEntry } from "../../audit/sources/image-tree.js";
 import { KilnError } from "../../errors.js";
 import { statInImage } from "../../../test/helpers/debugfs.js";
 import { tempDirectory } from "../../../test/helpers/temp.js";

@@ -1,5 +1,5 @@
 import type { FileHandle } from "node:fs/promises";
-import type { TreeEntry } from "../../audit/image-tree.js";
+import type { TreeEntry } from "../../audit/sources/image-tree.js";
 import { GroupBitmaps } from "./bitmaps.js";
 import { BlockOwnership } from "./block-ownership.js";
 import { BlockOwnerRuns, type BlockOwnerIndex } from "./block-owners.js";

@@ -1,4 +1,4 @@
-import type { TreeEntry } from "../../audit/image-tree.js";
+import type { TreeEntry } from "../../audit/sources/image-tree.js";
 
 export const inodeFlags = { index: 0x1000, hugeFile: 0x40000, extents: 0x80000, eaInode: 0x200000, inlineData: 0x10000000 } as const;
 export const rootInode = 2;

@@ -1,7 +1,7 @@
 import { writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { auditImage } from "../../../audit/audit-image.js";
-import { loadBaseline } from "../../../audit/baseline.js";
+import { loadBaseline } from "../../../audit/judging/baseline.js";
 import { describeLocation } from "../../../audit/finding.js";
 import { auditFails, countBySeverity, inReportOrder } from "../../../audit/report/audit-result.js";
 import { renderJsonReport } from "../../../audit/report/json-report.js";
@@ -11,7 +11,7 @@ import type { LocalFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
 import type { LocalBuildRequest } from "../request.js";
 import type { DiskImage, PartialOutput } from "./filesystem-image.js";
-import type { RecordedBase } from "../../../audit/recorded-base.js";
+import type { RecordedBase } from "../../../audit/judging/recorded-base.js";
 
 export interface AuditSummary {
   /** `audit.json` beside the manifest (in the partial output until it is published); absent when the template says `audit: false`. */

@@ -1,6 +1,6 @@
 import { rename } from "node:fs/promises";
 import { join } from "node:path";
-import { readRecordedBase, recordBase as record, writeRecordedBase, type RecordedBase } from "../../../audit/recorded-base.js";
+import { readRecordedBase, recordBase as record, writeRecordedBase, type RecordedBase } from "../../../audit/judging/recorded-base.js";
 import { DirectoryTree } from "../../../audit/sources/directory-tree.js";
 import type { Step } from "../../../pipeline/step.js";
 import { isOwnFile } from "../../../system/private-directory.js";

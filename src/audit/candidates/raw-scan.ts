@@ -1,7 +1,7 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import { CancelledError } from "../errors.js";
-import type { ByteRange } from "./data-extents.js";
+import { CancelledError } from "../../errors.js";
+import type { ByteRange } from "../sources/data-extents.js";
 import type { SecretPattern } from "./secret-patterns.js";
 
 /** A candidate secret in the raw bytes of an image, before anyone has judged it. */

@@ -1,6 +1,6 @@
 import { closeSync, openSync, readSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
-import { judgeAt } from "./content-scanner.js";
+import { judgeAt } from "../judging/content-scanner.js";
 import { longestMatch } from "./secret-patterns.js";
 import { createPrefilter } from "./raw-prefilter.js";
 import { scanChunkCandidates } from "./raw-chunk-scan.js";

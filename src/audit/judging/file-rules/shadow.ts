@@ -1,4 +1,4 @@
-import { rules } from "../rules.js";
+import { rules } from "../../rules.js";
 import { fileFinding, smallFile, type FileRule } from "./file-rule.js";
 
 /** /etc/shadow: every account's password must be locked ('!' or '*'), never set or empty. */

@@ -1,4 +1,4 @@
-import { rules } from "../rules.js";
+import { rules } from "../../rules.js";
 import { baseName, fileFinding, meaningfulLines, smallFile, type FileRule } from "./file-rule.js";
 
 const names = new Set(["authorized_keys", "authorized_keys2", "administrators_authorized_keys"]);

@@ -1,4 +1,4 @@
-import { scanContent, type ContentContext, type ContentMatch } from "./content-scanner.js";
+import { scanContent, type ContentContext, type ContentMatch } from "../judging/content-scanner.js";
 
 /** Room after a candidate for judging it (a key's body, a secret beside a key id). */
 const overlap = 16 * 1024;

@@ -1,11 +1,11 @@
 import type { FileHandle } from "node:fs/promises";
-import { readAt } from "../system/read-at.js";
-import type { Ext4Filesystem } from "../image/ext4/ext4-filesystem.js";
+import { readAt } from "../../system/read-at.js";
+import type { Ext4Filesystem } from "../../image/ext4/ext4-filesystem.js";
 import { judgeAt } from "./content-scanner.js";
-import type { Finding, FindingLocation } from "./finding.js";
-import type { RawHit } from "./raw-scan.js";
-import { rules } from "./rules.js";
-import type { WalkedFilesystem } from "./walked-filesystem.js";
+import type { Finding, FindingLocation } from "../finding.js";
+import type { RawHit } from "../candidates/raw-scan.js";
+import { rules } from "../rules.js";
+import type { WalkedFilesystem } from "../sources/walked-filesystem.js";
 
 type RawArea = Extract<FindingLocation, { kind: "raw" }>["area"];
 

@@ -1,10 +1,10 @@
 import type { FileHandle } from "node:fs/promises";
-import type { Ext4File, Ext4Filesystem } from "../image/ext4/ext4-filesystem.js";
-import { readAt } from "../system/read-at.js";
-import type { Volume } from "../image/partition-table.js";
-import type { StockFiles } from "./package-files.js";
-import type { Finding } from "./finding.js";
-import type { ScannedFile } from "./tree-audit.js";
+import type { Ext4File, Ext4Filesystem } from "../../image/ext4/ext4-filesystem.js";
+import { readAt } from "../../system/read-at.js";
+import type { Volume } from "../../image/partition-table.js";
+import type { StockFiles } from "../judging/package-files.js";
+import type { Finding } from "../finding.js";
+import type { ScannedFile } from "../tree-audit.js";
 
 /** An ext filesystem of the image, walked, with its regular files by inode. */
 export interface WalkedFilesystem {

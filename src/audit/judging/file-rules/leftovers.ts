@@ -1,6 +1,6 @@
-import { rules, type Rule } from "../rules.js";
+import { rules, type Rule } from "../../rules.js";
 import { baseName, fileFinding, smallFile, type FileRule } from "./file-rule.js";
-import type { Finding } from "../finding.js";
+import type { Finding } from "../../finding.js";
 
 /** Private SSH host keys: every instance of the image would share them (AWS makes such images private). */
 export const sshHostKeys: FileRule = {

@@ -1,4 +1,4 @@
-import { rules } from "../rules.js";
+import { rules } from "../../rules.js";
 import { baseName, fileFinding, meaningfulLines, smallFile, type FileRule } from "./file-rule.js";
 
 type Reader = (content: string) => string | undefined;

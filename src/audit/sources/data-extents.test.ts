@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { open, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { tempDirectory } from "../../test/helpers/temp.js";
+import { tempDirectory } from "../../../test/helpers/temp.js";
 import { dataExtents, parseFilefrag } from "./data-extents.js";
-import { scanRaw } from "./raw-scan.js";
+import { scanRaw } from "../candidates/raw-scan.js";
 
 describe("data extents of a sparse image", () => {
   it("finds the data of a sparse file, and a secret there is found as in a full scan", async () => {

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
-import { CancelledError } from "../errors.js";
-import type { ImageTree } from "./image-tree.js";
+import { CancelledError } from "../../errors.js";
+import type { ImageTree } from "../sources/image-tree.js";
 
 /**
  * The base kiln built, as it was before any provisioner ran: the sha256 of every regular file,

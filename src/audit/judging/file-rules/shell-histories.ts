@@ -1,4 +1,4 @@
-import { rules } from "../rules.js";
+import { rules } from "../../rules.js";
 import { baseName, fileFinding, type FileRule } from "./file-rule.js";
 
 const names = new Set([

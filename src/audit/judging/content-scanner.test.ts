@@ -3,9 +3,9 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
-import { tempDirectory } from "../../test/helpers/temp.js";
+import { tempDirectory } from "../../../test/helpers/temp.js";
 import { scanContent, type ContentContext } from "./content-scanner.js";
-import { StreamScanner } from "./stream-scanner.js";
+import { StreamScanner } from "../candidates/stream-scanner.js";
 
 const ids = (text: string, context: ContentContext = "config"): string[] => scanContent(text, context).map((m) => m.rule.id);
 

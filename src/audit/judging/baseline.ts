@@ -1,9 +1,9 @@
-import { readUserFile } from "../system/read-user-file.js";
+import { readUserFile } from "../../system/read-user-file.js";
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type YAMLMap } from "yaml";
-import { formatProblem, KilnError, type ConfigProblem } from "../errors.js";
-import { didYouMean } from "../template/did-you-mean.js";
-import type { Finding } from "./finding.js";
-import { allRules } from "./rules.js";
+import { formatProblem, KilnError, type ConfigProblem } from "../../errors.js";
+import { didYouMean } from "../../template/did-you-mean.js";
+import type { Finding } from "../finding.js";
+import { allRules } from "../rules.js";
 
 /** One finding (or family of findings) a team has looked at and accepted. */
 export interface BaselineEntry {

@@ -1,5 +1,5 @@
-import type { Finding } from "./finding.js";
-import { rules } from "./rules.js";
+import type { Finding } from "../finding.js";
+import { rules } from "../rules.js";
 
 /**
  * The limits an audit can reach. Reaching one leaves bytes unjudged, so it is a finding

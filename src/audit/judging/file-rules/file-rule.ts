@@ -1,6 +1,6 @@
-import type { Finding } from "../finding.js";
-import type { TreeEntry } from "../image-tree.js";
-import type { Rule } from "../rules.js";
+import type { Finding } from "../../finding.js";
+import type { TreeEntry } from "../../sources/image-tree.js";
+import type { Rule } from "../../rules.js";
 
 /**
  * A rule judged on a file's path, type and (small) content. `wants` says whether the entry

@@ -1,11 +1,11 @@
-import { KilnError } from "../errors.js";
-import { contextFor, textContextFor } from "./file-context.js";
-import { stockHash } from "./package-files.js";
-import type { Finding } from "./finding.js";
-import { defaultLimits, incomplete, type AuditLimits } from "./incomplete.js";
+import { KilnError } from "../../errors.js";
+import { contextFor, textContextFor } from "../judging/file-context.js";
+import { stockHash } from "../judging/package-files.js";
+import type { Finding } from "../finding.js";
+import { defaultLimits, incomplete, type AuditLimits } from "../judging/incomplete.js";
 import { StreamScanner, type LocatedMatch } from "./stream-scanner.js";
-import { compressionOf, decompressed } from "./sources/decompress.js";
-import { containerHeadBytes, containerOf, inMemory, membersOf, type ArchiveBytes, type Container } from "./sources/archive-members.js";
+import { compressionOf, decompressed } from "../sources/decompress.js";
+import { containerHeadBytes, containerOf, inMemory, membersOf, type ArchiveBytes, type Container } from "../sources/archive-members.js";
 
 export interface FileScan {
   matches: LocatedMatch[];

@@ -1,11 +1,11 @@
 import type { FileHandle } from "node:fs/promises";
-import { readAt } from "../system/read-at.js";
-import type { Ext4File } from "../image/ext4/ext4-filesystem.js";
+import { readAt } from "../../system/read-at.js";
+import type { Ext4File } from "../../image/ext4/ext4-filesystem.js";
 import { judgeAt, type ContentContext, type ContentMatch } from "./content-scanner.js";
-import { scanFileContent, type FileScanOptions } from "./file-content.js";
-import type { Finding } from "./finding.js";
-import { combinedPattern, longestMatch } from "./secret-patterns.js";
-import type { Walked, WalkedFilesystem } from "./walked-filesystem.js";
+import { scanFileContent, type FileScanOptions } from "../candidates/file-content.js";
+import type { Finding } from "../finding.js";
+import { combinedPattern, longestMatch } from "../candidates/secret-patterns.js";
+import type { Walked, WalkedFilesystem } from "../sources/walked-filesystem.js";
 import { stockHash } from "./package-files.js";
 
 /**

@@ -4,8 +4,8 @@ import { existsSync } from "node:fs";
 import { mkdir, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { before, describe, it } from "node:test";
-import { tempDirectory } from "../../../test/helpers/temp.js";
-import { auditImage } from "../audit-image.js";
+import { tempDirectory } from "../../../../test/helpers/temp.js";
+import { auditImage } from "../../audit-image.js";
 import { sshdConfig } from "./sshd-config.js";
 import { keyOnlyDefaults, keyOnlyKeywords, notKeyOnly, sshdPossibleValues, words, type KeyOnlyKeyword } from "./sshd-effective.js";
 

@@ -1,7 +1,7 @@
 import type { FileHandle } from "node:fs/promises";
-import type { Ext4File } from "../image/ext4/ext4-filesystem.js";
-import { readAt } from "../system/read-at.js";
-import type { WalkedFilesystem } from "./walked-filesystem.js";
+import type { Ext4File } from "../../image/ext4/ext4-filesystem.js";
+import { readAt } from "../../system/read-at.js";
+import type { WalkedFilesystem } from "../sources/walked-filesystem.js";
 
 /**
  * Whether a byte in a block a live entry owns is one the tree audit judged as that entry's: a

@@ -2,11 +2,11 @@ import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { tempDirectory } from "../../test/helpers/temp.js";
-import { KilnError } from "../errors.js";
+import { tempDirectory } from "../../../test/helpers/temp.js";
+import { KilnError } from "../../errors.js";
 import { applyBaseline, loadBaseline, parseBaseline, type Baseline } from "./baseline.js";
-import type { Finding, FindingLocation } from "./finding.js";
-import { rules, type Rule } from "./rules.js";
+import type { Finding, FindingLocation } from "../finding.js";
+import { rules, type Rule } from "../rules.js";
 
 function invalid(text: string, ...lines: string[]) {
   assert.throws(() => parseBaseline("kiln-baseline.yaml", text), (error: unknown) => {

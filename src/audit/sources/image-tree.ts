@@ -1,4 +1,4 @@
-import type { Finding } from "./finding.js";
+import type { Finding } from "../finding.js";
 
 /** One entry of an image's file tree, whatever the image is stored as (directory, tar, ext4). */
 export interface TreeEntry {

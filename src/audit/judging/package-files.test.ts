@@ -5,10 +5,10 @@ import { existsSync } from "node:fs";
 import { appendFile, copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
-import { tempDirectory } from "../../test/helpers/temp.js";
-import { auditImage } from "./audit-image.js";
+import { tempDirectory } from "../../../test/helpers/temp.js";
+import { auditImage } from "../audit-image.js";
 import { recordBase } from "./recorded-base.js";
-import { DirectoryTree } from "./sources/directory-tree.js";
+import { DirectoryTree } from "../sources/directory-tree.js";
 
 const leaked = "/usr/share/doc/libfoo/examples/leaked.key";
 

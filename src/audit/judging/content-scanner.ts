@@ -1,7 +1,7 @@
 import { decodeAt, type KeyEncoding } from "./encoded-keys.js";
 import { maskedLine, maskSecret, printable } from "./mask.js";
-import { rules, type Rule, type Severity } from "./rules.js";
-import { combinedPattern, patternOf } from "./secret-patterns.js";
+import { rules, type Rule, type Severity } from "../rules.js";
+import { combinedPattern, patternOf } from "../candidates/secret-patterns.js";
 
 /**
  * How bytes are judged: `config` (configuration and log files, where `password=` means a

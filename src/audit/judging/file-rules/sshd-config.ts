@@ -1,6 +1,6 @@
-import { rules, type Rule } from "../rules.js";
+import { rules, type Rule } from "../../rules.js";
 import { fileFinding, smallFile, type FileRule } from "./file-rule.js";
-import type { Finding } from "../finding.js";
+import type { Finding } from "../../finding.js";
 import { ImagePaths } from "./image-paths.js";
 import { notKeyOnly, sshdConfiguration, type KeyOnlyKeyword } from "./sshd-effective.js";
 

@@ -1,5 +1,5 @@
-import { exec } from "../system/exec.js";
-import { findTool } from "../system/host-tools.js";
+import { exec } from "../../system/exec.js";
+import { findTool } from "../../system/host-tools.js";
 
 /** A byte range [start, end) of a file that holds data; the rest of a sparse file is holes. */
 export type ByteRange = readonly [start: number, end: number];
