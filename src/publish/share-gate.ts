@@ -1,7 +1,7 @@
 import { DescribeImagesCommand, GetImageBlockPublicAccessStateCommand } from "@aws-sdk/client-ec2";
 import type { EBSClient } from "@aws-sdk/client-ebs";
 import { auditImage } from "../audit/audit-image.js";
-import type { Baseline } from "../audit/baseline.js";
+import type { Baseline } from "../audit/judging/baseline.js";
 import { auditFails, type AuditResult } from "../audit/report/audit-result.js";
 import type { Severity } from "../audit/rules.js";
 import type { AwsClients } from "../builders/amazon-ebs/aws-clients.js";

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
-import type { ByteRange } from "../audit/data-extents.js";
+import type { ByteRange } from "../audit/sources/data-extents.js";
 
 /** The EBS direct APIs move a snapshot in blocks of 512 KiB (StartSnapshot answers it; it has never been anything else). */
 export const snapshotBlockBytes = 512 * 1024;

@@ -1,5 +1,5 @@
 import type { EBSClient } from "@aws-sdk/client-ebs";
-import type { Baseline } from "../../audit/baseline.js";
+import type { Baseline } from "../../audit/judging/baseline.js";
 import type { Severity } from "../../audit/rules.js";
 import type { AwsClients } from "../../builders/amazon-ebs/aws-clients.js";
 import type { ImageSettings } from "../../builders/amazon-ebs/image-settings.js";

@@ -1,6 +1,6 @@
 import { open } from "node:fs/promises";
 import { DescribeSnapshotsCommand } from "@aws-sdk/client-ec2";
-import { dataExtents } from "../../audit/data-extents.js";
+import { dataExtents } from "../../audit/sources/data-extents.js";
 import { awsEventually } from "../../builders/amazon-ebs/aws-errors.js";
 import { removeResource } from "../../builders/amazon-ebs/resource-removal.js";
 import { pollUntil } from "../../builders/amazon-ebs/poll.js";

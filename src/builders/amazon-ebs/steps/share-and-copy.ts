@@ -2,7 +2,7 @@ import { CopyImageCommand, ModifyImageAttributeCommand, type LaunchPermission } 
 import type { AmazonEbsFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
 import { resolve } from "node:path";
-import { loadBaseline } from "../../../audit/baseline.js";
+import { loadBaseline } from "../../../audit/judging/baseline.js";
 import { renderTextReport } from "../../../audit/report/text-report.js";
 import type { StepContext } from "../../../pipeline/step.js";
 import { RateBudget } from "../../../publish/rate-budget.js";
