@@ -14,6 +14,8 @@ import { packerFlags } from "./shared-options.js";
 import { convertCommand } from "./commands/convert.js";
 import { planCommand } from "./commands/plan.js";
 import { testCommand } from "./commands/test.js";
+import { publishCommand } from "./commands/publish.js";
+import { shareCommand } from "./commands/share.js";
 
 export function createProgram(context: CliContext): Command {
   const { io } = context;
@@ -33,6 +35,8 @@ export function createProgram(context: CliContext): Command {
   convertCommand(program, context);
   planCommand(program, context);
   testCommand(program, context);
+  publishCommand(program, context);
+  shareCommand(program, context);
   return program;
 }
 

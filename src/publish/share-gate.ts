@@ -7,7 +7,10 @@ import type { Severity } from "../audit/rules.js";
 import type { AwsClients } from "../builders/amazon-ebs/aws-clients.js";
 import { aws, awsCode } from "../builders/amazon-ebs/aws-errors.js";
 import { KilnError } from "../errors.js";
-import type { RateBudget } from "./rate-budget.js";
+import { RateBudget } from "./rate-budget.js";
+import { ebsClient } from "./ebs-client.js";
+import { renderTextReport } from "../audit/report/text-report.js";
+import type { Redactor } from "../report/redact.js";
 import { readSnapshot } from "./snapshot-readback.js";
 
 /** Who an image is about to be shared with. */
@@ -88,11 +91,32 @@ export async function auditSnapshot(ebs: EBSClient, snapshotId: string, budget: 
 }
 
 /** Refuses the share when an audit fails: the findings were reported; this names the way past. */
-export function refuseIfFailed(results: readonly AuditResult[], what: string, audience: Audience): void {
+export function refuseIfFailed(results: readonly AuditResult[], what: string, audience: Audience | "published"): void {
   const failed = results.filter(auditFails);
   if (failed.length === 0) return;
   const count = failed.reduce((n, r) => n + r.findings.length, 0);
-  throw new KilnError("KILN_SHARE_REFUSED", `${what} was not shared with ${describeAudience(audience)}: its audit found ${count} finding${count === 1 ? "" : "s"} at or above ${failed[0]?.failOn ?? "high"} (listed above)`, {
+  throw new KilnError("KILN_SHARE_REFUSED", `${what} was not ${audience === "published" ? "published" : `shared with ${describeAudience(audience)}`}: its audit found ${count} finding${count === 1 ? "" : "s"} at or above ${failed[0]?.failOn ?? "high"} (listed above)`, {
     hint: "remove what the findings name and build again; a finding that is truly harmless goes in a baseline file given as --accept-findings FILE (rule and path per entry)",
   });
+}
+
+/**
+ * The gate for an image already in AWS: each of its snapshots read back and audited, the
+ * reports written through `report`, the share refused when one fails.
+ */
+export async function auditImageForSharing(clients: AwsClients, imageId: string, audience: Audience, options: GateOptions & { profile?: string | undefined; report: (line: string) => void; redactor: Redactor }): Promise<void> {
+  const ebs = ebsClient(clients.region, options.profile);
+  const budget = new RateBudget(32);
+  try {
+    const results: AuditResult[] = [];
+    for (const { device, snapshotId } of await imageSnapshots(clients, imageId, options.signal)) {
+      options.report(`auditing ${device} (${snapshotId}) of ${imageId}, read back through the EBS direct APIs, before sharing it with ${describeAudience(audience)}`);
+      const result = await auditSnapshot(ebs, snapshotId, budget, options);
+      for (const line of renderTextReport(result, { redactor: options.redactor, color: false })) options.report(line);
+      results.push(result);
+    }
+    refuseIfFailed(results, `image ${imageId}`, audience);
+  } finally {
+    ebs.destroy();
+  }
 }

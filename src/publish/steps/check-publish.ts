@@ -38,11 +38,11 @@ export const checkPublish: Step<PublishRequest, PublishAccess, PublishFacts> = {
         await checkPublicSharingAllowed(region === clients.region ? clients : regionalClients(settings, region), ctx.signal, (line) => ctx.report.warn(line));
       }
     }
-    if (leavesAccount(audience) && request.gate.auditedSha256 !== disk.sha256) {
-      ctx.report.info(`auditing ${disk.path} before it is shared with ${describeAudience(audience)}`);
+    if ((leavesAccount(audience) || request.gate.always === true) && request.gate.auditedSha256 !== disk.sha256) {
+      ctx.report.info(`auditing ${disk.path} before it is ${leavesAccount(audience) ? `shared with ${describeAudience(audience)}` : "published (its build skipped the audit)"}`);
       const result = await auditDiskForSharing(disk.path, { failOn: request.gate.failOn, baseline: request.gate.baseline, signal: ctx.signal, progress: (line) => ctx.report.info(line) });
       for (const line of renderTextReport(result, { redactor: ctx.report.redactor, color: false })) ctx.report.info(line);
-      refuseIfFailed([result], disk.path, audience);
+      refuseIfFailed([result], disk.path, leavesAccount(audience) ? audience : "published");
     }
     const journal = request.resume === undefined
       ? await BuildJournal.start({ buildId, region: clients.region, ...(amazon.profile === undefined ? {} : { profile: amazon.profile }) }, undefined, "publish")

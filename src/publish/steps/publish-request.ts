@@ -18,6 +18,8 @@ export interface PublishRequest {
     baseline?: Baseline | undefined;
     /** The sha256 of a disk this process audited and passed (the build's own audit): not audited twice. */
     auditedSha256?: string | undefined;
+    /** Audit even when the image stays in the account (a disk whose build skipped its audit). */
+    always?: boolean | undefined;
   };
   /** A dead publish's journal to go on from (`kiln publish --resume`). */
   resume?: { file: string; record: JournalRecord } | undefined;

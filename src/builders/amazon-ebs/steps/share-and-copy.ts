@@ -3,11 +3,8 @@ import type { AmazonEbsFacts } from "../plan-facts.js";
 import type { Step } from "../../../pipeline/step.js";
 import { resolve } from "node:path";
 import { loadBaseline } from "../../../audit/judging/baseline.js";
-import { renderTextReport } from "../../../audit/report/text-report.js";
 import type { StepContext } from "../../../pipeline/step.js";
-import { RateBudget } from "../../../publish/rate-budget.js";
-import { ebsClient } from "../../../publish/ebs-client.js";
-import { auditSnapshot, describeAudience, imageSnapshots, leavesAccount, refuseIfFailed, type Audience } from "../../../publish/share-gate.js";
+import { auditImageForSharing, leavesAccount, type Audience } from "../../../publish/share-gate.js";
 import type { ImageSettings } from "../image-settings.js";
 import { regionalClients, type AwsClients } from "../aws-clients.js";
 import { aws } from "../aws-errors.js";
@@ -106,20 +103,7 @@ function amazonEbsGate(ctx: StepContext, input: ShareInput): (audience: Audience
     const { loaded, builder, aws: clients, image } = input;
     const settings = loaded.template.audit === false ? { fail_on: "high" as const, baseline: undefined } : loaded.template.audit;
     const baseline = settings.baseline === undefined ? undefined : await loadBaseline(resolve(loaded.directory, settings.baseline));
-    const ebs = ebsClient(clients.region, builder.profile);
-    const budget = new RateBudget(32);
-    try {
-      const results = [];
-      for (const { device, snapshotId } of await imageSnapshots(clients, image.id, ctx.signal)) {
-        ctx.report.info(`auditing ${device} (${snapshotId}) of ${image.id} before sharing it with ${describeAudience(audience)}`);
-        const result = await auditSnapshot(ebs, snapshotId, budget, { failOn: settings.fail_on, baseline, signal: ctx.signal, progress: (line) => ctx.report.info(line) });
-        for (const line of renderTextReport(result, { redactor: ctx.report.redactor, color: false })) ctx.report.info(line);
-        results.push(result);
-      }
-      refuseIfFailed(results, `image ${image.id}`, audience);
-    } finally {
-      ebs.destroy();
-    }
+    await auditImageForSharing(clients, image.id, audience, { failOn: settings.fail_on, baseline, signal: ctx.signal, progress: (line) => ctx.report.info(line), report: (line) => ctx.report.info(line), redactor: ctx.report.redactor, profile: builder.profile });
   };
 }
 
