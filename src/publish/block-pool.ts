@@ -46,13 +46,23 @@ export async function runPool(items: readonly number[], call: (item: number, sig
   options.signal.addEventListener("abort", forward, { once: true });
   let next = 0;
   let failure: unknown;
+  const fail = (error: unknown): void => {
+    // Recorded and the others stopped before the slot is given back: no item starts after a failure.
+    failure ??= error;
+    stop.abort();
+  };
   const worker = async (): Promise<void> => {
     while (failure === undefined && next < items.length) {
       const item = items[next++] as number;
       let tries = 0;
       let throttles = 0;
       for (;;) {
-        await budget.acquire(stop.signal);
+        try {
+          await budget.acquire(stop.signal);
+        } catch (error) {
+          fail(options.signal.aborted ? new CancelledError() : error);
+          return;
+        }
         let outcome: CallOutcome | "ok" = "ok";
         let caught: unknown;
         try {
@@ -61,23 +71,17 @@ export async function runPool(items: readonly number[], call: (item: number, sig
           caught = error;
           outcome = stop.signal.aborted ? "fatal" : classify(error);
         }
+        const retry = (outcome === "throttled" && ++throttles < throttledAttempts) || (outcome === "transient" && ++tries < attempts);
+        if (outcome !== "ok" && !retry) fail(options.signal.aborted ? new CancelledError() : awsError(options.doing(item), caught));
         budget.release(outcome === "ok" ? "ok" : outcome === "throttled" ? "throttled" : "failed");
-        if (outcome === "ok") break;
-        if (outcome === "throttled" && ++throttles < throttledAttempts) continue;
-        if (outcome === "transient" && ++tries < attempts) {
-          await sleep(Math.min(250 * 2 ** tries, 10_000) * (0.5 + Math.random() / 2), undefined, { signal: stop.signal }).catch(() => undefined);
-          if (!stop.signal.aborted) continue;
-        }
-        throw options.signal.aborted ? new CancelledError() : awsError(options.doing(item), caught);
+        if (outcome === "ok" || failure !== undefined) break;
+        if (outcome === "transient") await sleep(Math.min(250 * 2 ** tries, 10_000) * (0.5 + Math.random() / 2), undefined, { signal: stop.signal }).catch(() => undefined);
       }
     }
   };
   try {
     // Workers take items one at a time, so a narrower budget simply leaves some waiting.
-    const workers = Array.from({ length: Math.min(items.length, 64) }, () => worker().catch((error: unknown) => {
-      failure ??= error;
-      stop.abort();
-    }));
+    const workers = Array.from({ length: Math.min(items.length, 64) }, () => worker().catch(fail));
     await Promise.all(workers);
     if (failure !== undefined) throw failure;
   } finally {
