@@ -24,8 +24,8 @@ export interface AwsStandIn {
   /** A client straight to moto (past the proxy), to look at what a build left. */
   ec2(region?: string): EC2Client;
   iam: IAMClient;
-  /** An EBS direct client through the proxy (as kiln reaches it), or straight to moto with `{ pastProxy: true }`. */
-  ebsClient(options?: { region?: string; pastProxy?: boolean }): EBSClient;
+  /** An EBS direct client through the proxy (as kiln reaches it), or straight to moto with `{ pastProxy: true }`; `maxAttempts` as the SDK's. */
+  ebsClient(options?: { region?: string; pastProxy?: boolean; maxAttempts?: number }): EBSClient;
   /** The EBS direct model: `pendingDescribes`, `advanceClock(ms)`, `snapshot(id)` (status and each block's SHA-256). */
   ebs: EbsDirectModel;
   /** The image model: `registered` (what RegisterImage asked for), `blockPublicAccess`. */
@@ -51,7 +51,7 @@ export async function startAwsStandIn(env: NodeJS.ProcessEnv = {}, motoEnv: Node
     env: { ...motoCredentials, ...env, AWS_ENDPOINT_URL: proxy.endpoint },
     ec2: (region = "us-east-1") => new EC2Client({ region, endpoint: moto.endpoint, credentials }),
     iam: new IAMClient({ region: "us-east-1", endpoint: moto.endpoint, credentials }),
-    ebsClient: ({ region = "us-east-1", pastProxy = false } = {}) => new EBSClient({ region, endpoint: pastProxy ? moto.endpoint : proxy.endpoint, credentials }),
+    ebsClient: ({ region = "us-east-1", pastProxy = false, maxAttempts } = {}) => new EBSClient({ region, endpoint: pastProxy ? moto.endpoint : proxy.endpoint, credentials, maxAttempts }),
     ebs: fidelity.ebs,
     images: fidelity.images,
     setImageBlockPublicAccess: (state) => { fidelity.images.blockPublicAccess = state; },
