@@ -2,7 +2,7 @@ import type { FileHandle } from "node:fs/promises";
 import { CompleteSnapshotCommand, PutSnapshotBlockCommand, StartSnapshotCommand, type EBSClient } from "@aws-sdk/client-ebs";
 import { KilnError } from "../errors.js";
 import { megabytes } from "../report/format.js";
-import { runPool } from "./block-pool.js";
+import { classify, runPool } from "./block-pool.js";
 import type { RateBudget } from "./rate-budget.js";
 import { blockDigest, linearChecksum, readBlock, snapshotBlockBytes } from "./snapshot-blocks.js";
 
@@ -106,9 +106,20 @@ export async function putBlocks(job: UploadJob): Promise<UploadResult> {
 
 /** Seals the snapshot: AWS checks the block count and the linear checksum of all blocks, then makes it completed. */
 export async function completeSnapshot(ebs: EBSClient, snapshotId: string, digests: ReadonlyMap<number, Buffer>, budget: RateBudget, signal: AbortSignal): Promise<void> {
-  await retried(`completing snapshot ${snapshotId} (ebs:CompleteSnapshot)`, budget, signal, (abortSignal) => ebs.send(new CompleteSnapshotCommand({
-    SnapshotId: snapshotId, ChangedBlocksCount: digests.size, Checksum: linearChecksum(digests), ChecksumAlgorithm: "SHA256", ChecksumAggregationMethod: "LINEAR",
-  }), { abortSignal }));
+  let sent = false;
+  await retried(`completing snapshot ${snapshotId} (ebs:CompleteSnapshot)`, budget, signal, async (abortSignal) => {
+    try {
+      await ebs.send(new CompleteSnapshotCommand({
+        SnapshotId: snapshotId, ChangedBlocksCount: digests.size, Checksum: linearChecksum(digests), ChecksumAlgorithm: "SHA256", ChecksumAggregationMethod: "LINEAR",
+      }), { abortSignal });
+    } catch (error) {
+      // An earlier try whose answer was lost went through: the snapshot is no longer pending, and
+      // AWS refuses a second completion. The wait for `completed` that follows tells the outcome.
+      if (sent && (error as { name?: string }).name === "ValidationException") return;
+      if (classify(error) === "transient") sent = true;
+      throw error;
+    }
+  });
 }
 
 /** One EBS direct call, retried as a pool's block is (the client itself tries once). */

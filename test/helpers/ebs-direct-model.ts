@@ -98,9 +98,12 @@ export class EbsDirectModel {
     if (again !== undefined) return again;
     const timeoutMinutes = request.Timeout ?? 60;
     if (timeoutMinutes < 10 || timeoutMinutes > 4320) return ebsInvalid("INVALID_PARAMETER_VALUE", `Timeout must be between 10 and 4320 minutes, not ${timeoutMinutes}`);
-    const answer = await forward();
-    if (answer.status >= 300) return answer;
-    const started = JSON.parse(answer.body.toString()) as { SnapshotId: string };
+    const moto = await forward();
+    if (moto.status >= 300) return moto;
+    const started = JSON.parse(moto.body.toString()) as { SnapshotId: string; BlockSize?: number; Status?: string };
+    // moto 5.2 answers BlockSize 512; AWS's is 512 KiB, in a pending snapshot.
+    const body = Buffer.from(JSON.stringify({ ...started, BlockSize: blockSize, Status: "pending" }));
+    const answer: RawAnswer = { ...moto, body, headers: { ...moto.headers, "content-length": String(body.length) } };
     this.snapshots.set(started.SnapshotId, {
       id: started.SnapshotId, volumeSize: request.VolumeSize ?? 0, status: "pending", blocks: new Map(),
       timeoutMinutes, deadline: this.now() + timeoutMinutes * 60_000, describesLeft: 0,
