@@ -53,3 +53,27 @@ describe("block pool", () => {
     assert.deepEqual(started, [0, 1]);
   });
 });
+
+describe("rate budget", () => {
+  it("takes a burst of throttling answers from calls in flight together as one slowdown", async () => {
+    const budget = new RateBudget(32, 32);
+    const signal = new AbortController().signal;
+    for (let i = 0; i < 32; i++) await budget.acquire(signal);
+    const started = Date.now();
+    for (let i = 0; i < 32; i++) budget.release("throttled");
+    assert.equal(budget.throttled, 32);
+    assert.equal(budget.limit, 16, "halved once, not 32 times");
+    await budget.acquire(signal);
+    assert.ok(Date.now() - started < 1000, `paused ${Date.now() - started} ms`);
+  });
+
+  it("grows back by about one call per window of successes, up to its most", async () => {
+    const budget = new RateBudget(8, 2);
+    const signal = new AbortController().signal;
+    for (let i = 0; i < 100; i++) {
+      await budget.acquire(signal);
+      budget.release("ok");
+    }
+    assert.equal(budget.limit, 8);
+  });
+});

@@ -51,9 +51,14 @@ export class RateBudget {
     this.inFlight--;
     if (outcome === "throttled") {
       this.throttled++;
-      this.window = Math.max(1, this.window / 2);
-      this.pauseMs = Math.min(Math.max(this.pauseMs * 2, 200), 20_000);
-      this.pausedUntil = Math.max(this.pausedUntil, Date.now() + this.pauseMs * (0.5 + Math.random() / 2));
+      // The answers of calls that were in flight together are one slowdown, not one each (as
+      // TCP halves its window once per round trip): else a burst would pause for minutes.
+      const now = Date.now();
+      if (now >= this.pausedUntil) {
+        this.window = Math.max(1, this.window / 2);
+        this.pauseMs = Math.min(Math.max(this.pauseMs * 2, 100), 5000);
+        this.pausedUntil = now + this.pauseMs * (0.5 + Math.random() / 2);
+      }
     } else if (outcome === "ok") {
       this.window = Math.min(this.max, this.window + 1 / this.window);
       this.pauseMs = Math.max(0, this.pauseMs / 2 - 1);
