@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, statSync } from "node:fs";
 import { open, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -111,10 +111,145 @@ describe("kiln publish: a local disk to an AMI without booting a builder", { tim
     assert.equal(registered.blockDevices[0]?.snapshotId, snapshotId);
     assert.equal(aws.ebs.snapshot(snapshotId)?.status, "completed");
     const written = await assertSnapshotIsDisk(ebs, snapshotId, join(built, "disk.raw"));
-    const { size } = await (await open(join(built, "disk.raw"), "r")).stat();
+    const { size } = statSync(join(built, "disk.raw"));
     assert.ok(written < size / blockBytes, "zero blocks were not sent");
     const snapshot = (await ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [snapshotId] }))).Snapshots?.[0];
     assert.ok(snapshot?.Tags?.some((t) => t.Key === "kiln:build-id") && snapshot.Tags.some((t) => t.Key === "team" && t.Value === "images"), "the snapshot is tagged");
     assert.deepEqual(await readdir(join(stateDir, "builds")).catch(() => []), [], "no journal left");
+  });
+
+  /** A copy of the built output (disk, manifest, audit report) to publish again on its own. */
+  async function copyOfBuilt(name: string): Promise<string> {
+    const dir = join(scratch, name);
+    execFileSync("mkdir", ["-p", dir]);
+    execFileSync("cp", ["--sparse=always", join(built, "disk.raw"), join(built, "manifest.json"), join(built, "audit.json"), dir]);
+    return join(dir, "disk.raw");
+  }
+
+  async function journalFiles(): Promise<string[]> {
+    return (await readdir(join(stateDir, "builds")).catch(() => [] as string[])).filter((n) => n.endsWith(".json"));
+  }
+
+  it("resumes an upload killed midway: only the blocks not yet put are sent, and the snapshot equals the disk", async () => {
+    aws.proxy.reset();
+    const disk = await copyOfBuilt("resume");
+    const template = await exampleWith("resume", "region: us-east-1\nname: kiln-e2e-resume");
+    aws.proxy.inject("PutSnapshotBlock", { delayMs: 40 });
+    const first = startKiln(["publish", disk, "--template", template], env);
+    // Killed (no cleanup at all) once some blocks are in and journaled.
+    for (let waited = 0; ; waited += 200) {
+      const journal = (await journalFiles())[0];
+      const done = journal === undefined ? "" : ((JSON.parse(await readFile(join(stateDir, "builds", journal), "utf8")) as { upload?: { done: string } }).upload?.done ?? "");
+      if (done.length > 0 && (aws.proxy.calls.get("PutSnapshotBlock") ?? 0) > 40) break;
+      assert.ok(waited < 120_000, `the upload never got going:\n${first.stdout()}`);
+      await sleep(200);
+    }
+    first.child.kill("SIGKILL");
+    await first.done;
+    const before = aws.proxy.calls.get("PutSnapshotBlock") ?? 0;
+    aws.proxy.reset();
+    const resumed = await runKiln(["publish", disk, "--template", template, "--resume"], env);
+    assert.equal(resumed.code, 0, `${resumed.stdout}\n${resumed.stderr}`);
+    assert.match(resumed.stdout, /resuming the upload into snap-\w+: \d+ blocks were put before/);
+    const manifest = JSON.parse(await readFile(join(scratch, "resume", "manifest.json"), "utf8")) as Manifest;
+    const published = manifest.published?.amazon.find((p) => p.region === "us-east-1");
+    const snapshotId = published?.snapshots[0] ?? "";
+    const written = await assertSnapshotIsDisk(ebs, snapshotId, disk);
+    const again = aws.proxy.calls.get("PutSnapshotBlock") ?? 0;
+    assert.ok(again < written, `the resumed run sent ${again} of ${written} blocks (the first sent ${before})`);
+    assert.equal(aws.proxy.calls.get("StartSnapshot") ?? 0, 0, "no second snapshot");
+    assert.deepEqual(await journalFiles(), []);
+  });
+
+  it("leaves nothing after a killed upload once kiln cleanup --stale has run", async () => {
+    aws.proxy.reset();
+    const disk = await copyOfBuilt("cleanup");
+    const template = await exampleWith("cleanup", "region: us-east-1\nname: kiln-e2e-cleanup");
+    aws.proxy.inject("PutSnapshotBlock", { delayMs: 40 });
+    const run = startKiln(["publish", disk, "--template", template], env);
+    for (let waited = 0; (aws.proxy.calls.get("PutSnapshotBlock") ?? 0) < 10; waited += 200) {
+      assert.ok(waited < 120_000, `the upload never got going:\n${run.stdout()}`);
+      await sleep(200);
+    }
+    run.child.kill("SIGKILL");
+    await run.done;
+    const [journal] = await journalFiles();
+    const { upload } = JSON.parse(await readFile(join(stateDir, "builds", journal ?? ""), "utf8")) as { upload: { snapshotId: string } };
+    aws.proxy.reset();
+    const cleanup = await runKiln(["cleanup", "--stale", "--yes"], env);
+    assert.equal(cleanup.code, 0, `${cleanup.stdout}\n${cleanup.stderr}`);
+    assert.match(cleanup.stdout, new RegExp(`snapshot ${upload.snapshotId}`));
+    const left = (await ec2.send(new DescribeSnapshotsCommand({ OwnerIds: ["self"] }))).Snapshots?.filter((s) => s.SnapshotId === upload.snapshotId) ?? [];
+    assert.deepEqual(left, [], "the partial snapshot is gone");
+    assert.deepEqual(await journalFiles(), []);
+  });
+
+  /** A copy whose root filesystem's free blocks hold a private key, its manifest made to vouch for it (a forged audit). */
+  async function copyWithSecretInFreeSpace(name: string): Promise<string> {
+    const disk = await copyOfBuilt(name);
+    const manifestPath = join(scratch, name, "manifest.json");
+    const manifest = JSON.parse(await readFile(manifestPath, "utf8")) as Manifest & { disk: { layout: { offset: number }[] } };
+    const root = manifest.disk.layout[2]?.offset ?? 0;
+    const free = /Free blocks found: (\d+)/.exec(execFileSync("debugfs", ["-R", "ffb 1 30000", `${disk}?offset=${root}`], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }))?.[1];
+    assert.ok(free !== undefined, "a free block in the root filesystem");
+    const keyFile = join(scratch, `${name}-key`);
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "left-behind", "-f", keyFile]);
+    const handle = await open(disk, "r+");
+    await handle.write(await readFile(keyFile), 0, undefined, root + Number(free) * 4096);
+    await handle.close();
+    const raw = manifest.artifacts.find((a) => a.format === "raw");
+    if (raw !== undefined) raw.sha256 = await sha256File(disk);
+    await writeFile(manifestPath, JSON.stringify(manifest));
+    return disk;
+  }
+
+  it("refuses to make public a disk with a key in its free blocks: the exact bytes are audited before anything is uploaded", async () => {
+    aws.proxy.reset();
+    const disk = await copyWithSecretInFreeSpace("tampered-public");
+    const template = await exampleWith("public", "region: us-east-1\nname: kiln-e2e-public\ngroups: [all]\npublic: true");
+    const run = await runKiln(["publish", disk, "--template", template], env);
+    assert.equal(run.code, 1, `${run.stdout}\n${run.stderr}`);
+    assert.match(run.stderr, /was not shared with everyone \(public\): its audit found \d+ findings? at or above high/);
+    assert.match(run.stdout, /private key/i);
+    assert.doesNotMatch(run.stdout + run.stderr, /BEGIN OPENSSH PRIVATE KEY-----\n[A-Za-z0-9+/]/, "the key itself is never printed");
+    assert.equal(aws.proxy.calls.get("StartSnapshot") ?? 0, 0, "nothing uploaded");
+    assert.deepEqual(await journalFiles(), []);
+  });
+
+  it("audits an AMI read back from its snapshot: kiln share --public refuses it, kiln audit snap-… names the key", async () => {
+    aws.proxy.reset();
+    const disk = await copyWithSecretInFreeSpace("tampered-private");
+    // Private: the (forged) build audit is taken at its word, and the image stays in the account.
+    const template = await exampleWith("private", "region: us-east-1\nname: kiln-e2e-private");
+    const run = await runKiln(["publish", disk, "--template", template], env);
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    const manifest = JSON.parse(await readFile(join(scratch, "tampered-private", "manifest.json"), "utf8")) as Manifest;
+    const { image, snapshots } = manifest.published?.amazon[0] ?? { image: "", snapshots: [] };
+    aws.proxy.reset();
+    const share = await runKiln(["share", image, "--public", "--region", "us-east-1"], env);
+    assert.equal(share.code, 1, `${share.stdout}\n${share.stderr}`);
+    assert.match(share.stderr, new RegExp(`image ${image} was not shared with everyone \\(public\\)`));
+    assert.equal(aws.proxy.calls.get("ModifyImageAttribute") ?? 0, 0, "not shared");
+    assert.ok((aws.proxy.calls.get("GetSnapshotBlock") ?? 0) > 0, "read back through the EBS direct APIs");
+    assert.equal(aws.proxy.calls.get("RunInstances") ?? 0, 0, "nothing launched");
+    const audit = await runKiln(["audit", snapshots[0] ?? "", "--region", "us-east-1"], env);
+    assert.equal(audit.code, 1, `${audit.stdout}\n${audit.stderr}`);
+    assert.match(audit.stdout, /private key/i);
+    const clean = await runKiln(["audit", image, "--region", "us-east-1", "--json"], env);
+    assert.equal(clean.code, 1);
+    assert.equal((JSON.parse(clean.stdout) as { passed: boolean }).passed, false);
+  });
+
+  it("says before uploading that the account blocks public images, and how to change it", async () => {
+    aws.proxy.reset();
+    aws.setImageBlockPublicAccess("block-new-sharing");
+    after(() => aws.setImageBlockPublicAccess("unblocked"));
+    const disk = await copyOfBuilt("blocked");
+    const template = await exampleWith("blocked", "region: us-east-1\nname: kiln-e2e-blocked\ngroups: [all]\npublic: true");
+    const run = await runKiln(["publish", disk, "--template", template], env);
+    assert.equal(run.code, 1, `${run.stdout}\n${run.stderr}`);
+    assert.match(run.stderr, /the account blocks public images in us-east-1 \(image block public access: block-new-sharing\)/);
+    assert.match(run.stderr, /aws ec2 disable-image-block-public-access --region us-east-1/);
+    assert.equal(aws.proxy.calls.get("StartSnapshot") ?? 0, 0, "nothing uploaded");
   });
 });
