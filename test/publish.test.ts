@@ -232,12 +232,21 @@ describe("kiln publish: a local disk to an AMI without booting a builder", { tim
     assert.equal(aws.proxy.calls.get("ModifyImageAttribute") ?? 0, 0, "not shared");
     assert.ok((aws.proxy.calls.get("GetSnapshotBlock") ?? 0) > 0, "read back through the EBS direct APIs");
     assert.equal(aws.proxy.calls.get("RunInstances") ?? 0, 0, "nothing launched");
-    const audit = await runKiln(["audit", snapshots[0] ?? "", "--region", "us-east-1"], env);
-    assert.equal(audit.code, 1, `${audit.stdout}\n${audit.stderr}`);
-    assert.match(audit.stdout, /private key/i);
-    const clean = await runKiln(["audit", image, "--region", "us-east-1", "--json"], env);
-    assert.equal(clean.code, 1);
-    assert.equal((JSON.parse(clean.stdout) as { passed: boolean }).passed, false);
+    assert.match(share.stdout, /private key/i, "the findings are listed");
+    const report = await runKiln(["audit", snapshots[0] ?? "", "--region", "us-east-1", "--json"], env);
+    assert.equal(report.code, 1, `${report.stdout}\n${report.stderr}`);
+    const { passed, findings, image: audited } = JSON.parse(report.stdout) as { passed: boolean; image: string; findings: { rule: string; severity: string; message: string; location: { kind: string; offset?: number } }[] };
+    assert.equal(passed, false);
+    assert.equal(audited, snapshots[0]);
+    assert.ok(findings.some((f) => f.location.kind === "raw" && /private key/i.test(`${f.rule} ${f.message}`)), JSON.stringify(findings));
+    // A baseline accepting exactly those findings is the only way past the gate.
+    const baseline = join(scratch, "accepted.yaml");
+    const serious = findings.filter((f) => f.severity === "high" || f.severity === "critical");
+    await writeFile(baseline, `accept:\n${serious.map((f) => `  - { rule: ${f.rule}, offset: ${f.location.offset ?? -1}, reason: planted by the test }`).join("\n")}\n`);
+    aws.proxy.reset();
+    const accepted = await runKiln(["share", image, "--public", "--region", "us-east-1", "--accept-findings", baseline], env);
+    assert.equal(accepted.code, 0, `${accepted.stdout}\n${accepted.stderr}`);
+    assert.equal(aws.proxy.calls.get("ModifyImageAttribute"), 1);
   });
 
   it("says before uploading that the account blocks public images, and how to change it", async () => {
