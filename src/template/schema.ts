@@ -113,13 +113,16 @@ const amazonPublish = section({
   ena: z.boolean().default(true).describe("the image supports ENA networking (every current instance type needs it; Debian's cloud kernel has the driver)"),
   imds_support: z.union([z.literal("v2.0"), z.literal(false)]).default("v2.0").describe("v2.0: instances of the image require IMDSv2 (false: leave it to the launch)"),
   tpm_support: z.literal("v2.0").optional().describe("NitroTPM for instances of the image (needs boot_mode uefi)"),
-  volume_type: z.enum(["gp3", "gp2", "io1", "io2", "st1", "sc1", "standard"]).default("gp3").describe("the root volume's type in the image's block device mapping"),
+  // RegisterImage refuses io1/io2 without Iops, and st1/sc1 cannot be boot volumes (EBS volume types): a root volume is one of these.
+  volume_type: z.enum(["gp3", "gp2", "standard"]).default("gp3").describe("the root volume's type in the image's block device mapping"),
   root_device_name: z.string().regex(/^\/dev\/(xvd[a-z]|sd[a-z])$/, "must be like /dev/xvda").default("/dev/xvda"),
   users: z.array(z.string().regex(/^\d{12}$/, "must be a 12-digit AWS account id")).default([]).describe("accounts that may launch the image (kiln audits it first)"),
   groups: z.array(z.literal("all", { error: "the only group is all (everyone)" })).default([]).describe("[all] makes the image public (needs public: true; kiln audits it first)"),
   public: z.boolean().default(false).describe("confirms that groups: [all] is meant: anyone may launch the image"),
   regions: z.array(awsRegion).default([]).describe("regions the image is copied to (each copy shared the same way)"),
   kms_key_id: z.string().min(1).optional().describe("encrypt the snapshot (and copies) with this KMS key ARN; an encrypted image cannot be public"),
+  region_kms_key_ids: z.record(awsRegion, z.string().min(1)).optional()
+    .describe("region → KMS key for that region's copy (default: that region's AWS-managed key aws/ebs, which cannot be shared with users)"),
   max_concurrency: z.number().int().min(1).max(64).default(32).describe("EBS direct calls in flight at most (throttling lowers it on the way)"),
 }).superRefine((value, ctx) => {
   if (value.groups.includes("all") && !value.public) {
@@ -133,6 +136,17 @@ const amazonPublish = section({
   }
   if (value.kms_key_id !== undefined && !/^arn:aws[\w-]*:kms:/.test(value.kms_key_id)) {
     ctx.addIssue({ code: "custom", path: ["kms_key_id"], message: "must be a KMS key ARN (StartSnapshot takes only an ARN)", params: { hint: "like arn:aws:kms:eu-west-1:111122223333:key/…" } });
+  }
+  const regionKeys = value.region_kms_key_ids ?? {};
+  for (const region of Object.keys(regionKeys)) {
+    if (!value.regions.includes(region)) ctx.addIssue({ code: "custom", path: ["region_kms_key_ids", region], message: `names ${region}, which is not in regions`, params: { hint: "add the region to regions, or remove its key" } });
+    else if (value.kms_key_id === undefined) ctx.addIssue({ code: "custom", path: ["region_kms_key_ids", region], message: "is set, and kms_key_id is not: copies are encrypted only when the image is", params: { hint: "set kms_key_id, or remove region_kms_key_ids" } });
+  }
+  // EC2 user guide, "Share an AMI with specific AWS accounts": an image encrypted with the AWS-managed key cannot be shared.
+  if (value.kms_key_id !== undefined && value.users.length > 0) {
+    for (const region of value.regions.filter((r) => regionKeys[r] === undefined && r !== value.region)) {
+      ctx.addIssue({ code: "custom", path: ["region_kms_key_ids"], message: `names no key for ${region}, and users would share the encrypted copy there: it would be encrypted with ${region}'s AWS-managed key aws/ebs, and AWS refuses to share an image encrypted with it`, params: { hint: `give ${region} a customer-managed key (its ARN) in region_kms_key_ids, whose policy lets those accounts use it` } });
+    }
   }
   if (value.tpm_support !== undefined && value.boot_mode !== "uefi") {
     ctx.addIssue({ code: "custom", path: ["tpm_support"], message: `needs boot_mode: uefi (NitroTPM works with UEFI boot only), and boot_mode is ${value.boot_mode ?? "not set"}`, params: { hint: "set boot_mode: uefi, or remove tpm_support" } });

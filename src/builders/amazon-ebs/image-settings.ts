@@ -14,8 +14,8 @@ export function publishImageSettings(amazon: AmazonPublishConfig): ImageSettings
     ami_name: amazon.name, ami_description: amazon.description, tags: amazon.tags, snapshot_tags: amazon.tags,
     imds_support: amazon.imds_support === false ? undefined : amazon.imds_support,
     ami_users: amazon.users, ami_groups: amazon.groups, public: amazon.public, ami_regions: amazon.regions,
-    // A copy is encrypted with its region's AWS-managed key unless kiln is told another: a key ARN is one region's.
-    ami_region_kms_key_ids: encrypted ? Object.fromEntries(amazon.regions.map((r) => [r, ""])) : {},
+    // A copy is encrypted with its region's key when given (a key ARN is one region's), else that region's AWS-managed key.
+    ami_region_kms_key_ids: encrypted ? Object.fromEntries(amazon.regions.map((r) => [r, amazon.region_kms_key_ids?.[r] ?? ""])) : {},
     encrypt_boot: encrypted, kms_key_id: amazon.kms_key_id, profile: amazon.profile,
     wait: { delay_seconds: 5, timeout_seconds: 1800, image_timeout_seconds: 4 * 3600 }, aws_polling: undefined,
   };
