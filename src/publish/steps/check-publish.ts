@@ -1,14 +1,16 @@
+import { GetEbsDefaultKmsKeyIdCommand, GetEbsEncryptionByDefaultCommand } from "@aws-sdk/client-ec2";
 import { GetCallerIdentityCommand } from "@aws-sdk/client-sts";
 import { renderTextReport } from "../../audit/report/text-report.js";
 import { awsClients, buildRegion, regionalClients } from "../../builders/amazon-ebs/aws-clients.js";
-import { aws } from "../../builders/amazon-ebs/aws-errors.js";
+import { aws, awsCode } from "../../builders/amazon-ebs/aws-errors.js";
+import type { AwsClients } from "../../builders/amazon-ebs/aws-clients.js";
 import { publishImageSettings } from "../../builders/amazon-ebs/image-settings.js";
 import { BuildJournal } from "../../builders/amazon-ebs/journal.js";
 import { imageNameTaken } from "../../builders/amazon-ebs/steps/source-image.js";
 import { KilnError } from "../../errors.js";
 import type { Step } from "../../pipeline/step.js";
 import { ebsClient } from "../ebs-client.js";
-import { auditDiskForSharing, checkPublicSharingAllowed, describeAudience, leavesAccount, refuseIfFailed } from "../share-gate.js";
+import { auditDiskForSharing, checkPublicSharingAllowed, describeAudience, leavesAccount, refuseIfFailed, type Audience } from "../share-gate.js";
 import { audienceOf } from "../../builders/amazon-ebs/steps/share-and-copy.js";
 import type { PublishAccess, PublishFacts, PublishRequest } from "./publish-request.js";
 
@@ -21,7 +23,8 @@ import type { PublishAccess, PublishFacts, PublishRequest } from "./publish-requ
 export const checkPublish: Step<PublishRequest, PublishAccess, PublishFacts> = {
   name: "check AWS access",
   plan: ({ amazon, region }) => ({
-    calls: ["sts:GetCallerIdentity (read-only)", "ec2:DescribeImages: the name is free in each region (read-only)", ...(amazon.public ? ["ec2:GetImageBlockPublicAccessState (read-only)"] : [])],
+    calls: ["sts:GetCallerIdentity (read-only)", "ec2:DescribeImages: the name is free in each region (read-only)", ...(amazon.public ? ["ec2:GetImageBlockPublicAccessState (read-only)"] : []),
+      ...(leavesAccount(audienceOf(publishImageSettings(amazon))) ? ["ec2:GetEbsEncryptionByDefault, ec2:GetEbsDefaultKmsKeyId: an encrypted image cannot be public, nor shared under aws/ebs (read-only)"] : [])],
     creates: [],
     note: `region ${region}${leavesAccount(audienceOf(publishImageSettings(amazon))) ? `; shared with ${describeAudience(audienceOf(publishImageSettings(amazon)))}: the disk is audited first` : ""}`,
   }),
@@ -36,6 +39,14 @@ export const checkPublish: Step<PublishRequest, PublishAccess, PublishFacts> = {
     if (audience.public) {
       for (const region of [...new Set([clients.region, ...settings.ami_regions])]) {
         await checkPublicSharingAllowed(region === clients.region ? clients : regionalClients(settings, region), ctx.signal, (line) => ctx.report.warn(line));
+      }
+    }
+    if (leavesAccount(audience)) {
+      for (const region of [...new Set([clients.region, ...settings.ami_regions])]) {
+        const regional = region === clients.region ? clients : regionalClients(settings, region);
+        // The snapshot is encrypted here when kms_key_id is set; a copy when its region has a key.
+        const ownKey = region === clients.region ? amazon.kms_key_id !== undefined : settings.encrypt_boot;
+        if (!ownKey) await checkDefaultEncryption(regional, audience, ctx.signal, (line) => ctx.report.warn(line));
       }
     }
     if ((leavesAccount(audience) || request.gate.always === true) && request.gate.auditedSha256 !== disk.sha256) {
@@ -57,3 +68,34 @@ export const checkPublish: Step<PublishRequest, PublishAccess, PublishFacts> = {
     return { output: { aws: clients, ebs, journal, settings, account: identity.Account ?? "unknown" }, summary: `account ${identity.Account ?? "?"}, region ${clients.region}` };
   },
 };
+
+/**
+ * EBS encryption by default, read before the upload when the image is to leave the account and
+ * kiln names no key: with it on, AWS encrypts every new snapshot (StartSnapshot cannot make an
+ * unencrypted one, EBS user guide "Encryption outcomes for EBS direct APIs") and every copy, with
+ * the account's default key. An encrypted image cannot be public, and one under the AWS-managed
+ * key aws/ebs cannot be shared with other accounts: both would fail only after the whole upload.
+ * Credentials that may not read the setting leave the decision to AWS (a warning).
+ */
+export async function checkDefaultEncryption(clients: AwsClients, audience: Audience, signal: AbortSignal, warn: (line: string) => void): Promise<void> {
+  let key: string | undefined;
+  try {
+    const on = (await aws(`reading EBS encryption by default in ${clients.region} (ec2:GetEbsEncryptionByDefault)`, () => clients.ec2.send(new GetEbsEncryptionByDefaultCommand({}), { abortSignal: signal }), signal)).EbsEncryptionByDefault;
+    if (on !== true) return;
+    if (!audience.public) key = (await aws(`reading the default EBS key of ${clients.region} (ec2:GetEbsDefaultKmsKeyId)`, () => clients.ec2.send(new GetEbsDefaultKmsKeyIdCommand({}), { abortSignal: signal }), signal)).KmsKeyId;
+  } catch (error) {
+    if (signal.aborted) throw error;
+    warn(`could not read EBS encryption by default in ${clients.region} (${awsCode(error) || "error"}): if it is on, AWS encrypts the image, and may then refuse to share it`);
+    return;
+  }
+  if (audience.public) {
+    throw new KilnError("KILN_ENCRYPTION", `EBS encryption by default is on in ${clients.region}: the image would be encrypted, and AWS does not allow encrypted images to be public`, {
+      hint: `if it is meant to be public, an administrator turns it off with: aws ec2 disable-ebs-encryption-by-default --region ${clients.region}; or share it with accounts (users) and a customer-managed kms_key_id instead`,
+    });
+  }
+  if (key === undefined || key === "" || /(^|:)alias\/aws\/ebs$/.test(key)) {
+    throw new KilnError("KILN_ENCRYPTION", `EBS encryption by default is on in ${clients.region} with the AWS-managed key aws/ebs: the image would be encrypted with it, and AWS refuses to share such an image with ${describeAudience(audience)}`, {
+      hint: "set kms_key_id (and region_kms_key_ids for copies) to customer-managed keys whose policy lets those accounts use them",
+    });
+  }
+}
