@@ -9,6 +9,7 @@ export interface RegisteredDevice {
   volumeSize?: number;
   volumeType?: string;
   deleteOnTermination?: boolean;
+  iops?: number;
 }
 
 /** What RegisterImage asked for (moto keeps only the name and description). */
@@ -85,6 +86,7 @@ export class ImageModel {
         volumeSize: at("Ebs.VolumeSize") === null ? undefined : Number(at("Ebs.VolumeSize")),
         volumeType: at("Ebs.VolumeType") ?? undefined,
         deleteOnTermination: flag(at("Ebs.DeleteOnTermination")),
+        ...(at("Ebs.Iops") === null ? {} : { iops: Number(at("Ebs.Iops")) }),
       });
     }
     // RegisterImage (EC2 API reference): ImdsSupport's only value is v2.0, TpmSupport's v2.0; NitroTPM needs UEFI boot.
@@ -96,6 +98,18 @@ export class ImageModel {
       if (snapshot !== undefined && snapshot.status !== "completed") {
         return ec2Error("IncorrectState", `Snapshot ${snapshot.id} is in state ${snapshot.status === "sealing" ? "pending" : snapshot.status}, not completed`);
       }
+      // EbsBlockDevice (EC2 API reference): VolumeSize must be equal to or larger than the snapshot size.
+      if (snapshot !== undefined && device.volumeSize !== undefined && device.volumeSize < snapshot.volumeSize) {
+        return ec2Error("InvalidBlockDeviceMapping", `Volume of size ${device.volumeSize}GB is smaller than snapshot '${snapshot.id}', expect size >= ${snapshot.volumeSize}GB`);
+      }
+      // EbsBlockDevice: Iops is required for io1 and io2 volumes.
+      if ((device.volumeType === "io1" || device.volumeType === "io2") && device.iops === undefined) {
+        return ec2Error("InvalidParameterCombination", `The parameter iops must be specified for ${device.volumeType} volumes.`);
+      }
+    }
+    // RegisterImage: the root device name must be one of the block device mapping's device names.
+    if (image.rootDeviceName !== undefined && image.blockDevices.length > 0 && !image.blockDevices.some((d) => d.deviceName === image.rootDeviceName)) {
+      return ec2Error("InvalidBlockDeviceMapping", `The root device name ${image.rootDeviceName} is not in the block device mapping`);
     }
     const answer = await forward();
     const imageId = elementText(answer.body.toString(), "imageId");
