@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { buildState, readJournalFiles } from "../../builders/build-journal.js";
-import { UsageError } from "../../errors.js";
+import type { JournalRecord } from "../../builders/amazon-ebs/journal.js";
+import { KilnError, UsageError } from "../../errors.js";
 import { kilnVersion } from "../../version.js";
 import { listenForInterrupts } from "../interrupts.js";
 import type { CliContext } from "../io.js";
@@ -47,6 +48,8 @@ export function publishCommand(program: Command, { io, redactor }: CliContext): 
           if (dead === undefined || !isAmazonEbsJournal(dead.record)) {
             throw new UsageError(journals.length > 0 ? `the publish of ${diskPath} is still running (or was started on another host)` : `no killed publish of ${diskPath} to resume`, "publish without --resume");
           }
+          const { buildRegion } = await import("../../builders/amazon-ebs/aws-clients.js");
+          checkResumable(dead.file, dead.record, disk.bytes, await buildRegion(withProfile(builder.publish.amazon, options.profile)));
           resume = { file: dead.file, record: dead.record };
         }
         const stamp = new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
@@ -63,4 +66,31 @@ export function publishCommand(program: Command, { io, redactor }: CliContext): 
         interrupts.dispose();
       }
     });
+}
+
+/**
+ * A journal to resume, checked before anything acts on it: it names a snapshot it tracks (one
+ * this publish started, in the region the template names), and block ranges that lie inside the
+ * disk, no more of them than it has blocks. A journal edited by hand (or by another tool) that
+ * named someone else's snapshot, a region elsewhere, or ranges of millions of blocks would have
+ * kiln put blocks into, delete, or fill memory with what it says.
+ */
+export function checkResumable(file: string, record: JournalRecord, diskBytes: number, region: string): void {
+  const upload = record.upload;
+  const refuse = (what: string): KilnError => new KilnError("KILN_PUBLISH_RESUME", `the journal ${file} ${what}: it is not one kiln publish wrote`, { exitCode: 2, hint: `publish without --resume; remove what it made with kiln cleanup ${record.buildId} (or delete the journal)` });
+  if (upload === undefined) throw refuse("has no upload to resume");
+  const snapshotId = typeof upload.snapshotId === "string" ? upload.snapshotId : "";
+  if (!/^snap-[0-9a-f]{8,17}$/.test(snapshotId)) throw refuse(`names ${JSON.stringify(upload.snapshotId)} as its snapshot`);
+  if (!record.resources.some((r) => r.type === "snapshot" && r.id === snapshotId && r.region === undefined)) throw refuse(`names snapshot ${snapshotId}, which it does not track as its own`);
+  if (record.region !== region) throw refuse(`is of a publish to ${String(record.region)}, and the template publishes to ${region}`);
+  const blocks = Math.ceil(diskBytes / (512 * 1024));
+  if (typeof upload.done !== "string") throw refuse("has no list of blocks put");
+  let count = 0;
+  for (const part of upload.done === "" ? [] : upload.done.split(",")) {
+    const match = /^(\d{1,15})(?:-(\d{1,15}))?$/.exec(part);
+    const from = Number(match?.[1]);
+    const to = match?.[2] === undefined ? from : Number(match[2]);
+    count += to - from + 1;
+    if (match === null || to < from || to >= blocks || count > blocks) throw refuse(`says blocks ${JSON.stringify(part.slice(0, 40))} were put, outside the disk's ${blocks} blocks`);
+  }
 }
