@@ -5,7 +5,9 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { repoRoot, runKiln } from "./helpers/kiln-process.js";
+import { execFileSync } from "node:child_process";
+import { chmod, chown } from "node:fs/promises";
+import { repoRoot, runKiln, startKiln } from "./helpers/kiln-process.js";
 
 /**
  * kiln publish against a hostile or careless local user, with no AWS at all: what it refuses
@@ -67,5 +69,40 @@ describe("kiln publish --resume with a journal that kiln did not write", { timeo
   it("refuses a journal of a publish to another region", async () => {
     await journal({}, { region: "eu-west-1" });
     assert.match((await resume()).stderr, /is of a publish to eu-west-1, and the template publishes to us-east-1/);
+  });
+});
+
+describe("files of accepted findings that are not what they seem", { timeout: 120_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), "kiln-findings-hostile-"));
+  after(() => rm(dir, { recursive: true, force: true }));
+  const noStack = (stderr: string): void => assert.ok(!/^\s+at /m.test(stderr), `no stack trace:\n${stderr}`);
+
+  it("kiln audit --baseline of a FIFO (or /dev/zero) is refused at once, not read forever", async () => {
+    const fifo = join(dir, "baseline.yaml");
+    execFileSync("mkfifo", [fifo]);
+    for (const file of [fifo, "/dev/zero"]) {
+      const started = startKiln(["audit", dir, "--baseline", file], env);
+      const timer = setTimeout(() => started.child.kill("SIGKILL"), 20_000);
+      const run = await started.done;
+      clearTimeout(timer);
+      assert.equal(run.code, 2, `${file}: ${run.stderr}`);
+      assert.match(run.stderr, /cannot use --baseline .*: it is not a regular file/);
+      noStack(run.stderr);
+    }
+  });
+
+  it("kiln share --accept-findings of a file another user can write is refused before any AWS call", async () => {
+    const file = join(dir, "accepted.yaml");
+    await writeFile(file, "[]\n");
+    await chmod(file, 0o666);
+    let run = await runKiln(["share", "ami-0123456789abcdef0", "--users", "123456789012", "--region", "us-east-1", "--accept-findings", file], env);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /cannot use --accept-findings .*: it is writable by group or others/);
+    noStack(run.stderr);
+    await chmod(file, 0o644);
+    await chown(file, 4242, 4242);
+    run = await runKiln(["share", "ami-0123456789abcdef0", "--public", "--region", "us-east-1", "--accept-findings", file], env);
+    assert.match(run.stderr, /it is owned by another user \(uid 4242\)/);
+    noStack(run.stderr);
   });
 });

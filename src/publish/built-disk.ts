@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { constants, type Stats } from "node:fs";
-import { lstat, open, readFile, realpath } from "node:fs/promises";
+import { lstat, open, readFile, realpath, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { KilnError } from "../errors.js";
 import { ensureSafeDirectory } from "../system/private-directory.js";
@@ -86,6 +86,29 @@ async function readMetadata(path: string): Promise<unknown> {
   const uid = process.geteuid?.() ?? 0;
   if (stats === undefined || !stats.isFile() || stats.size > maxMetadataBytes || (stats.uid !== uid && stats.uid !== 0) || (stats.mode & 0o022) !== 0) return undefined;
   return readFile(path, "utf8").then((t) => JSON.parse(t) as unknown, () => undefined);
+}
+
+/**
+ * (Here, not with the gate, because `kiln audit` of a local file loads no AWS SDK.) A file of accepted findings is checked before it is read: a regular file of a sane size (a
+ * FIFO would hang, /dev/zero would fill memory), and — when it lets findings past the gate before
+ * sharing (`shareGate`) — one only its reader or root can change: else another local user could
+ * write into it the very findings that should stop the share.
+ */
+export async function checkFindingsFile(file: string, option: string, shareGate: boolean): Promise<void> {
+  const refuse = (problem: string, hint: string): KilnError => new KilnError("KILN_BASELINE_UNREADABLE", `cannot use ${option} ${file}: ${problem}`, { exitCode: 2, hint });
+  const followed = await stat(file).catch((error: NodeJS.ErrnoException) => {
+    throw refuse(error.code === "ENOENT" ? "no such file" : error.code ?? error.message, "pass the path of a YAML or JSON baseline file");
+  });
+  if (!followed.isFile()) throw refuse("it is not a regular file", "pass the path of a YAML or JSON baseline file");
+  if (followed.size > 16 * 1024 * 1024) throw refuse(`it is ${followed.size} bytes, far more than a baseline`, "pass the path of a YAML or JSON baseline file");
+  if (!shareGate) return;
+  const uid = process.geteuid?.() ?? 0;
+  for (const stats of [followed, await lstat(file)]) {
+    if (stats.isSymbolicLink()) continue;
+    if ((stats.uid !== uid && stats.uid !== 0) || (stats.mode & 0o022) !== 0) {
+      throw refuse(`${stats.uid !== uid && stats.uid !== 0 ? `it is owned by another user (uid ${stats.uid})` : "it is writable by group or others"}, who could accept any finding in it and so share what the audit would stop`, `use a baseline file of your own (chmod 644)`);
+    }
+  }
 }
 
 interface Manifest {

@@ -68,7 +68,7 @@ export async function auditDiskForSharing(path: string, options: GateOptions): P
 
 /** The EBS snapshots behind an image, by device. */
 export async function imageSnapshots(clients: AwsClients, imageId: string, signal: AbortSignal): Promise<{ device: string; snapshotId: string }[]> {
-  const image = (await aws(`describing image ${imageId} (ec2:DescribeImages)`, () => clients.ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] }), { abortSignal: signal }), signal)).Images?.[0];
+  const image = (await aws(`describing image ${imageId} (ec2:DescribeImages)`, () => clients.ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] }), { abortSignal: signal }), signal)).Images?.find((i) => i.ImageId === imageId);
   if (image === undefined) throw new KilnError("KILN_IMAGE_NOT_FOUND", `no image ${imageId} in ${clients.region} that these credentials can see`, { exitCode: 2, hint: "check the image id and the region (--region)" });
   const snapshots = (image.BlockDeviceMappings ?? []).flatMap((m) => (m.Ebs?.SnapshotId === undefined ? [] : [{ device: m.DeviceName ?? "?", snapshotId: m.Ebs.SnapshotId }]));
   if (snapshots.length === 0) throw new KilnError("KILN_IMAGE_NO_SNAPSHOT", `image ${imageId} has no EBS snapshot to read (an instance-store image?)`, { exitCode: 2, hint: "kiln audits EBS-backed images only" });
@@ -120,3 +120,4 @@ export async function auditImageForSharing(clients: AwsClients, imageId: string,
     ebs.destroy();
   }
 }
+

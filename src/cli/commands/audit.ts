@@ -11,6 +11,7 @@ import { severities, type Severity } from "../../audit/rules.js";
 import { CancelledError, ExitStatus, KilnError } from "../../errors.js";
 import { kilnVersion } from "../../version.js";
 import { remoteImageId } from "../../publish/remote-id.js";
+import { checkFindingsFile } from "../../publish/built-disk.js";
 import type { CliContext } from "../io.js";
 
 interface AuditCliOptions {
@@ -32,6 +33,7 @@ export function auditCommand(program: Command, { io, redactor, document }: CliCo
     .option("--region <region>", "ami-…/snap-…: its region (default: AWS_REGION, else the profile's)")
     .option("--profile <name>", "ami-…/snap-…: the AWS profile to read it with")
     .action(async (path: string, options: AuditCliOptions) => {
+      if (options.baseline !== undefined) await checkFindingsFile(options.baseline, "--baseline", false);
       const baseline = options.baseline === undefined ? undefined : await loadBaseline(options.baseline);
       const stop = new AbortController();
       const onSignal = (): void => stop.abort();

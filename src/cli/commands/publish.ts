@@ -31,7 +31,7 @@ export function publishCommand(program: Command, { io, redactor }: CliContext): 
       if (builder?.type !== "local" || builder.publish?.amazon === undefined) {
         throw new UsageError(`${options.template} has no local builder with publish.amazon`, "add publish: { amazon: { name: …, region: … } } to its local builder");
       }
-      const { checkBuiltDisk } = await import("../../publish/built-disk.js");
+      const { checkBuiltDisk, checkFindingsFile } = await import("../../publish/built-disk.js");
       const { gateSettings, withProfile } = await import("../../publish/publish-built-disk.js");
       const { publishPipeline } = await import("../../publish/publish-pipeline.js");
       const { runBuild } = await import("../../pipeline/run-build.js");
@@ -40,6 +40,7 @@ export function publishCommand(program: Command, { io, redactor }: CliContext): 
       const interrupts = listenForInterrupts(report);
       try {
         const disk = await checkBuiltDisk(resolve(diskPath), interrupts.build);
+        if (options.acceptFindings !== undefined) await checkFindingsFile(resolve(options.acceptFindings), "--accept-findings", true);
         const gate = await gateSettings(loaded, options.acceptFindings === undefined ? undefined : resolve(options.acceptFindings));
         let resume;
         if (options.resume === true) {

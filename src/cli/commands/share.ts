@@ -33,6 +33,8 @@ export function shareCommand(program: Command, { io, redactor }: CliContext): vo
       if (bad !== undefined) throw new UsageError(`--users ${bad} is not a 12-digit AWS account id`);
       if (!(severities as readonly string[]).includes(options.failOn)) throw new UsageError(`--fail-on ${options.failOn} is not one of ${severities.join(", ")}`);
       const { shareExistingImage } = await import("../../publish/share-existing.js");
+      const { checkFindingsFile } = await import("../../publish/built-disk.js");
+      if (options.acceptFindings !== undefined) await checkFindingsFile(resolve(options.acceptFindings), "--accept-findings", true);
       const report = reporterFor(options, io.out, redactor);
       const interrupts = listenForInterrupts(report);
       try {
