@@ -5,7 +5,7 @@ import { open, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { after, before, beforeEach, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import { GetSnapshotBlockCommand, ListSnapshotBlocksCommand, type EBSClient } from "@aws-sdk/client-ebs";
 import { DescribeSnapshotsCommand, type EC2Client } from "@aws-sdk/client-ec2";
 import { sha256File } from "../src/system/sha256.js";

@@ -77,3 +77,12 @@ describe("rate budget", () => {
     assert.equal(budget.limit, 8);
   });
 });
+
+describe("block pool: EBS direct's answers under load", () => {
+  it("waits out ConcurrentLimitExceeded and retries the ValidationExceptions AWS gives under load", () => {
+    assert.equal(classify(Object.assign(new Error("too many"), { name: "ConcurrentLimitExceededException", $metadata: { httpStatusCode: 400 } })), "throttled");
+    assert.equal(classify(Object.assign(new Error("conflict"), { name: "ValidationException", Reason: "CONFLICTING_BLOCK_UPDATE", $metadata: { httpStatusCode: 400 } })), "transient");
+    assert.equal(classify(Object.assign(new Error("Failed to read block data"), { name: "ValidationException", $metadata: { httpStatusCode: 400 } })), "transient");
+    assert.equal(classify(Object.assign(new Error("checksum"), { name: "ValidationException", Reason: "INVALID_PARAMETER_VALUE", $metadata: { httpStatusCode: 400 } })), "fatal");
+  });
+});

@@ -4,7 +4,9 @@ import { awsError } from "../builders/amazon-ebs/aws-errors.js";
 import type { RateBudget } from "./rate-budget.js";
 
 /** AWS's answers that mean "slow down": the EBS direct APIs say RequestThrottledException. */
-const throttling = new Set(["RequestThrottledException", "ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded", "SlowDown"]);
+const throttling = new Set(["RequestThrottledException", "ConcurrentLimitExceededException", "ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded", "SlowDown"]);
+/** EBS direct's ValidationException reasons that are the service's load, not the request's fault (coldsnap retries every block error). */
+const transientReasons = new Set(["CONFLICTING_BLOCK_UPDATE", "WRITE_REQUEST_TIMEOUT"]);
 /** Answers worth the same call again: the service's own trouble, or the network's. */
 const transient = new Set(["InternalServerException", "InternalError", "ServiceUnavailable", "ServiceUnavailableException", "TimeoutError", "RequestTimeout", "RequestTimeoutException"]);
 const network = new Set(["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT", "ECONNABORTED", "EAI_AGAIN", "ENOTFOUND"]);
@@ -13,9 +15,11 @@ export type CallOutcome = "throttled" | "transient" | "fatal";
 
 /** What an error from one EBS direct call means for the pool. */
 export function classify(error: unknown): CallOutcome {
-  const e = error as { name?: string; code?: string; $metadata?: { httpStatusCode?: number }; $response?: unknown };
+  const e = error as { name?: string; code?: string; Reason?: string; message?: string; $metadata?: { httpStatusCode?: number }; $response?: unknown };
   const status = e.$metadata?.httpStatusCode;
   if (throttling.has(e.name ?? "") || status === 429) return "throttled";
+  // Seen from AWS under load: "Failed to read block data" (nanovms/ops#1268).
+  if (e.name === "ValidationException" && (transientReasons.has(e.Reason ?? "") || /failed to read block data/i.test(e.message ?? ""))) return "transient";
   if (transient.has(e.name ?? "") || network.has(e.code ?? "") || (status !== undefined && status >= 500)) return "transient";
   // An answer the SDK could not read (a connection cut mid-answer) is the network's too.
   if (status === undefined && e.name !== undefined && /socket|hang up|aborted|premature|ECONNRESET/i.test(`${e.name} ${(error as Error).message}`)) return "transient";

@@ -14,6 +14,8 @@ export interface BuiltDisk {
   manifestPath: string;
   /** The build's own audit of these bytes passed (false: it was skipped). */
   auditPassed: boolean;
+  /** The file hashed, so the upload can tell it opened the same one. */
+  identity: { dev: number; ino: number };
 }
 
 const refuse = (message: string, hint: string): KilnError => new KilnError("KILN_PUBLISH_MISMATCH", message, { exitCode: 2, hint });
@@ -60,7 +62,7 @@ export async function checkBuiltDisk(given: string, signal: AbortSignal): Promis
     auditPassed = true;
   }
   const boots = (manifest.disk?.boot ?? []).filter((b): b is "bios" | "uefi" => b === "bios" || b === "uefi");
-  return { path, bytes: stats.size, sha256, boots, manifestPath, auditPassed };
+  return { path, bytes: stats.size, sha256, boots, manifestPath, auditPassed, identity: { dev: stats.dev, ino: stats.ino } };
 }
 
 /** The sha256 of the very file lstat saw: opened without following a link, unchanged while read. */

@@ -27,7 +27,7 @@ export function withProfile(amazon: AmazonPublishConfig, profile: string | undef
  */
 export async function publishBuiltDisk(args: {
   loaded: LoadedTemplate; builder: LocalBuilderConfig; amazon: AmazonPublishConfig; buildId: string; kilnVersion: string; run: RunBuildOptions;
-  disk: { path: string; bytes: number; sha256: string }; audited: boolean; manifestPath: string;
+  disk: { path: string; bytes: number; sha256: string; identity: { dev: number; ino: number } }; audited: boolean; manifestPath: string;
 }): Promise<PublishedImage[]> {
   const gate = await gateSettings(args.loaded);
   const request: PublishRequest = {

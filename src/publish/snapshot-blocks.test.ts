@@ -51,9 +51,11 @@ describe("snapshot blocks", () => {
 
   it("journals the blocks done as ranges and reads them back, refusing anything else", () => {
     assert.equal(blockRanges([5, 1, 2, 3, 9, 10]), "1-3,5,9-10");
-    assert.deepEqual(parseBlockRanges("1-3,5,9-10"), [1, 2, 3, 5, 9, 10]);
-    assert.deepEqual(parseBlockRanges(""), []);
-    assert.throws(() => parseBlockRanges("1-3,x"), /not a block range/);
-    assert.throws(() => parseBlockRanges("9-3"), /not a block range/);
+    assert.deepEqual(parseBlockRanges("1-3,5,9-10", 11), [1, 2, 3, 5, 9, 10]);
+    assert.deepEqual(parseBlockRanges("", 11), []);
+    assert.throws(() => parseBlockRanges("1-3,x", 11), /not a block range/);
+    assert.throws(() => parseBlockRanges("9-3", 11), /not a block range/);
+    // A journal edited to name blocks past the disk (or millions of them) is refused, not expanded.
+    assert.throws(() => parseBlockRanges("0-50000000", 11), /not a block range of a disk of 11 blocks/);
   });
 });

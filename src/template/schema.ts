@@ -115,7 +115,7 @@ const amazonPublish = section({
   tpm_support: z.literal("v2.0").optional().describe("NitroTPM for instances of the image (needs boot_mode uefi)"),
   // RegisterImage refuses io1/io2 without Iops, and st1/sc1 cannot be boot volumes (EBS volume types): a root volume is one of these.
   volume_type: z.enum(["gp3", "gp2", "standard"]).default("gp3").describe("the root volume's type in the image's block device mapping"),
-  root_device_name: z.string().regex(/^\/dev\/(xvd[a-z]|sd[a-z])$/, "must be like /dev/xvda").default("/dev/xvda"),
+  root_device_name: z.string().regex(/^\/dev\/(xvd[a-z]|sd[a-z]1?)$/, "must be like /dev/xvda or /dev/sda1").default("/dev/xvda"),
   users: z.array(z.string().regex(/^\d{12}$/, "must be a 12-digit AWS account id")).default([]).describe("accounts that may launch the image (kiln audits it first)"),
   groups: z.array(z.literal("all", { error: "the only group is all (everyone)" })).default([]).describe("[all] makes the image public (needs public: true; kiln audits it first)"),
   public: z.boolean().default(false).describe("confirms that groups: [all] is meant: anyone may launch the image"),

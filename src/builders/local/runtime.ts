@@ -20,7 +20,7 @@ export const localRuntime: BuilderRuntime<LocalBuilderConfig> = {
     const { publishBuiltDisk, withProfile } = await import("../../publish/publish-built-disk.js");
     const published = await publishBuiltDisk({
       loaded, builder, amazon: withProfile(amazon, options.profile), buildId, kilnVersion, run, manifestPath: state.manifestPath,
-      disk: { path: raw.path, bytes: (await stat(raw.path)).size, sha256: await raw.digest.value() }, audited: loaded.template.audit !== false,
+      disk: await builtRaw(raw.path, await raw.digest.value()), audited: loaded.template.audit !== false,
     });
     return `published ${published.map((p) => `${p.image} in ${p.region}`).join(", ")} in ${report.elapsed().toFixed(1)}s`;
   },
@@ -43,3 +43,9 @@ export const localRuntime: BuilderRuntime<LocalBuilderConfig> = {
     };
   },
 };
+
+/** The raw disk as the build left it: its size and the file itself (the upload checks it opens the same one). */
+async function builtRaw(path: string, sha256: string): Promise<{ path: string; bytes: number; sha256: string; identity: { dev: number; ino: number } }> {
+  const stats = await stat(path);
+  return { path, bytes: stats.size, sha256, identity: { dev: stats.dev, ino: stats.ino } };
+}

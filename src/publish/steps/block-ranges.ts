@@ -12,15 +12,15 @@ export function blockRanges(indexes: Iterable<number>): string {
   return parts.join(",");
 }
 
-/** The indexes of blockRanges' text; anything else in it is an error (a journal edited by hand). */
-export function parseBlockRanges(text: string): number[] {
+/** The indexes of blockRanges' text, each below `blocks`; anything else in it is an error (a journal edited by hand). */
+export function parseBlockRanges(text: string, blocks: number): number[] {
   if (text === "") return [];
   return text.split(",").flatMap((part) => {
     const match = /^(\d+)(?:-(\d+))?$/.exec(part);
     if (match === null) throw new Error(`not a block range: ${JSON.stringify(part)}`);
     const from = Number(match[1]);
     const to = match[2] === undefined ? from : Number(match[2]);
-    if (to < from || to - from > 50_000_000) throw new Error(`not a block range: ${JSON.stringify(part)}`);
+    if (to < from || to >= blocks) throw new Error(`not a block range of a disk of ${blocks} blocks: ${JSON.stringify(part)}`);
     return Array.from({ length: to - from + 1 }, (_, k) => from + k);
   });
 }

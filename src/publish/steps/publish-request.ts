@@ -10,7 +10,7 @@ import type { AmazonPublishConfig } from "../../template/schema.js";
 export interface PublishRequest {
   amazon: AmazonPublishConfig;
   /** The raw disk: the exact file whose bytes go into the snapshot. */
-  disk: { path: string; bytes: number; sha256: string; boots: readonly ("bios" | "uefi")[] };
+  disk: { path: string; bytes: number; sha256: string; boots: readonly ("bios" | "uefi")[]; identity?: { dev: number; ino: number } | undefined };
   buildId: string;
   kilnVersion: string;
   gate: {

@@ -1,3 +1,4 @@
+import { constants } from "node:fs";
 import { open } from "node:fs/promises";
 import { DescribeSnapshotsCommand } from "@aws-sdk/client-ec2";
 import { dataExtents } from "../../audit/sources/data-extents.js";
@@ -40,10 +41,13 @@ export const uploadSnapshot: Step<PublishRequest & PublishAccess, { snapshot: Up
   }),
   run: async (ctx, input) => {
     const { disk, ebs, journal, amazon, buildId } = input;
-    const handle = await open(disk.path, "r");
+    // Never through a link, and the very file that was hashed (a rename over it would be another inode).
+    const handle = await open(disk.path, constants.O_RDONLY | constants.O_NOFOLLOW);
     try {
-      const size = (await handle.stat()).size;
-      if (size !== disk.bytes) throw new KilnError("KILN_PUBLISH_MISMATCH", `${disk.path} is ${size} bytes now, not the ${disk.bytes} it was checked at`, { hint: "do not change the disk while kiln publishes it" });
+      const opened = await handle.stat();
+      const size = opened.size;
+      const other = disk.identity !== undefined && (opened.dev !== disk.identity.dev || opened.ino !== disk.identity.ino);
+      if (size !== disk.bytes || other) throw new KilnError("KILN_PUBLISH_MISMATCH", `${disk.path} is ${other ? "another file" : `${size} bytes`} now, not the one checked (${disk.bytes} bytes, sha256 ${disk.sha256})`, { hint: "do not change or replace the disk while kiln publishes it" });
       const budget = new RateBudget(amazon.max_concurrency);
       const gib = volumeGiB(size);
       const resumed = journal.upload;
@@ -54,7 +58,7 @@ export const uploadSnapshot: Step<PublishRequest & PublishAccess, { snapshot: Up
         snapshotId = resumed.snapshotId;
         await pendingSnapshot(ctx, input, snapshotId);
         // The digests of blocks put before the crash come from the disk (the same bytes: its sha256 matches).
-        for (const index of parseBlockRanges(resumed.done)) {
+        for (const index of parseBlockRanges(resumed.done, Math.ceil(size / snapshotBlockBytes))) {
           const block = await readBlock(handle, size, index);
           if (block !== undefined) done.set(index, blockDigest(block));
         }
@@ -67,7 +71,7 @@ export const uploadSnapshot: Step<PublishRequest & PublishAccess, { snapshot: Up
       } else {
         snapshotId = await startSnapshot(ebs, {
           volumeGiB: gib, description: `${amazon.name}: ${disk.path.slice(disk.path.lastIndexOf("/") + 1)} sha256 ${disk.sha256}`.slice(0, 255),
-          tags: kilnTags(buildId, input.kilnVersion, amazon.tags), clientToken: clientToken(buildId, "snapshot"), kmsKeyArn: amazon.kms_key_id, timeoutMinutes: 120,
+          tags: kilnTags(buildId, input.kilnVersion, amazon.tags), clientToken: clientToken(buildId, "snapshot"), kmsKeyArn: amazon.kms_key_id, timeoutMinutes: 1440,
         }, budget, ctx.signal);
         await track(ctx, { aws: input.aws, journal, builder: input.settings }, { type: "snapshot", id: snapshotId, temporary: false }, `delete snapshot ${snapshotId}`);
         await journal.recordUpload({ disk: disk.path, sha256: disk.sha256, snapshotId, done: "" });
