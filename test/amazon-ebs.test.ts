@@ -9,6 +9,7 @@ import { CreateKeyPairCommand, CreateSecurityGroupCommand, CreateSubnetCommand, 
 import { AddRoleToInstanceProfileCommand, CreateInstanceProfileCommand, CreateRoleCommand, IAMClient, ListInstanceProfilesCommand, ListRolesCommand } from "@aws-sdk/client-iam";
 import { createServer } from "node:http";
 import { FaultProxy } from "./helpers/fault-proxy.js";
+import { instanceDisk } from "./helpers/instance-disk.js";
 import { startSshd } from "./helpers/sshd.js";
 import { runKiln, startKiln } from "./helpers/kiln-process.js";
 import type { Moto } from "./helpers/moto.js";
@@ -65,6 +66,8 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 10 
   }
 
   it("builds an image from the newest matching source image, tags it and its snapshots, and removes everything temporary", async () => {
+    // Shared with another account: the gate reads the image's snapshot back (the instance's disk, here a clean ext4).
+    aws.ebs.instanceDisk = await instanceDisk(dir, "ebs");
     const file = await template("ebs", [
       "    source_ami_filter: {filters: {name: amzn2-ami-hvm-*-x86_64-gp2}, owners: [amazon], most_recent: true}",
       "    instance_type: t3.micro",
@@ -284,6 +287,25 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 10 
     assert.equal(run.code, 0, run.stdout + run.stderr);
     assert.deepEqual((await readFile(log, "utf8")).split("\n").filter(Boolean), ["every", "every", "west-only"]);
     assert.deepEqual(await leftovers(), []);
+  });
+
+  it("audits the image's snapshots, read back, before sharing it outside the account, and refuses a key the instance left in free blocks", async () => {
+    // What the build instance's disk held: no filesystem, a private key in its free space (seed 004's risk).
+    const key = join(dir, "left-behind");
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "left-behind", "-f", key]);
+    aws.ebs.instanceDisk = await instanceDisk(dir, "with-key", await readFile(key));
+    const file = await template("gate", "    source_ami: ami-0123456789abcdef0\n    instance_type: t3.micro\n    ami_name: kiln-gate\n    ami_users: [\"123456789013\"]\n");
+    const run = await runKiln(["build", file, "--output-dir", join(dir, "gate-out")], env);
+    assert.equal(run.code, 1, run.stdout + run.stderr);
+    assert.match(run.stdout, /auditing \/dev\/\w+ \(snap-\w+\) of ami-\w+, read back through the EBS direct APIs, before sharing it with account 123456789013/);
+    assert.match(run.stderr, /image ami-\w+ was not shared with account 123456789013: its audit found \d+ findings? at or above high/);
+    assert.doesNotMatch(run.stdout + run.stderr, /BEGIN OPENSSH PRIVATE KEY-----\s*\n\s*[A-Za-z0-9+/]{20}/, "the key itself is never printed");
+    assert.equal(proxy.calls.get("ModifyImageAttribute") ?? 0, 0, "not shared");
+    assert.deepEqual(await leftovers(), []);
+    // The same instance disk without the key: the image is shared.
+    aws.ebs.instanceDisk = await instanceDisk(dir, "clean");
+    const clean = await runKiln(["build", await template("gate-clean", "    source_ami: ami-0123456789abcdef0\n    instance_type: t3.micro\n    ami_name: kiln-gate-clean\n    ami_users: [\"123456789013\"]\n"), "--output-dir", join(dir, "gate-out")], env);
+    assert.equal(clean.code, 0, clean.stdout + clean.stderr);
   });
 
   it("refuses to make an image public unless the template says public: true", async () => {

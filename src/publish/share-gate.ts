@@ -83,7 +83,13 @@ export async function auditSnapshot(ebs: EBSClient, snapshotId: string, budget: 
   const copy = await readSnapshot(ebs, snapshotId, { budget, signal: options.signal, progress: options.progress, ...(options.tempDirectory === undefined ? {} : { tempDirectory: options.tempDirectory }) });
   try {
     options.progress(`read ${copy.blocks} blocks of ${snapshotId} in ${copy.seconds.toFixed(1)}s; auditing them`);
-    const result = await auditDiskForSharing(copy.path, options);
+    const result = await auditDiskForSharing(copy.path, options).catch((error: unknown) => {
+      // What kiln cannot read it cannot vouch for: the gate fails closed.
+      if (!(error instanceof KilnError) || !error.code.startsWith("KILN_AUDIT_")) throw error;
+      throw new KilnError("KILN_SHARE_REFUSED", `snapshot ${snapshotId} cannot be audited: ${error.message.replace(/^.*snapshot\.raw /, "it ")}`, {
+        exitCode: 1, hint: "kiln audits ext filesystems on a raw or GPT/MBR disk; an image it cannot read is not shared by kiln (share it yourself only if you have audited it another way)",
+      });
+    });
     return { ...result, image: snapshotId, format: `EBS snapshot (${copy.bytes / 1024 ** 3} GiB, ${copy.blocks} blocks written) — ${result.format}`, readSeconds: copy.seconds, readBytes: copy.blocks * copy.blockBytes };
   } finally {
     await copy.remove();

@@ -24,6 +24,8 @@ export interface ModeledSnapshot {
   deadline: number;
   /** How many more DescribeSnapshots show a sealing snapshot as pending. */
   describesLeft: number;
+  /** The blocks themselves, for a snapshot EC2 made (moto holds none of its data). */
+  data?: Map<number, Buffer>;
 }
 
 const sha256 = (data: Buffer): Buffer => createHash("sha256").update(data).digest();
@@ -39,6 +41,12 @@ const header = (call: ProxyCall, name: string): string | undefined => {
  * completed snapshot, block tokens checked, StartSnapshot's ClientToken and Timeout honoured.
  */
 export class EbsDirectModel {
+  /**
+   * What the disk of a build instance held, for the snapshots EC2 makes of it (CreateImage,
+   * CopyImage): moto keeps no data, AWS lets EBS direct read the blocks the instance wrote. Unset:
+   * such snapshots read back with no block written.
+   */
+  instanceDisk: { volumeGiB: number; blocks: Map<number, Buffer> } | undefined;
   /** How many DescribeSnapshots show a completed upload as pending before it is completed (or error). */
   pendingDescribes = 2;
   readonly snapshots = new Map<string, ModeledSnapshot>();
@@ -59,6 +67,17 @@ export class EbsDirectModel {
     this.started.clear();
     this.clockOffset = 0;
     this.pendingDescribes = 2;
+    this.instanceDisk = undefined;
+  }
+
+  /** A snapshot EC2 made (named by DescribeImages): completed, holding `instanceDisk`'s blocks. */
+  knowEc2Snapshot(id: string): void {
+    if (this.snapshots.has(id)) return;
+    const data = this.instanceDisk?.blocks ?? new Map<number, Buffer>();
+    this.snapshots.set(id, {
+      id, volumeSize: this.instanceDisk?.volumeGiB ?? 8, status: "completed", timeoutMinutes: 60, deadline: Infinity, describesLeft: 0,
+      blocks: new Map([...data].map(([i, b]) => [i, sha256(b).toString("base64")])), data,
+    });
   }
 
   /** The snapshot as the stand-in holds it, past its timeout if due. */
@@ -80,6 +99,10 @@ export class EbsDirectModel {
   async answer(call: ProxyCall, forward: (body?: Buffer) => Promise<RawAnswer>): Promise<RawAnswer | undefined> {
     if (call.action === "StartSnapshot") return this.start(call, forward);
     const { snapshotId, blockIndex, query } = ebsPath(call.url);
+    // A snapshot not started through the stand-in is one EC2 made (CreateImage, CopyImage: the
+    // amazon-ebs builder's): readable as AWS reads it. (Leniency left: an id that exists nowhere
+    // reads as an empty snapshot, where AWS answers ResourceNotFoundException.)
+    if ((call.action === "ListSnapshotBlocks" || call.action === "GetSnapshotBlock") && /^snap-[0-9a-f]+$/.test(snapshotId)) this.knowEc2Snapshot(snapshotId);
     const snapshot = this.snapshot(snapshotId);
     if (snapshot === undefined) return undefined; // not started through the stand-in: moto's answer
     switch (call.action) {
@@ -178,7 +201,8 @@ export class EbsDirectModel {
     if (snapshot.status !== "completed") return ebsInvalid("INVALID_SNAPSHOT_ID", `The snapshot ${snapshot.id} is ${snapshot.status}: only a completed snapshot can be read`);
     const token = this.blockToken(snapshot.id, index);
     if (token === undefined || query.get("blockToken") !== token) return ebsInvalid("INVALID_BLOCK_TOKEN", `The block token is not valid for block ${index} of ${snapshot.id}`);
-    const answer = await forward();
+    const held = snapshot.data?.get(index);
+    const answer = held === undefined ? await forward() : { status: 200, headers: { "content-type": "application/octet-stream" }, body: held };
     if (answer.status >= 300) return answer;
     return {
       ...answer,

@@ -121,7 +121,11 @@ export class ImageModel {
   private describe(answer: RawAnswer): RawAnswer {
     const document = rewriteItems(answer.body.toString(), "imagesSet", (item) => {
       const image = this.registered.get(elementText(item, "imageId") ?? "");
-      if (image === undefined) return item;
+      if (image === undefined) {
+        // An image EC2 made (CreateImage, CopyImage): its snapshots are readable through EBS direct, as on AWS.
+        for (const [, id] of item.matchAll(/<snapshotId>(snap-[0-9a-f]+)<\/snapshotId>/g)) this.ebs.knowEc2Snapshot(id ?? "");
+        return item;
+      }
       const fields = ["blockDeviceMapping", "rootDeviceName", "rootDeviceType", "architecture", "bootMode", "enaSupport", "imdsSupport", "tpmSupport", "virtualizationType", "sriovNetSupport"];
       const element = (name: string, value: string | boolean | number | undefined): string => (value === undefined ? "" : `<${name}>${escapeXml(String(value))}</${name}>`);
       const devices = image.blockDevices.map((d) => `<item>${element("deviceName", d.deviceName)}<ebs>${element("snapshotId", d.snapshotId)}${element("volumeSize", d.volumeSize)}${element("volumeType", d.volumeType)}${element("deleteOnTermination", d.deleteOnTermination)}</ebs></item>`).join("");
