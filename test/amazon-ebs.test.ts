@@ -294,7 +294,7 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 10 
     const key = join(dir, "left-behind");
     execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "left-behind", "-f", key]);
     aws.ebs.instanceDisk = await instanceDisk(dir, "with-key", await readFile(key));
-    const file = await template("gate", "    source_ami: ami-0123456789abcdef0\n    instance_type: t3.micro\n    ami_name: kiln-gate\n    ami_users: [\"123456789013\"]\n");
+    const file = await template("gate", "    source_ami_filter: {filters: {name: amzn2-ami-hvm-*-x86_64-gp2}, owners: [amazon], most_recent: true}\n    instance_type: t3.micro\n    ami_name: kiln-gate\n    ami_users: [\"123456789013\"]\n");
     const run = await runKiln(["build", file, "--output-dir", join(dir, "gate-out")], env);
     assert.equal(run.code, 1, run.stdout + run.stderr);
     assert.match(run.stdout, /auditing \/dev\/\w+ \(snap-\w+\) of ami-\w+, read back through the EBS direct APIs, before sharing it with account 123456789013/);
@@ -304,7 +304,7 @@ describe("kiln build with the amazon-ebs builder (against moto)", { timeout: 10 
     assert.deepEqual(await leftovers(), []);
     // The same instance disk without the key: the image is shared.
     aws.ebs.instanceDisk = await instanceDisk(dir, "clean");
-    const clean = await runKiln(["build", await template("gate-clean", "    source_ami: ami-0123456789abcdef0\n    instance_type: t3.micro\n    ami_name: kiln-gate-clean\n    ami_users: [\"123456789013\"]\n"), "--output-dir", join(dir, "gate-out")], env);
+    const clean = await runKiln(["build", await template("gate-clean", "    source_ami_filter: {filters: {name: amzn2-ami-hvm-*-x86_64-gp2}, owners: [amazon], most_recent: true}\n    instance_type: t3.micro\n    ami_name: kiln-gate-clean\n    ami_users: [\"123456789013\"]\n"), "--output-dir", join(dir, "gate-out")], env);
     assert.equal(clean.code, 0, clean.stdout + clean.stderr);
   });
 

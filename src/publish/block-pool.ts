@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CancelledError } from "../errors.js";
 import { awsError } from "../builders/amazon-ebs/aws-errors.js";
@@ -46,6 +47,8 @@ export interface PoolOptions {
 export async function runPool(items: readonly number[], call: (item: number, signal: AbortSignal) => Promise<void>, options: PoolOptions): Promise<void> {
   const { budget, attempts = 8, throttledAttempts = 60 } = options;
   const stop = new AbortController();
+  // Each waiting worker and each call in flight listens on it (64 at most): not a leak.
+  setMaxListeners(0, stop.signal);
   const forward = (): void => stop.abort();
   options.signal.addEventListener("abort", forward, { once: true });
   let next = 0;
