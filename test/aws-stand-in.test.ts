@@ -9,7 +9,7 @@ import {
   DescribeImageAttributeCommand, DescribeImagesCommand, DescribeSnapshotsCommand, EC2Client, GetImageBlockPublicAccessStateCommand,
   ModifyImageAttributeCommand, RegisterImageCommand,
 } from "@aws-sdk/client-ec2";
-import { isThrottlingError } from "@smithy/core/retry";
+import { classify } from "../src/publish/block-pool.js";
 import { startAwsStandIn, type AwsStandIn } from "./helpers/aws-stand-in.js";
 
 // The stand-in answers as AWS documents where moto 5.2 is lenient (FACTS.md): every case here
@@ -122,7 +122,7 @@ describe("the AWS stand-in speaks for AWS where moto is lenient", { timeout: 5 *
   it("throttles, fails, loses and drops EBS calls in EBS's error shape", async () => {
     const client = aws.ebsClient({ maxAttempts: 1 });
     aws.proxy.inject("StartSnapshot", { throttle: 1 });
-    await assert.rejects(client.send(new StartSnapshotCommand({ VolumeSize: 1 })), (e) => e instanceof RequestThrottledException && e.Reason === "ACCOUNT_THROTTLED" && e.$metadata.httpStatusCode === 400 && isThrottlingError(e as Parameters<typeof isThrottlingError>[0]));
+    await assert.rejects(client.send(new StartSnapshotCommand({ VolumeSize: 1 })), (e) => e instanceof RequestThrottledException && e.Reason === "ACCOUNT_THROTTLED" && e.$metadata.httpStatusCode === 400 && classify(e) === "throttled");
     aws.proxy.inject("StartSnapshot", { throttle: 2 });
     assert.match((await ebs.send(new StartSnapshotCommand({ VolumeSize: 1 }))).SnapshotId ?? "", /^snap-/, "the SDK retried past two throttles");
     aws.proxy.inject("StartSnapshot", { error: { status: 400, code: "ValidationException", message: "bad size", reason: "INVALID_VOLUME_SIZE" } });
@@ -170,5 +170,23 @@ describe("the AWS stand-in speaks for AWS where moto is lenient", { timeout: 5 *
     aws.setImageBlockPublicAccess("unblocked");
     await ec2.send(new ModifyImageAttributeCommand({ ImageId, LaunchPermission: { Add: [{ Group: "all" }] } }));
     assert.ok((await ec2.send(new DescribeImageAttributeCommand({ ImageId, Attribute: "launchPermission" }))).LaunchPermissions?.some((p) => p.Group === "all"));
+  });
+
+  it("RegisterImage refuses a volume smaller than its snapshot, io1 without Iops, a root device not in the mapping", async () => {
+    const data = Buffer.alloc(524_288, 3);
+    const { SnapshotId } = await ebs.send(new StartSnapshotCommand({ VolumeSize: 4, Timeout: 60 }));
+    const id = SnapshotId ?? "";
+    await ebs.send(new PutSnapshotBlockCommand({ SnapshotId: id, BlockIndex: 0, BlockData: data, DataLength: data.length, Checksum: createHash("sha256").update(data).digest("base64"), ChecksumAlgorithm: "SHA256" }));
+    await ebs.send(new CompleteSnapshotCommand({ SnapshotId: id, ChangedBlocksCount: 1 }));
+    for (let i = 0; i < 10 && (await ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [id] }))).Snapshots?.[0]?.State === "pending"; i++);
+    const request = (ebsDevice: object, root = "/dev/xvda") => new RegisterImageCommand({
+      Name: `kiln-review-${Math.random()}`, Architecture: "x86_64", RootDeviceName: root, VirtualizationType: "hvm",
+      BlockDeviceMappings: [{ DeviceName: "/dev/xvda", Ebs: { SnapshotId: id, DeleteOnTermination: true, ...ebsDevice } }],
+    });
+    await assert.rejects(ec2.send(request({ VolumeSize: 2, VolumeType: "gp3" })), { name: "InvalidBlockDeviceMapping" });
+    await assert.rejects(ec2.send(request({ VolumeSize: 4, VolumeType: "io1" })), { name: "InvalidParameterCombination" });
+    await assert.rejects(ec2.send(request({ VolumeSize: 4, VolumeType: "gp3" }, "/dev/sda1")), { name: "InvalidBlockDeviceMapping" });
+    assert.match((await ec2.send(request({ VolumeSize: 4, VolumeType: "io1", Iops: 100 }))).ImageId ?? "", /^ami-/);
+    assert.match((await ec2.send(request({ VolumeSize: 4, VolumeType: "gp3" }))).ImageId ?? "", /^ami-/);
   });
 });

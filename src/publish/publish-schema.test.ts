@@ -5,9 +5,10 @@ import { describe, it } from "node:test";
 import { tempDirectory } from "../../test/helpers/temp.js";
 import { ConfigError, formatProblem } from "../errors.js";
 import { loadTemplate } from "../template/load.js";
-import { bootModeOf } from "../template/schema.js";
+import { bootModeOf, type AmazonPublishConfig } from "../template/schema.js";
+import { publishImageSettings } from "../builders/amazon-ebs/image-settings.js";
 
-async function load(publish: string, disk = ""): Promise<{ problems: string[]; amazon?: unknown }> {
+async function load(publish: string, disk = ""): Promise<{ problems: string[]; amazon?: AmazonPublishConfig | undefined }> {
   const dir = await tempDirectory();
   const file = join(dir, "kiln.yaml");
   await writeFile(file, `name: demo
@@ -63,5 +64,41 @@ describe("publish.amazon in a template", () => {
     assert.equal(bootModeOf({}, ["bios"]), "legacy-bios");
     assert.equal(bootModeOf({}, ["uefi"]), "uefi");
     assert.equal(bootModeOf({ boot_mode: "uefi" }, ["bios", "uefi"]), "uefi");
+  });
+});
+
+const key = (region: string): string => `arn:aws:kms:${region}:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
+
+describe("publish.amazon against what AWS accepts", () => {
+  it("refuses a root volume type RegisterImage or a launch refuses: io1/io2 without IOPS, st1/sc1 (not bootable)", async () => {
+    for (const type of ["io1", "io2", "st1", "sc1"]) {
+      const { problems } = await load(`name: my-image\nvolume_type: ${type}`);
+      assert.equal(problems.length, 1, `${type}: ${problems.join("; ")}`);
+      assert.match(problems[0] ?? "", /volume_type: must be one of "gp3", "gp2", "standard"/);
+    }
+    for (const type of ["gp3", "gp2", "standard"]) assert.deepEqual((await load(`name: my-image\nvolume_type: ${type}`)).problems, []);
+  });
+
+  it("refuses an encrypted image shared with users whose copy would be under the AWS-managed key (AWS cannot share it)", async () => {
+    const { problems } = await load(`name: my-image\nregion: eu-west-1\nkms_key_id: ${key("eu-west-1")}\nusers: ["210987654321"]\nregions: [us-east-1]`);
+    assert.equal(problems.length, 1, problems.join("; "));
+    assert.match(problems[0] ?? "", /region_kms_key_ids.*us-east-1.*AWS-managed key/);
+  });
+
+  it("encrypts each copy with its region's key when given, and shares it", async () => {
+    const { problems, amazon } = await load(`name: my-image\nregion: eu-west-1\nkms_key_id: ${key("eu-west-1")}\nusers: ["210987654321"]\nregions: [us-east-1, us-west-2]\nregion_kms_key_ids:\n  us-east-1: ${key("us-east-1")}\n  us-west-2: ${key("us-west-2")}`);
+    assert.deepEqual(problems, []);
+    assert.ok(amazon !== undefined);
+    assert.deepEqual(publishImageSettings(amazon).ami_region_kms_key_ids, { "us-east-1": key("us-east-1"), "us-west-2": key("us-west-2") });
+  });
+
+  it("keeps the AWS-managed key for copies that are not shared, and refuses region keys that name no copy", async () => {
+    const { problems, amazon } = await load(`name: my-image\nkms_key_id: ${key("eu-west-1")}\nregions: [us-east-1]`);
+    assert.deepEqual(problems, []);
+    assert.ok(amazon !== undefined);
+    assert.deepEqual(publishImageSettings(amazon).ami_region_kms_key_ids, { "us-east-1": "" });
+    const stray = await load(`name: my-image\nkms_key_id: ${key("eu-west-1")}\nregion_kms_key_ids:\n  us-east-1: ${key("us-east-1")}`);
+    assert.equal(stray.problems.length, 1, stray.problems.join("; "));
+    assert.match(stray.problems[0] ?? "", /us-east-1, which is not in regions/);
   });
 });
