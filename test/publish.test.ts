@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import { GetSnapshotBlockCommand, ListSnapshotBlocksCommand, type EBSClient } from "@aws-sdk/client-ebs";
-import { DescribeSnapshotsCommand, type EC2Client } from "@aws-sdk/client-ec2";
+import { DescribeImageAttributeCommand, DescribeSnapshotsCommand, type EC2Client } from "@aws-sdk/client-ec2";
 import { sha256File } from "../src/system/sha256.js";
 import { startAwsStandIn, type AwsStandIn } from "./helpers/aws-stand-in.js";
 import { repoRoot, runKiln, startKiln } from "./helpers/kiln-process.js";
@@ -123,6 +123,10 @@ describe("kiln publish: a local disk to an AMI without booting a builder", { tim
     const dir = join(scratch, name);
     execFileSync("mkdir", ["-p", dir]);
     execFileSync("cp", ["--sparse=always", join(built, "disk.raw"), join(built, "manifest.json"), join(built, "audit.json"), dir]);
+    // As built, before its first publish: the images of this copy are the only ones its manifest lists.
+    const manifest = JSON.parse(await readFile(join(dir, "manifest.json"), "utf8")) as Manifest;
+    delete manifest.published;
+    await writeFile(join(dir, "manifest.json"), JSON.stringify(manifest));
     return join(dir, "disk.raw");
   }
 
@@ -225,6 +229,7 @@ describe("kiln publish: a local disk to an AMI without booting a builder", { tim
     assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
     const manifest = JSON.parse(await readFile(join(scratch, "tampered-private", "manifest.json"), "utf8")) as Manifest;
     const { image, snapshots } = manifest.published?.amazon[0] ?? { image: "", snapshots: [] };
+    await assertSnapshotIsDisk(ebs, snapshots[0] ?? "", disk);
     aws.proxy.reset();
     const share = await runKiln(["share", image, "--public", "--region", "us-east-1"], env);
     assert.equal(share.code, 1, `${share.stdout}\n${share.stderr}`);
@@ -249,7 +254,7 @@ describe("kiln publish: a local disk to an AMI without booting a builder", { tim
     assert.equal(aws.proxy.calls.get("ModifyImageAttribute"), 1);
   });
 
-  it("says before uploading that the account blocks public images, and how to change it", async () => {
+  it("says before uploading that the account blocks public images, and how to change it; unblocked, the clean example is audited and made public", async () => {
     aws.proxy.reset();
     aws.setImageBlockPublicAccess("block-new-sharing");
     after(() => aws.setImageBlockPublicAccess("unblocked"));
@@ -260,5 +265,13 @@ describe("kiln publish: a local disk to an AMI without booting a builder", { tim
     assert.match(run.stderr, /the account blocks public images in us-east-1 \(image block public access: block-new-sharing\)/);
     assert.match(run.stderr, /aws ec2 disable-image-block-public-access --region us-east-1/);
     assert.equal(aws.proxy.calls.get("StartSnapshot") ?? 0, 0, "nothing uploaded");
+    // Unblocked, the clean example passes the gate (audited again, with no recorded base) and is public.
+    aws.setImageBlockPublicAccess("unblocked");
+    const open = await runKiln(["publish", disk, "--template", template], env);
+    assert.equal(open.code, 0, `${open.stdout}\n${open.stderr}`);
+    assert.match(open.stdout, /auditing .*disk\.raw before it is shared with everyone \(public\)/);
+    const image = (JSON.parse(await readFile(join(scratch, "blocked", "manifest.json"), "utf8")) as Manifest).published?.amazon[0]?.image ?? "";
+    const permissions = (await ec2.send(new DescribeImageAttributeCommand({ ImageId: image, Attribute: "launchPermission" }))).LaunchPermissions ?? [];
+    assert.ok(permissions.some((p) => p.Group === "all"), "public");
   });
 });
