@@ -26,7 +26,10 @@ type ShareInput = AmazonEbsBuildRequest & { aws: AwsClients; journal: BuildJourn
 export const shareAndCopy: Step<ShareInput, { copies: MachineImage[] }, AmazonEbsFacts> = {
   name: "share and copy image",
   plan: ({ builder, tags }) => ({
-    calls: [...(builder.ami_users.length + builder.ami_groups.length > 0 ? ["ec2:ModifyImageAttribute"] : []), ...builder.ami_regions.map((r) => `ec2:CopyImage to ${r}`)],
+    calls: [
+      ...(leavesAccount(audienceOf(builder)) ? ["ebs:ListSnapshotBlocks, ebs:GetSnapshotBlock (read-only): the image's snapshots read back and audited before it is shared"] : []),
+      ...(builder.ami_users.length + builder.ami_groups.length > 0 ? ["ec2:ModifyImageAttribute"] : []), ...builder.ami_regions.map((r) => `ec2:CopyImage to ${r}`),
+    ],
     creates: builder.ami_regions.map((r) => ({ type: "image copy", name: `${builder.ami_name} in ${r}`, tags: tags(builder.tags) })),
     note: [builder.ami_users.length > 0 ? `launch permission for ${builder.ami_users.join(", ")}` : "", builder.ami_groups.includes("all") ? "PUBLIC" : ""].filter(Boolean).join("; ") || "not shared",
   }),
