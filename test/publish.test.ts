@@ -134,22 +134,26 @@ describe("kiln publish: a local disk to an AMI without booting a builder", { tim
     return (await readdir(join(stateDir, "builds")).catch(() => [] as string[])).filter((n) => n.endsWith(".json"));
   }
 
-  it("resumes an upload killed midway: only the blocks not yet put are sent, and the snapshot equals the disk", async () => {
-    aws.proxy.reset();
-    const disk = await copyOfBuilt("resume");
-    const template = await exampleWith("resume", "region: us-east-1\nname: kiln-e2e-resume");
+  /** A publish killed with SIGKILL (no cleanup at all) once some blocks are in and journaled. */
+  async function killMidUpload(disk: string, template: string): Promise<void> {
     aws.proxy.inject("PutSnapshotBlock", { delayMs: 40 });
-    const first = startKiln(["publish", disk, "--template", template], env);
-    // Killed (no cleanup at all) once some blocks are in and journaled.
+    const run = startKiln(["publish", disk, "--template", template], env);
     for (let waited = 0; ; waited += 200) {
       const journal = (await journalFiles())[0];
       const done = journal === undefined ? "" : ((JSON.parse(await readFile(join(stateDir, "builds", journal), "utf8")) as { upload?: { done: string } }).upload?.done ?? "");
       if (done.length > 0 && (aws.proxy.calls.get("PutSnapshotBlock") ?? 0) > 40) break;
-      assert.ok(waited < 120_000, `the upload never got going:\n${first.stdout()}`);
+      assert.ok(waited < 120_000, `the upload never got going:\n${run.stdout()}`);
       await sleep(200);
     }
-    first.child.kill("SIGKILL");
-    await first.done;
+    run.child.kill("SIGKILL");
+    await run.done;
+  }
+
+  it("resumes an upload killed midway: only the blocks not yet put are sent, and the snapshot equals the disk", async () => {
+    aws.proxy.reset();
+    const disk = await copyOfBuilt("resume");
+    const template = await exampleWith("resume", "region: us-east-1\nname: kiln-e2e-resume");
+    await killMidUpload(disk, template);
     const before = aws.proxy.calls.get("PutSnapshotBlock") ?? 0;
     aws.proxy.reset();
     const resumed = await runKiln(["publish", disk, "--template", template, "--resume"], env);
@@ -169,14 +173,7 @@ describe("kiln publish: a local disk to an AMI without booting a builder", { tim
     aws.proxy.reset();
     const disk = await copyOfBuilt("cleanup");
     const template = await exampleWith("cleanup", "region: us-east-1\nname: kiln-e2e-cleanup");
-    aws.proxy.inject("PutSnapshotBlock", { delayMs: 40 });
-    const run = startKiln(["publish", disk, "--template", template], env);
-    for (let waited = 0; (aws.proxy.calls.get("PutSnapshotBlock") ?? 0) < 10; waited += 200) {
-      assert.ok(waited < 120_000, `the upload never got going:\n${run.stdout()}`);
-      await sleep(200);
-    }
-    run.child.kill("SIGKILL");
-    await run.done;
+    await killMidUpload(disk, template);
     const [journal] = await journalFiles();
     const { upload } = JSON.parse(await readFile(join(stateDir, "builds", journal ?? ""), "utf8")) as { upload: { snapshotId: string } };
     aws.proxy.reset();
