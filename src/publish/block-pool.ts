@@ -95,3 +95,10 @@ export async function runPool(items: readonly number[], call: (item: number, sig
     options.signal.removeEventListener("abort", forward);
   }
 }
+
+/** One EBS direct call, retried as a pool's block is (the client itself tries once). */
+export async function retried<T>(doing: string, budget: RateBudget, signal: AbortSignal, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  let answer: T | undefined;
+  await runPool([0], async (_, abortSignal) => { answer = await call(abortSignal); }, { budget, signal, doing: () => doing });
+  return answer as T;
+}

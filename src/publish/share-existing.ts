@@ -1,8 +1,7 @@
-import { ModifyImageAttributeCommand } from "@aws-sdk/client-ec2";
 import { loadBaseline } from "../audit/judging/baseline.js";
 import type { Severity } from "../audit/rules.js";
 import { awsClients, buildRegion } from "../builders/amazon-ebs/aws-clients.js";
-import { aws } from "../builders/amazon-ebs/aws-errors.js";
+import { shareImage } from "../builders/amazon-ebs/steps/share-and-copy.js";
 import type { Reporter } from "../report/reporter.js";
 import { auditImageForSharing, checkPublicSharingAllowed, describeAudience, type Audience } from "./share-gate.js";
 
@@ -18,7 +17,6 @@ export async function shareExistingImage(args: {
   if (audience.public) await checkPublicSharingAllowed(clients, signal, (line) => report.warn(line));
   const baseline = args.acceptFindings === undefined ? undefined : await loadBaseline(args.acceptFindings);
   await auditImageForSharing(clients, imageId, audience, { failOn: args.failOn, baseline, signal, progress: (line) => report.info(line), report: (line) => report.info(line), redactor: report.redactor, profile: args.profile });
-  const add = [...audience.users.map((UserId) => ({ UserId })), ...(audience.public ? [{ Group: "all" as const }] : [])];
-  await aws(`sharing image ${imageId} (ec2:ModifyImageAttribute)`, () => clients.ec2.send(new ModifyImageAttributeCommand({ ImageId: imageId, LaunchPermission: { Add: add } }), { abortSignal: signal }), signal);
+  await shareImage(clients, imageId, audience, signal);
   report.info(`${imageId} in ${clients.region} is shared with ${describeAudience(audience)}`);
 }

@@ -79,7 +79,10 @@ export async function imageSnapshots(clients: AwsClients, imageId: string, signa
  * The audit of a snapshot's bytes read back (nothing launched, no volume attached): the same
  * raw-image audit a disk file gets, over every block ever written, free space included.
  */
-export async function auditSnapshot(ebs: EBSClient, snapshotId: string, budget: RateBudget, options: GateOptions): Promise<AuditResult & { readSeconds: number; readBytes: number }> {
+/** A snapshot's audit, and what reading it back took. */
+export type SnapshotAudit = AuditResult & { readSeconds: number; readBytes: number };
+
+export async function auditSnapshot(ebs: EBSClient, snapshotId: string, budget: RateBudget, options: GateOptions): Promise<SnapshotAudit> {
   const copy = await readSnapshot(ebs, snapshotId, { budget, signal: options.signal, progress: options.progress, ...(options.tempDirectory === undefined ? {} : { tempDirectory: options.tempDirectory }) });
   try {
     options.progress(`read ${copy.blocks} blocks of ${snapshotId} in ${copy.seconds.toFixed(1)}s; auditing them`);
@@ -107,23 +110,36 @@ export function refuseIfFailed(results: readonly AuditResult[], what: string, au
 }
 
 /**
- * The gate for an image already in AWS: each of its snapshots read back and audited, the
- * reports written through `report`, the share refused when one fails.
+ * Each snapshot of an image (or the one snapshot a `snap-` id names) read back and audited, in
+ * turn, under one budget: `kiln audit ami-…` and the gate before sharing an image already in AWS.
  */
-export async function auditImageForSharing(clients: AwsClients, imageId: string, audience: Audience, options: GateOptions & { profile?: string | undefined; report: (line: string) => void; redactor: Redactor }): Promise<void> {
+export async function auditImageSnapshots(clients: AwsClients, id: string, options: GateOptions & { profile?: string | undefined; starting: (snapshot: { device: string; snapshotId: string }) => void; audited?: (result: SnapshotAudit) => void }): Promise<SnapshotAudit[]> {
   const ebs = ebsClient(clients.region, options.profile);
   const budget = new RateBudget(32);
   try {
-    const results: AuditResult[] = [];
-    for (const { device, snapshotId } of await imageSnapshots(clients, imageId, options.signal)) {
-      options.report(`auditing ${device} (${snapshotId}) of ${imageId}, read back through the EBS direct APIs, before sharing it with ${describeAudience(audience)}`);
-      const result = await auditSnapshot(ebs, snapshotId, budget, options);
-      for (const line of renderTextReport(result, { redactor: options.redactor, color: false })) options.report(line);
+    const snapshots = id.startsWith("snap-") ? [{ device: "snapshot", snapshotId: id }] : await imageSnapshots(clients, id, options.signal);
+    const results: SnapshotAudit[] = [];
+    for (const snapshot of snapshots) {
+      options.starting(snapshot);
+      const result = await auditSnapshot(ebs, snapshot.snapshotId, budget, options);
+      options.audited?.(result);
       results.push(result);
     }
-    refuseIfFailed(results, `image ${imageId}`, audience);
+    return results;
   } finally {
     ebs.destroy();
   }
 }
 
+/**
+ * The gate for an image already in AWS: each of its snapshots read back and audited, the
+ * reports written through `report`, the share refused when one fails.
+ */
+export async function auditImageForSharing(clients: AwsClients, imageId: string, audience: Audience, options: GateOptions & { profile?: string | undefined; report: (line: string) => void; redactor: Redactor }): Promise<void> {
+  const results = await auditImageSnapshots(clients, imageId, {
+    ...options,
+    starting: ({ device, snapshotId }) => options.report(`auditing ${device} (${snapshotId}) of ${imageId}, read back through the EBS direct APIs, before sharing it with ${describeAudience(audience)}`),
+    audited: (result) => { for (const line of renderTextReport(result, { redactor: options.redactor, color: false })) options.report(line); },
+  });
+  refuseIfFailed(results, `image ${imageId}`, audience);
+}

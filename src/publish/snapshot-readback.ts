@@ -5,10 +5,10 @@ import { GetSnapshotBlockCommand, ListSnapshotBlocksCommand, type EBSClient, typ
 import { KilnError } from "../errors.js";
 import { megabytes } from "../report/format.js";
 import { makePrivateDirectory } from "../system/private-directory.js";
-import { runPool } from "./block-pool.js";
+import { retried, runPool } from "./block-pool.js";
 import type { RateBudget } from "./rate-budget.js";
+import { snapshotIdPattern } from "./remote-id.js";
 import { blockDigest, snapshotBlockBytes } from "./snapshot-blocks.js";
-import { retried } from "./snapshot-upload.js";
 
 /** A snapshot's bytes on this machine: written blocks where they lie, holes (zeros) elsewhere. */
 export interface SnapshotCopy {
@@ -20,8 +20,6 @@ export interface SnapshotCopy {
   remove: () => Promise<void>;
 }
 
-/** A snapshot id as EC2 writes them; anything else (from a hostile or garbled answer) is refused before use. */
-export const snapshotIdPattern = /^snap-[0-9a-f]{8,17}$/;
 /** The largest EBS volume (io2 Block Express): 64 TiB. */
 const maxVolumeGiB = 65_536;
 /** How long one block's answer may take, headers to last byte, before it is tried again. */

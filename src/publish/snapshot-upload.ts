@@ -2,7 +2,7 @@ import type { FileHandle } from "node:fs/promises";
 import { CompleteSnapshotCommand, PutSnapshotBlockCommand, StartSnapshotCommand, type EBSClient } from "@aws-sdk/client-ebs";
 import { KilnError } from "../errors.js";
 import { megabytes } from "../report/format.js";
-import { classify, runPool } from "./block-pool.js";
+import { classify, retried, runPool } from "./block-pool.js";
 import type { RateBudget } from "./rate-budget.js";
 import { blockDigest, linearChecksum, readBlock, snapshotBlockBytes } from "./snapshot-blocks.js";
 
@@ -120,11 +120,4 @@ export async function completeSnapshot(ebs: EBSClient, snapshotId: string, diges
       throw error;
     }
   });
-}
-
-/** One EBS direct call, retried as a pool's block is (the client itself tries once). */
-export async function retried<T>(doing: string, budget: RateBudget, signal: AbortSignal, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  let answer: T | undefined;
-  await runPool([0], async (_, abortSignal) => { answer = await call(abortSignal); }, { budget, signal, doing: () => doing });
-  return answer as T;
 }

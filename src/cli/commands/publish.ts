@@ -4,6 +4,9 @@ import type { Command } from "commander";
 import { buildState, readJournalFiles } from "../../builders/build-journal.js";
 import type { JournalRecord } from "../../builders/amazon-ebs/journal.js";
 import { KilnError, UsageError } from "../../errors.js";
+import { snapshotIdPattern } from "../../publish/remote-id.js";
+import { snapshotBlockBytes } from "../../publish/snapshot-blocks.js";
+import { BlockRangeError, parseBlockRanges } from "../../publish/steps/block-ranges.js";
 import { kilnVersion } from "../../version.js";
 import { listenForInterrupts } from "../interrupts.js";
 import type { CliContext } from "../io.js";
@@ -81,17 +84,15 @@ export function checkResumable(file: string, record: JournalRecord, diskBytes: n
   const refuse = (what: string): KilnError => new KilnError("KILN_PUBLISH_RESUME", `the journal ${file} ${what}: it is not one kiln publish wrote`, { exitCode: 2, hint: `publish without --resume; remove what it made with kiln cleanup ${record.buildId} (or delete the journal)` });
   if (upload === undefined) throw refuse("has no upload to resume");
   const snapshotId = typeof upload.snapshotId === "string" ? upload.snapshotId : "";
-  if (!/^snap-[0-9a-f]{8,17}$/.test(snapshotId)) throw refuse(`names ${JSON.stringify(upload.snapshotId)} as its snapshot`);
+  if (!snapshotIdPattern.test(snapshotId)) throw refuse(`names ${JSON.stringify(upload.snapshotId)} as its snapshot`);
   if (!record.resources.some((r) => r.type === "snapshot" && r.id === snapshotId && r.region === undefined)) throw refuse(`names snapshot ${snapshotId}, which it does not track as its own`);
   if (record.region !== region) throw refuse(`is of a publish to ${String(record.region)}, and the template publishes to ${region}`);
-  const blocks = Math.ceil(diskBytes / (512 * 1024));
+  const blocks = Math.ceil(diskBytes / snapshotBlockBytes);
   if (typeof upload.done !== "string") throw refuse("has no list of blocks put");
-  let count = 0;
-  for (const part of upload.done === "" ? [] : upload.done.split(",")) {
-    const match = /^(\d{1,15})(?:-(\d{1,15}))?$/.exec(part);
-    const from = Number(match?.[1]);
-    const to = match?.[2] === undefined ? from : Number(match[2]);
-    count += to - from + 1;
-    if (match === null || to < from || to >= blocks || count > blocks) throw refuse(`says blocks ${JSON.stringify(part.slice(0, 40))} were put, outside the disk's ${blocks} blocks`);
+  try {
+    parseBlockRanges(upload.done, blocks);
+  } catch (error) {
+    if (!(error instanceof BlockRangeError)) throw error;
+    throw refuse(`says blocks ${JSON.stringify(error.part.slice(0, 40))} were put, outside the disk's ${blocks} blocks`);
   }
 }

@@ -12,15 +12,25 @@ export function blockRanges(indexes: Iterable<number>): string {
   return parts.join(",");
 }
 
-/** The indexes of blockRanges' text, each below `blocks`; anything else in it is an error (a journal edited by hand). */
+/** A part of a journal's block list that is no range of the disk's blocks. */
+export class BlockRangeError extends Error {
+  constructor(readonly part: string, blocks: number) {
+    super(`not a block range of a disk of ${blocks} blocks: ${JSON.stringify(part.slice(0, 40))}`);
+  }
+}
+
+/**
+ * The indexes of blockRanges' text, each below `blocks` and no more of them than the disk has
+ * (checked before a range is expanded): anything else is a BlockRangeError (a journal edited by hand).
+ */
 export function parseBlockRanges(text: string, blocks: number): number[] {
-  if (text === "") return [];
-  return text.split(",").flatMap((part) => {
-    const match = /^(\d+)(?:-(\d+))?$/.exec(part);
-    if (match === null) throw new Error(`not a block range: ${JSON.stringify(part)}`);
-    const from = Number(match[1]);
-    const to = match[2] === undefined ? from : Number(match[2]);
-    if (to < from || to >= blocks) throw new Error(`not a block range of a disk of ${blocks} blocks: ${JSON.stringify(part)}`);
-    return Array.from({ length: to - from + 1 }, (_, k) => from + k);
-  });
+  const indexes: number[] = [];
+  for (const part of text === "" ? [] : text.split(",")) {
+    const match = /^(\d{1,15})(?:-(\d{1,15}))?$/.exec(part);
+    const from = Number(match?.[1]);
+    const to = match?.[2] === undefined ? from : Number(match[2]);
+    if (match === null || to < from || to >= blocks || indexes.length + (to - from + 1) > blocks) throw new BlockRangeError(part, blocks);
+    for (let index = from; index <= to; index++) indexes.push(index);
+  }
+  return indexes;
 }

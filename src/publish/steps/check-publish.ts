@@ -36,18 +36,14 @@ export const checkPublish: Step<PublishRequest, PublishAccess, PublishFacts> = {
     const taken = request.resume === undefined ? await imageNameTaken(settings, clients, ctx.signal) : undefined;
     if (taken !== undefined) throw new KilnError("KILN_IMAGE_NAME_TAKEN", taken, { hint: "give publish.amazon.name another name, or deregister that image" });
     const audience = audienceOf(settings);
-    if (audience.public) {
-      for (const region of [...new Set([clients.region, ...settings.ami_regions])]) {
-        await checkPublicSharingAllowed(region === clients.region ? clients : regionalClients(settings, region), ctx.signal, (line) => ctx.report.warn(line));
-      }
-    }
-    if (leavesAccount(audience)) {
-      for (const region of [...new Set([clients.region, ...settings.ami_regions])]) {
-        const regional = region === clients.region ? clients : regionalClients(settings, region);
-        // The snapshot is encrypted here when kms_key_id is set; a copy when its region has a key.
-        const ownKey = region === clients.region ? amazon.kms_key_id !== undefined : settings.encrypt_boot;
-        if (!ownKey) await checkDefaultEncryption(regional, audience, ctx.signal, (line) => ctx.report.warn(line));
-      }
+    const warn = (line: string): void => ctx.report.warn(line);
+    // The image's region and each copy's: the image and its copies are shared alike.
+    for (const region of leavesAccount(audience) ? [...new Set([clients.region, ...settings.ami_regions])] : []) {
+      const regional = region === clients.region ? clients : regionalClients(settings, region);
+      if (audience.public) await checkPublicSharingAllowed(regional, ctx.signal, warn);
+      // The snapshot is encrypted here when kms_key_id is set; a copy when its region has a key.
+      const ownKey = region === clients.region ? amazon.kms_key_id !== undefined : settings.encrypt_boot;
+      if (!ownKey) await checkDefaultEncryption(regional, audience, ctx.signal, warn);
     }
     if ((leavesAccount(audience) || request.gate.always === true) && request.gate.auditedSha256 !== disk.sha256) {
       ctx.report.info(`auditing ${disk.path} before it is ${leavesAccount(audience) ? `shared with ${describeAudience(audience)}` : "published (its build skipped the audit)"}`);

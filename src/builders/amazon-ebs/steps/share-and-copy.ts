@@ -65,7 +65,7 @@ export async function shareAndCopyImage(ctx: StepContext, input: ShareJob): Prom
   const { settings: builder, aws: clients, image } = input;
   const audience = audienceOf(builder);
   if (leavesAccount(audience)) await input.gate(audience);
-  await share(clients, image.id, builder, ctx.signal);
+  await shareImage(clients, image.id, audience, ctx.signal);
   const copies: MachineImage[] = [];
   const tracking = { journal: input.journal, builder };
   for (const region of builder.ami_regions.filter((r) => r !== clients.region)) {
@@ -87,7 +87,7 @@ export async function shareAndCopyImage(ctx: StepContext, input: ShareJob): Prom
     await trackSnapshots(ctx, { ...tracking, aws: regional }, copy, region);
     if (encrypted) refuseUnencrypted(copy);
     copies.push(copy);
-    await share(regional, id, builder, ctx.signal);
+    await shareImage(regional, id, audience, ctx.signal);
   }
   return copies;
 }
@@ -110,8 +110,9 @@ function amazonEbsGate(ctx: StepContext, input: ShareInput): (audience: Audience
   };
 }
 
-async function share(clients: AwsClients, id: string, builder: Pick<ImageSettings, "ami_users" | "ami_groups" | "public">, signal: AbortSignal): Promise<void> {
-  const add: LaunchPermission[] = [...builder.ami_users.map((UserId) => ({ UserId })), ...(builder.public && builder.ami_groups.includes("all") ? [{ Group: "all" as const }] : [])];
+/** Launch permissions for the audience (the gate has run): `kiln share` and both build paths. */
+export async function shareImage(clients: AwsClients, id: string, audience: Audience, signal: AbortSignal): Promise<void> {
+  const add: LaunchPermission[] = [...audience.users.map((UserId) => ({ UserId })), ...(audience.public ? [{ Group: "all" as const }] : [])];
   if (add.length === 0) return;
   await aws(`sharing image ${id} in ${clients.region} (ec2:ModifyImageAttribute)`, () => clients.ec2.send(new ModifyImageAttributeCommand({ ImageId: id, LaunchPermission: { Add: add } }), { abortSignal: signal }), signal);
 }
