@@ -3,7 +3,7 @@ import type { EBSClient } from "@aws-sdk/client-ebs";
 import { auditImage } from "../audit/audit-image.js";
 import type { Baseline } from "../audit/judging/baseline.js";
 import { auditFails, type AuditResult } from "../audit/report/audit-result.js";
-import type { Severity } from "../audit/rules.js";
+import { atLeast, type Severity } from "../audit/rules.js";
 import type { AwsClients } from "../builders/amazon-ebs/aws-clients.js";
 import { aws, awsCode } from "../builders/amazon-ebs/aws-errors.js";
 import { KilnError } from "../errors.js";
@@ -103,7 +103,8 @@ export async function auditSnapshot(ebs: EBSClient, snapshotId: string, budget: 
 export function refuseIfFailed(results: readonly AuditResult[], what: string, audience: Audience | "published"): void {
   const failed = results.filter(auditFails);
   if (failed.length === 0) return;
-  const count = failed.reduce((n, r) => n + r.findings.length, 0);
+  // Only those that decide it: the info-level stock keys listed beside them are not "at or above".
+  const count = failed.reduce((n, r) => n + r.findings.filter((f) => atLeast(f.severity, r.failOn)).length, 0);
   throw new KilnError("KILN_SHARE_REFUSED", `${what} was not ${audience === "published" ? "published" : `shared with ${describeAudience(audience)}`}: its audit found ${count} finding${count === 1 ? "" : "s"} at or above ${failed[0]?.failOn ?? "high"} (listed above)`, {
     hint: "remove what the findings name and build again; a finding that is truly harmless goes in a baseline file given as --accept-findings FILE (rule and path per entry)",
   });
